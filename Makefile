@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both build
+# .venv from this project's own files when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: venv demo test test-all bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[cpu,dev-core,beam]'
+	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers)
+	# declare a dependency on the full `tensorflow` wheel; beside
+	# tensorflow-cpu that would install TensorFlow twice.
+	$(PY) -m pip install --quiet --no-deps 'tf-keras>=2.16,<2.22' \
+		'tensorflow-hub>=0.16'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/imagehub demo $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -m ""
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""imagehub: reusable image SavedModels for TensorFlow 2 and Keras 3.
+
+Public names are imported lazily, so `import imagehub` and the CLI's
+`--help` stay fast; TensorFlow is imported by the functions that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+from typing import Any
+
+__version__ = "0.1.0"
+
+PIP_HINT = "pip install 'imagehub[cpu]'  (or 'imagehub[gpu]' for CUDA)"
+
+
+def _tensorflow_installed() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        # ValueError: sys.modules["tensorflow"] is None (import blocked).
+        return False
+
+
+if not _tensorflow_installed():
+    raise ImportError(
+        "imagehub needs TensorFlow, which is not installed in this Python "
+        f"environment. Install it with: {PIP_HINT}"
+    )
+
+# name -> module that defines it. Resolved on first attribute access.
+_LAZY = {
+    "export_feature_vector": "imagehub.export",
+    "export_classifier": "imagehub.export",
+    "check": "imagehub.check",
+    "scan": "imagehub.check",
+    "load": "imagehub.hub",
+    "resolve": "imagehub.hub",
+    "KerasLayer": "imagehub.keras",
+    "embed": "imagehub.embed",
+    "classify": "imagehub.embed",
+}
+_SUBPACKAGES = (
+    "spec",
+    "export",
+    "check",
+    "hub",
+    "keras",
+    "data",
+    "retrain",
+    "embed",
+    "testing",
+)
+
+__all__ = sorted([*_LAZY, *_SUBPACKAGES, "__version__"])
+
+if TYPE_CHECKING:
+    from imagehub.check import check as check
+    from imagehub.check import scan as scan
+    from imagehub.embed import classify as classify
+    from imagehub.embed import embed as embed
+    from imagehub.export import export_classifier as export_classifier
+    from imagehub.export import export_feature_vector as export_feature_vector
+    from imagehub.hub import load as load
+    from imagehub.hub import resolve as resolve
+    from imagehub.keras import KerasLayer as KerasLayer
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"imagehub.{name}")
+    raise AttributeError(f"module 'imagehub' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

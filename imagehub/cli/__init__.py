@@ -1,0 +1,89 @@
+"""The `imagehub` command line: thin drivers over the library.
+
+Each subcommand lives in `imagehub/cli/_<name>.py` with two functions:
+`add_parser(subparsers)` (argument definitions only, no heavy imports) and
+`run(args) -> int` (imports TensorFlow and friends, does the work, returns the
+exit code). Building the parser imports no TensorFlow, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Subcommand name -> module, in the order data flows.
+COMMANDS = {
+    "export": "imagehub.cli._export",
+    "info": "imagehub.cli._info",
+    "check": "imagehub.cli._check",
+    "cache": "imagehub.cli._cache",
+    "retrain": "imagehub.cli._retrain",
+    "classify": "imagehub.cli._classify",
+    "embed": "imagehub.cli._embed",
+    "demo": "imagehub.cli._demo",
+}
+
+
+class UsageError(Exception):
+    """A bad flag or argument: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from imagehub import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="imagehub",
+        description=(
+            "Reusable image SavedModels for TensorFlow 2 and Keras 3: "
+            "export, check, load, retrain, classify and embed."
+        ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"imagehub {__version__}"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug messages"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue  # not built yet
+        module.add_parser(sub)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # TensorFlow's C++ start-up chatter hides the messages users need.
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose)
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return int(module.run(args) or 0)
+    except UsageError as e:
+        print(f"imagehub {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

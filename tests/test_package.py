@@ -1,0 +1,31 @@
+import subprocess
+import sys
+
+from imagehub.testing import run_cli
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from imagehub.cli import build_parser; build_parser(); "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False", "building the CLI imported TF"
+
+
+def test_help_lists_subcommands():
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert "export" in result.stdout, result.stdout
+
+
+def test_import_without_tensorflow_names_pip_command():
+    code = "import sys; sys.modules['tensorflow'] = None; import imagehub"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "pip install 'imagehub[cpu]'" in out.stderr

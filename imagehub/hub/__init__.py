@@ -6,7 +6,10 @@ kept in a verified cache (`cache_dir()`, `list_cache()`, `verify_cache()`,
 `clear_cache()`).
 """
 
+from imagehub.hub._cache import CacheEntry
+from imagehub.hub._errors import CacheError
 from imagehub.hub._errors import CacheLockError
+from imagehub.hub._errors import CachePermissionError
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import HandleError
 from imagehub.hub._errors import HubError
@@ -14,11 +17,18 @@ from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 from imagehub.hub._errors import OfflineError
 from imagehub.hub._errors import UnsafeArchiveError
+from imagehub.hub._maintenance import cache_dir
+from imagehub.hub._maintenance import clear_cache
+from imagehub.hub._maintenance import list_cache
+from imagehub.hub._maintenance import verify_cache
 from imagehub.hub._resolver import load
 from imagehub.hub._resolver import resolve
 
 __all__ = [
+    "CacheEntry",
+    "CacheError",
     "CacheLockError",
+    "CachePermissionError",
     "DownloadError",
     "HandleError",
     "HubError",
@@ -26,6 +36,10 @@ __all__ = [
     "NotASavedModelError",
     "OfflineError",
     "UnsafeArchiveError",
+    "cache_dir",
+    "clear_cache",
+    "list_cache",
     "load",
     "resolve",
+    "verify_cache",
 ]

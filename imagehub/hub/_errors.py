@@ -39,3 +39,11 @@ class UnsafeArchiveError(HubError, ValueError):
 
 class CacheLockError(HubError, TimeoutError):
     """Another live process holds the entry's lock and keeps making progress."""
+
+
+class CacheError(HubError, OSError):
+    """The cache directory cannot be created or written."""
+
+
+class CachePermissionError(CacheError, PermissionError):
+    """The cache directory is not writable by this user."""

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import ipaddress
 import os
-import re
 import urllib.parse
 import urllib.request
 
@@ -165,7 +164,6 @@ def _parse_http(handle: str, text: str) -> Handle:
             "imagehub downloads SavedModels packed as tar archives "
             "(tfhub.dev and kaggle.com/models URLs excepted)"
         )
-    check_http_allowed(text)
     return Handle(handle, ARCHIVE_URL, text, text)
 
 
@@ -242,10 +240,7 @@ def check_http_allowed(url: str) -> None:
     )
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def readable_name(handle: Handle) -> str:
     """A short human-readable label for logs and progress bars."""
-    tail = handle.key.rstrip("/").rsplit("/", 3)[-3:]
-    return _SAFE_NAME.sub("_", "/".join(tail))[:60]
+    text = handle.key.split("://", 1)[-1]
+    return text if len(text) <= 60 else "..." + text[-57:]

@@ -1,5 +1,7 @@
 """Test helpers: tiny SavedModels and generated image folders."""
 
+from imagehub.testing._http import ModelServer
+from imagehub.testing._http import pack_saved_model
 from imagehub.testing._images import CLASS_COLOURS
 from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
@@ -10,7 +12,9 @@ from imagehub.testing._paths import run_cli
 
 __all__ = [
     "CLASS_COLOURS",
+    "ModelServer",
     "TFHUB_CLASSIFIER_DIR",
+    "pack_saved_model",
     "random_image",
     "run_cli",
     "write_flat_folder",

@@ -81,6 +81,7 @@ class ModelServer:
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
             name="imagehub-test-http",
             daemon=True,
         )

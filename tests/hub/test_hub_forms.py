@@ -4,6 +4,12 @@ The tfhub.dev and Kaggle forms are rewritten to the local server with
 IMAGEHUB_TFHUB_URL / IMAGEHUB_KAGGLE_URL; gs:// goes through tf.io.gfile,
 which is exercised here with TensorFlow's in-process `ram://` file system
 (a real bucket needs the network).
+
+`load(h)` is `tf.saved_model.load(resolve(h))`, so what differs between
+forms is the directory `resolve` produces: each test checks it is a
+byte-for-byte copy of the published model. Loading the real model costs
+seconds on a busy machine, so it is loaded and run (logits compared with
+the original) for the http archive, tfhub.dev and Kaggle forms only.
 """
 
 import os
@@ -49,7 +55,10 @@ def test_load_matches_original_when_http_archive(
     assert model_dir.startswith(cache), f"{model_dir} not under {cache}"
     assert same_files(model_dir), "cached files differ from the original"
     assert cache_leftovers(cache) == []
-    _assert_loads(server.url(path), reference_logits)
+    if path == "/m.tar.gz":
+        _assert_loads(server.url(path), reference_logits)
+    else:
+        assert hub.resolve(server.url(path)) == model_dir
     assert server.count(path) == 1, "the second call must hit the cache"
 
 
@@ -98,8 +107,8 @@ def ram_root():
     tf.io.gfile.rmtree(root)
 
 
-def test_load_reads_through_gfile_when_remote_archive(
-    ram_root, cache, model_tgz, reference_logits
+def test_resolve_reads_through_gfile_when_remote_archive(
+    ram_root, cache, model_tgz
 ):
     import tensorflow as tf
 
@@ -109,12 +118,9 @@ def test_load_reads_through_gfile_when_remote_archive(
     model_dir = hub.resolve(handle)
     assert model_dir.startswith(cache)
     assert same_files(model_dir)
-    _assert_loads(handle, reference_logits)
 
 
-def test_load_copies_through_gfile_when_remote_directory(
-    ram_root, cache, reference_logits
-):
+def test_resolve_copies_through_gfile_when_remote_directory(ram_root, cache):
     import tensorflow as tf
 
     handle = ram_root + "/bucket/model"
@@ -127,7 +133,6 @@ def test_load_copies_through_gfile_when_remote_directory(
     model_dir = hub.resolve(handle)
     assert model_dir.startswith(cache)
     assert same_files(model_dir)
-    _assert_loads(handle, reference_logits)
 
 
 def test_resolve_raises_not_found_when_gfile_path_missing(ram_root, cache):

@@ -6,7 +6,6 @@ import pathlib
 import pytest
 
 from imagehub import hub
-from imagehub.testing import TFHUB_CLASSIFIER_DIR
 from imagehub.testing import write_tiny_model
 
 
@@ -50,12 +49,20 @@ def test_resolve_raises_handle_error_when_scheme_unknown():
         hub.resolve("ftp://example.com/model.tar.gz")
 
 
-def test_load_returns_callable_model_when_file_url():
+def test_load_returns_callable_model_when_file_url(tiny_dir):
     import numpy as np
 
-    model = hub.load(pathlib.Path(TFHUB_CLASSIFIER_DIR).as_uri())
-    logits = model(np.zeros((1, 128, 128, 3), np.float32))
-    assert logits.shape == (1, 1001), f"expected 1001 logits, {logits.shape}"
+    model = hub.load(pathlib.Path(tiny_dir).as_uri())
+    features = model(np.zeros((2, 16, 16, 3), np.float32))
+    assert features.shape == (2, 8), f"expected 8 features, {features.shape}"
+
+
+def test_load_passes_tags_and_options_when_given(tiny_dir):
+    import tensorflow as tf
+
+    options = tf.saved_model.LoadOptions(allow_partial_checkpoint=True)
+    model = hub.load(tiny_dir, tags=["serve"], options=options)
+    assert "serving_default" in model.signatures
 
 
 def test_top_level_names_come_from_hub():

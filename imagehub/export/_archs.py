@@ -267,6 +267,20 @@ def build_arch(
     return model
 
 
+def _license_beside(weights_file: str) -> str:
+    """The license of a weights file, from a LICENSE file beside it."""
+    folder = os.path.dirname(os.path.abspath(weights_file))
+    for name in ("LICENSE.txt", "LICENSE"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            if "Apache License, Version 2.0" in text:
+                return f"Apache-2.0 (see {name} beside the weights)"
+            return f"see {name} beside the weights"
+    return ""
+
+
 def arch_options(
     name: str,
     alpha: float | None = None,
@@ -292,10 +306,10 @@ def arch_options(
         license_ = "Apache-2.0"
     else:
         source += f", weights {os.path.basename(weights_arg)}"
-        license_ = ""
+        license_ = _license_beside(weights_arg)
     fixed = task == TASK_CLASSIFICATION or not spec.any_size
     return {
-        "preprocessing": preprocess_fn(spec.name),
+        "preprocessing": spec.name,
         "image_size": (spec.default_size, spec.default_size),
         "min_size": None if fixed else (spec.min_size, spec.min_size),
         "source": source,

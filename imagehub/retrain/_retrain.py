@@ -211,12 +211,9 @@ class _Run:
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
         self.seed = int(seed)
-        if config.seed is not None:
-            _train.set_determinism(self.seed)
-        else:
-            import keras
+        import keras
 
-            keras.utils.set_random_seed(self.seed)
+        keras.utils.set_random_seed(self.seed)
         self.train_index, self.val_index = data.split(
             self.index, config.validation_split, self.seed
         )
@@ -641,6 +638,22 @@ def make_image_classifier(
     config = config or RetrainConfig()
     if overrides:
         config = config.replace(**overrides)
+    # A seeded run is reproducible: deterministic TensorFlow ops, except
+    # when fine-tuning, where the module's own random ops (dropout inside
+    # it) may be unseeded, which deterministic mode refuses to run.
+    deterministic = config.seed is not None and not config.do_fine_tuning
+    if config.seed is not None and config.do_fine_tuning:
+        logger.info(
+            "--seed with --do_fine_tuning: seeded, but TensorFlow's op "
+            "determinism stays off (the module may use unseeded random ops)"
+        )
+    with _train.deterministic_ops(deterministic):
+        return _make_image_classifier(config, progress)
+
+
+def _make_image_classifier(
+    config: RetrainConfig, progress: ProgressFn | None
+) -> RetrainResult:
     start = time.perf_counter()
     run = _Run(config, progress)
     run.setup()

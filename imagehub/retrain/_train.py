@@ -12,10 +12,12 @@ the two ways reach the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,16 +37,24 @@ HEAD_NAME = "head"
 LOGITS_NAME = "logits"
 
 
-def set_determinism(seed: int) -> None:
-    """Seeds Python, NumPy and TensorFlow and makes TF ops deterministic.
-
-    Op determinism is process-wide and stays on after the run.
-    """
-    import keras
+@contextlib.contextmanager
+def deterministic_ops(enabled: bool) -> Iterator[None]:
+    """Turns TensorFlow's op determinism on for a block, then back to what
+    it was: it is process-wide, and left on it would break later code that
+    runs unseeded random ops (e.g. a module's own dropout)."""
+    if not enabled:
+        yield
+        return
     import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
-    keras.utils.set_random_seed(seed)
+    was_on = tf_config.is_op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
 
 
 def build_head(

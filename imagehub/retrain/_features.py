@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +123,7 @@ def compute_features(
         ``(features, positions)``: float32 [n, num_features] and, for each
         row, its position in `paths`.
     """
+    start = time.perf_counter()
     where = {p: i for i, p in enumerate(paths)}
     chunks, positions = [], []
     total = len(paths)
@@ -135,6 +137,11 @@ def compute_features(
         report(progress, STAGE_FEATURES, len(positions), total)
     if not chunks:
         raise ValueError("no image could be read; nothing to compute")
+    logger.info(
+        "features of %d images in %.1f s",
+        len(positions),
+        time.perf_counter() - start,
+    )
     return np.concatenate(chunks), np.asarray(positions, dtype=np.int64)
 
 

@@ -269,15 +269,23 @@ class _Run:
             with_paths=with_paths,
         )
 
+    def _feature_fn(self):
+        """The frozen module in inference mode, traced once for any batch
+        size (a retrace per batch shape costs seconds on real models)."""
+        if getattr(self, "_feature_fn_cache", None) is None:
+            import tensorflow as tf
+
+            backbone = self.backbone
+            self._feature_fn_cache = tf.function(
+                lambda images: backbone(images, training=False),
+                input_signature=[
+                    tf.TensorSpec([None, *self.image_size, 3], tf.float32)
+                ],
+            )
+        return self._feature_fn_cache
+
     def _features(self, index, name: str):
-        import tensorflow as tf
-
-        backbone = self.backbone
-
-        @tf.function
-        def run(images):
-            return backbone(images, training=False)
-
+        run = self._feature_fn()
         key = _features.cache_key(
             self.module_dir, self.image_size, self.config.resize, index.paths
         )
@@ -299,10 +307,30 @@ class _Run:
             ),
         )
         order = np.argsort(positions, kind="stable")
-        features, positions = features[order], positions[order]
-        if len(positions) < len(index):
-            index = index.subset(positions)  # files that failed to decode
-        return features, index
+        return features[order], positions[order]
+
+    def _cache_all_features(self) -> None:
+        """Features of the training and validation images, in one pass
+        (one pipeline, one trace); images that fail to decode drop out."""
+        from imagehub import data
+
+        train, val = self.train_index, self.val_index
+        n = len(train)
+        both = data.ImageIndex(
+            paths=list(train.paths) + list(val.paths),
+            labels=list(train.labels) + list(val.labels),
+            class_names=list(train.class_names),
+            max_pixels=train.max_pixels,
+        )
+        features, positions = self._features(both, "images")
+        in_train = positions < n
+        self.train_features = features[in_train]
+        self.val_features = features[~in_train]
+        kept_train, kept_val = positions[in_train], positions[~in_train] - n
+        if len(kept_train) < n:
+            self.train_index = train.subset(kept_train)
+        if len(kept_val) < len(val):
+            self.val_index = val.subset(kept_val)
 
     def prepare_data(self) -> None:
         import tensorflow as tf
@@ -310,12 +338,7 @@ class _Run:
         config = self.config
         k = len(self.class_names)
         if self.cached:
-            self.train_features, self.train_index = self._features(
-                self.train_index, "train"
-            )
-            self.val_features, self.val_index = self._features(
-                self.val_index, "validation"
-            )
+            self._cache_all_features()
         labels = np.asarray(self.train_index.labels, np.int64)
         weights = None
         if config.class_weights == "auto":
@@ -425,11 +448,13 @@ class _Run:
     def evaluate(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Validation (logits, labels, paths) of the final model."""
         if self.cached:
-            logits = self.head.predict(
-                self.val_features, batch_size=self.config.batch_size, verbose=0
-            )
+            bs = self.config.batch_size
+            logits = [
+                np.asarray(self.head(self.val_features[i : i + bs]))
+                for i in range(0, len(self.val_features), bs)
+            ]
             return (
-                np.asarray(logits),
+                np.concatenate(logits),
                 np.asarray(self.val_index.labels),
                 list(self.val_index.paths),
             )

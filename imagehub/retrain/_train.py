@@ -323,6 +323,7 @@ def fit(
             # more at the end, and that failed step still advances the
             # dropout RNG (the cached path's dataset has a known length).
             steps_per_epoch=steps,
+            shuffle=False,  # the order is epoch_order's
             verbose=0,
             callbacks=[step_cb, *(callbacks or [])],
         )

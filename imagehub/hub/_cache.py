@@ -22,6 +22,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -38,6 +39,16 @@ TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 LOCK_SUFFIX = ".lock"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# Entry names are 32 hex digits (see Handle.cache_name). Anything else in
+# the root is left alone: with TFHUB_CACHE_DIR the root may be shared with
+# tensorflow_hub, whose entries are 40-digit names with their own locks.
+ENTRY_NAME = re.compile(r"[0-9a-f]{32}")
+
+
+def is_lock_name(filename: str) -> bool:
+    """True for the name of an imagehub entry's lock file."""
+    stem, suffix = os.path.splitext(filename)
+    return suffix == LOCK_SUFFIX and bool(ENTRY_NAME.fullmatch(stem))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +177,7 @@ class Cache:
         return sorted(
             n
             for n in names
-            if not n.startswith(".")
-            and not n.endswith(LOCK_SUFFIX)
+            if ENTRY_NAME.fullmatch(n)
             and os.path.isdir(os.path.join(self.root, n))
         )
 

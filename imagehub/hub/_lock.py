@@ -206,15 +206,16 @@ def entry_lock(
         _release(fd, path)
 
 
-def remove_unheld_locks(root: str, suffix: str) -> list[str]:
-    """Deletes lock files under `root` that no process holds."""
+def remove_unheld_locks(root: str, is_lock: Callable[[str], bool]) -> list[str]:
+    """Deletes the lock files in `root` (names passing `is_lock`) that no
+    process holds."""
     removed = []
     try:
         names = os.listdir(root)
     except FileNotFoundError:
         return removed
     for name in names:
-        if not name.endswith(suffix):
+        if not is_lock(name):
             continue
         path = os.path.join(root, name)
         fd = _try_flock(path)

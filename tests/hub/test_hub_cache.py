@@ -97,12 +97,29 @@ def test_list_reports_entries_with_handle_and_size(url, cache):
 
 def test_clear_removes_entries_and_leftovers(url, cache):
     hub.resolve(url)
-    os.mkdir(os.path.join(cache, ".tmp-abc-999999999-deadbeef"))
-    open(os.path.join(cache, "abc.lock"), "w").close()
+    dead = "0" * 32
+    os.mkdir(os.path.join(cache, f".tmp-{dead}-999999999-deadbeef"))
+    open(os.path.join(cache, f"{dead}.lock"), "w").close()
     removed = hub.clear_cache()
     assert len(removed) == 1
     assert cache_entries(cache) == []
     assert cache_leftovers(cache) == [], "clear left temp dirs or locks"
+
+
+def test_clear_leaves_tensorflow_hub_entries_alone_when_shared_dir(url, cache):
+    # With TFHUB_CACHE_DIR the root may hold tensorflow_hub's entries.
+    theirs = "a" * 40
+    os.makedirs(os.path.join(cache, theirs, "variables"))
+    for name in (f"{theirs}.descriptor.txt", f"{theirs}.lock"):
+        open(os.path.join(cache, name), "w").close()
+    hub.resolve(url)
+    assert len(hub.list_cache()) == 1, "only imagehub's entries are listed"
+    hub.clear_cache()
+    assert sorted(os.listdir(cache)) == [
+        theirs,
+        f"{theirs}.descriptor.txt",
+        f"{theirs}.lock",
+    ]
 
 
 def test_clear_removes_only_named_handle(server, model_tgz, url, cache):

@@ -39,6 +39,8 @@ TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 LOCK_SUFFIX = ".lock"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# The one problem of an entry that simply is not there yet.
+MISSING = "not in the cache"
 # Entry names are 32 hex digits (see Handle.cache_name). Anything else in
 # the root is left alone: with TFHUB_CACHE_DIR the root may be shared with
 # tensorflow_hub, whose entries are 40-digit names with their own locks.
@@ -119,7 +121,7 @@ class Cache:
             hashes: Also re-hash every file (slow); otherwise sizes only.
         """
         if not os.path.isdir(self.entry_dir(name)):
-            return ["not in the cache"]
+            return [MISSING]
         manifest = self.read_manifest(name)
         if manifest is None:
             return [f"{MANIFEST} is missing or unreadable"]

@@ -161,7 +161,10 @@ def _attempt(opener, url, dest, progress, beat) -> int:
         try:
             with open(dest, "wb") as out:
                 while True:
-                    chunk = response.read(CHUNK_BYTES)
+                    # read1 returns what has arrived instead of waiting for
+                    # a full chunk, so a slow link still shows progress
+                    # (and keeps the lock's heartbeat going).
+                    chunk = response.read1(CHUNK_BYTES)
                     if not chunk:
                         break
                     out.write(chunk)

@@ -127,8 +127,8 @@ def _verify(args: argparse.Namespace) -> int:
                 fix=args.fix,
                 on_entry=lambda e: bar.advance(task),
             )
-    except hub.HandleError as e:
-        raise UsageError(str(e)) from None
+    except hub.HandleError as error:
+        raise UsageError(str(error)) from None
     if not results:
         console.print(f"No models cached in {hub.cache_dir()}", markup=False)
         return 0

@@ -203,7 +203,7 @@ class Cache:
         Returns:
             The paths removed.
         """
-        removed = []
+        removed: list[str] = []
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:

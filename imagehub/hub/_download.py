@@ -85,7 +85,7 @@ def download(
     _handles.check_http_allowed(url)
     attempts = ATTEMPTS if attempts is None else attempts
     opener = _opener()
-    last: Exception | None = None
+    last: BaseException | None = None
     for attempt in range(1, attempts + 1):
         if beat is not None:
             beat()

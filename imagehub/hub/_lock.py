@@ -209,7 +209,7 @@ def entry_lock(
 def remove_unheld_locks(root: str, is_lock: Callable[[str], bool]) -> list[str]:
     """Deletes the lock files in `root` (names passing `is_lock`) that no
     process holds."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(root)
     except FileNotFoundError:

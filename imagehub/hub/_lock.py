@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -39,6 +38,13 @@ def _try_flock(path: str) -> int | None:
     replaced between open and flock, so the fd is kept only if it still is
     the file at `path`.
     """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        raise CacheLockError(
+            "imagehub's download cache needs POSIX file locks (fcntl), "
+            "which this platform lacks; resolve local directories instead"
+        ) from None
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o644)
     try:

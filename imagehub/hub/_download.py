@@ -44,7 +44,11 @@ class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         _handles.check_http_allowed(newurl)
         logger.debug("%s redirected (%d) to %s", req.full_url, code, newurl)
+        # Python 3.10's handler does not know 308; for a GET it is a 307.
+        code = 307 if code == 308 else code
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    http_error_308 = urllib.request.HTTPRedirectHandler.http_error_302
 
 
 class _Transient(Exception):

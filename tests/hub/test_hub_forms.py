@@ -70,7 +70,8 @@ def test_load_follows_redirects_when_tfhub_url(
     name = "/google/imagenet/mobilenet_v1_025_128/classification/4"
     kaggle = "/models/google/mobilenet-v1/tensorFlow2/025-128-classification/4"
     server.redirect("/tfhub" + name, "/kaggle" + kaggle, code=301)
-    server.redirect("/kaggle" + kaggle, server.url("/storage/m.tar.gz"))
+    server.redirect("/kaggle" + kaggle, "/cdn" + kaggle, code=308)
+    server.redirect("/cdn" + kaggle, server.url("/storage/m.tar.gz"))
     server.add("/storage/m.tar.gz", model_tgz)
     monkeypatch.setenv("IMAGEHUB_TFHUB_URL", server.url("/tfhub"))
     handle = "https://tfhub.dev" + name

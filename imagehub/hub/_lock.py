@@ -167,7 +167,7 @@ def entry_lock(
     """
     start = time.monotonic()
     last_log = start
-    fd = None
+    suspect: tuple[int, int, int] | None = None
     while True:
         fd = _try_flock(path)
         if fd is not None:
@@ -180,7 +180,16 @@ def entry_lock(
         except FileNotFoundError:
             continue
         age = time.time() - stat.st_mtime
-        if age >= stall_seconds:
+        # A stale file must look the same on two polls before it is broken:
+        # a new owner that has just taken a dead owner's old file touches
+        # it within microseconds, and must not be mistaken for a stall.
+        seen = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+        if age < stall_seconds:
+            suspect = None
+        elif suspect != seen:
+            suspect = seen
+        else:
+            suspect = None
             logger.warning(
                 "Lock %s held by %s made no progress for %.0f s; taking it "
                 "over",

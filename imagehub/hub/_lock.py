@@ -6,6 +6,10 @@ work progresses; a waiter that sees no touch for `stall_seconds` breaks the
 lock by renaming the file away, under a short-lived second lock so two
 waiters never break each other's fresh lock. The owner deletes the file
 when done, so no lock file outlives a clean exit, an exception or Ctrl-C.
+
+Should a stalled owner wake up after its lock was broken, two processes
+fetch the same entry; that only wastes a download, because an entry is
+published by one atomic rename and the second finds it there.
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ import os
 from typing import Any
 
 from imagehub.hub import _handles
+from imagehub.hub._cache import SAVED_MODEL_FILES
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 
 logger = logging.getLogger(__name__)
-
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 def is_saved_model_dir(path: str) -> bool:

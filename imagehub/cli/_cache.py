@@ -91,21 +91,23 @@ def _list(args: argparse.Namespace) -> int:
         console.print(f"No models cached in {hub.cache_dir()}", markup=False)
         return 0
     table = Table(title=f"imagehub cache: {hub.cache_dir()}")
-    for column in ("handle", "size", "files", "created", "status", "path"):
-        table.add_column(column, overflow="fold")
+    table.add_column("handle", overflow="fold", ratio=3)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("status", overflow="fold", ratio=1)
     for e in entries:
         table.add_row(
             e.handle,
             _megabytes(e.size),
-            str(e.num_files),
-            e.created,
+            e.created[:16].replace("T", " "),
             _status(e),
-            e.path,
         )
     console.print(table)
     total = sum(e.size for e in entries)
     console.print(
-        f"{len(entries)} cached model(s), {_megabytes(total)}", markup=False
+        f"{len(entries)} cached model(s), {_megabytes(total)}; each model "
+        "is in <cache>/<entry>/model (`--json` lists the paths)",
+        markup=False,
     )
     return 0
 

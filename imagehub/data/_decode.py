@@ -38,7 +38,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -224,13 +223,13 @@ def decode_pillow(
     fmt = sniff(data[:HEADER_BYTES])
     if fmt not in SUPPORTED_FORMATS:
         raise ImageError(source, unrecognised_reason(data[:HEADER_BYTES]))
+    # No warnings.catch_warnings here: it is not thread-safe, and tf.data
+    # and validate call this from several threads. Pillow's rare
+    # DecompressionBombWarning (over 89 megapixels) is let through.
     try:
-        with warnings.catch_warnings():
-            # We apply our own cap; Pillow's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[fmt])
-            check_pixels(im.size, max_pixels, source)
-            return _decode_opened(im, image_size, resize)
+        im = Image.open(io.BytesIO(data), formats=[fmt])
+        check_pixels(im.size, max_pixels, source)
+        return _decode_opened(im, image_size, resize)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import io
-import warnings
 
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import sniff
@@ -65,10 +64,8 @@ def is_plain_jpeg(data_or_path: bytes | str, max_pixels: int) -> bool:
                 header = f.read(HEADER_BYTES)
         if sniff(header) != "JPEG":
             return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source, formats=["JPEG"]) as im:
-                return is_plain_jpeg_image(im, max_pixels)
+        with Image.open(source, formats=["JPEG"]) as im:
+            return is_plain_jpeg_image(im, max_pixels)
     except Exception:  # noqa: BLE001 - Pillow reports it properly later
         return False
 

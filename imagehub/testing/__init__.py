@@ -1,5 +1,6 @@
 """Test helpers: tiny SavedModels and generated image folders."""
 
+from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._images import CLASS_COLOURS
 from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
@@ -12,6 +13,7 @@ from imagehub.testing._paths import run_cli
 __all__ = [
     "CLASS_COLOURS",
     "TFHUB_CLASSIFIER_DIR",
+    "assert_reusable",
     "random_image",
     "run_cli",
     "tiny_keras_model",

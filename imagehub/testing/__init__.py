@@ -1,5 +1,6 @@
 """Test helpers: tiny SavedModels, generated image folders, a model server."""
 
+from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubcache import cache_entries
@@ -18,6 +19,7 @@ __all__ = [
     "CLASS_COLOURS",
     "ModelServer",
     "TFHUB_CLASSIFIER_DIR",
+    "assert_reusable",
     "cache_entries",
     "cache_leftovers",
     "pack_saved_model",

@@ -6,6 +6,7 @@ from imagehub.testing._broken import to_pbtxt
 from imagehub.testing._broken import write_broken_model
 from imagehub.testing._broken import write_file_writing_model
 from imagehub.testing._broken import write_keras_export
+from imagehub.testing._broken import write_keras_wrapped
 from imagehub.testing._broken import write_module_model
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
@@ -40,6 +41,7 @@ __all__ = [
     "write_flat_folder",
     "write_image_folder",
     "write_keras_export",
+    "write_keras_wrapped",
     "write_module_model",
     "write_tiny_model",
 ]

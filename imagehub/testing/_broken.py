@@ -43,7 +43,9 @@ class _Flaws:
     stray_trainable: bool = False
     flatten: bool = False
     int_output: bool = False
-    read_file: str | None = None  # "function", "dataset", "serialized"
+    # A host op hidden in the graph: "function", "dataset", "serialized"
+    # (ReadFile) or "save" (SaveV2 outside the saver).
+    read_file: str | None = None
 
 
 # kind -> (flaws, rule IDs that must FAIL; empty = the scan refuses it).
@@ -69,6 +71,7 @@ _KINDS: dict[str, tuple[_Flaws, frozenset[str]]] = {
         _Flaws(read_file="serialized"),
         frozenset(),
     ),
+    "save_outside_saver": (_Flaws(read_file="save"), frozenset()),
 }
 BROKEN_KINDS: dict[str, frozenset[str]] = {k: v[1] for k, v in _KINDS.items()}
 # The path the ReadFile models would read (they are never run).
@@ -204,12 +207,34 @@ def _read_file_fn(how: str | None):
             return tf.cast(total, tf.float32) + 0.0 * x[:1, :1]
 
         return read_serialized
+    if how == "save":
+
+        @tf.function
+        def save(x):
+            # Checkpoint I/O in the model's own function, not the saver's.
+            tf.raw_ops.SaveV2(
+                prefix=SECRET_PATH,
+                tensor_names=["x"],
+                shape_and_slices=[""],
+                tensors=[x],
+            )
+            return 0.0 * x[:1, :1]
+
+        return save
     raise ValueError(
-        f"Unknown read_file {how!r}; expected function, dataset or serialized"
+        f"Unknown read_file {how!r}; expected function, dataset, serialized "
+        "or save"
     )
 
 
-def _save(module, path: str, task: str, num_outputs: int, batch=None) -> str:
+def _save(
+    module,
+    path: str,
+    task: str,
+    num_outputs: int,
+    batch=None,
+    hparams: dict[str, float] | None = None,
+) -> str:
     """Saves with a serving_default signature and a card as an asset."""
     import tensorflow as tf
 
@@ -229,7 +254,7 @@ def _save(module, path: str, task: str, num_outputs: int, batch=None) -> str:
         if task == TASK_CLASSIFICATION
         else None,
         activation="softmax" if task == TASK_CLASSIFICATION else None,
-        hparams=dict(HPARAMS),
+        hparams=dict(HPARAMS if hparams is None else hparams),
         source="imagehub.testing.write_broken_model",
         license="Apache-2.0",
         signatures=(SIGNATURE_FLOAT,),
@@ -316,6 +341,39 @@ def write_module_model(path: str | os.PathLike[str]) -> str:
         module.__call__.get_concrete_function(spec, training=training)
     tf.saved_model.save(module, os.fspath(path))
     return os.fspath(path)
+
+
+def write_keras_wrapped(
+    path: str | os.PathLike[str], output_dropout: bool
+) -> str:
+    """Writes a Keras 3 net (inner dropout) wrapped by hand as `__call__`.
+
+    With `output_dropout`, a Keras Dropout layer also sits on the output
+    features (F3 fails); the dropout ops are Keras 3's stateless ones.
+    """
+    import tensorflow as tf
+
+    from imagehub.testing._keras import tiny_keras_model
+
+    model = tiny_keras_model(output_dropout=0.5 if output_dropout else 0.0)
+
+    class KerasWrapped(tf.__internal__.tracking.AutoTrackable):
+        def __init__(self):
+            self.model = model
+            self.variables = list(model.variables)
+            self.trainable_variables = list(model.trainable_variables)
+
+        @tf.function
+        def __call__(self, images, training=False):
+            return self.model(images, training=training)
+
+    net = KerasWrapped()
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+    for training in (False, True):
+        net.__call__.get_concrete_function(spec, training=training)
+    return _save(
+        net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES, hparams={}
+    )
 
 
 def write_keras_export(path: str | os.PathLike[str]) -> str:

@@ -1,0 +1,222 @@
+"""`imagehub export`: write a reusable image SavedModel from a Keras model.
+
+One source: `--arch NAME` (keras.applications), `--keras_model PATH`
+(`.keras` file) or `--saved_model PATH` (a SavedModel without the reusable
+API, e.g. from Keras 3's `Model.export()`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from imagehub.cli import UsageError
+
+_TASKS = ("feature_vector", "classification")
+_ACTIVATIONS = ("softmax", "sigmoid")
+_RANGES = ("0,1", "-1,1", "0,255")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a Keras model as a reusable image SavedModel",
+        description=(
+            "Export a reusable image SavedModel (feature vector or "
+            "classifier) that takes [0, 1] RGB images, with a model card "
+            "and serving signatures. Give exactly one of --arch, "
+            "--keras_model, --saved_model."
+        ),
+    )
+    p.add_argument(
+        "--task",
+        choices=_TASKS,
+        default="feature_vector",
+        help="what the SavedModel returns (default: feature_vector)",
+    )
+    p.add_argument("--out", required=True, help="SavedModel directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--arch",
+        help="a keras.applications class name, case-insensitive "
+        "(MobileNetV3Small, mobilenet, efficientnetb0, ...)",
+    )
+    src.add_argument("--keras_model", help="a saved Keras model (.keras)")
+    src.add_argument(
+        "--saved_model",
+        help="a SavedModel to wrap (e.g. written by Keras Model.export())",
+    )
+    p.add_argument("--alpha", type=float, help="width multiplier (--arch)")
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        help="--arch weights: imagenet, none, or a weights file PATH "
+        "(default: imagenet)",
+    )
+    p.add_argument(
+        "--input_range",
+        choices=_RANGES,
+        help="the range the source model expects its input in "
+        "(--keras_model/--saved_model; default 0,1)",
+    )
+    p.add_argument(
+        "--preprocessing",
+        help="the source model's preprocessing on [0, 255] input: an "
+        "architecture name (its preprocess_input) or tf, torch, caffe",
+    )
+    p.add_argument("--signature", help="signature to wrap (--saved_model)")
+    p.add_argument(
+        "--image_size",
+        help="default input size H,W (or one number for square)",
+    )
+    p.add_argument(
+        "--labels", help="class names, one per line (classification)"
+    )
+    p.add_argument(
+        "--activation",
+        choices=_ACTIVATIONS,
+        default="softmax",
+        help="activation that applies to the logits (default: softmax)",
+    )
+    p.add_argument("--license", default=None, help="license for the card")
+    p.add_argument("--source", default=None, help="source for the card")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out"
+    )
+    p.set_defaults(command="export")
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """Parses ``"224"`` or ``"224,192"`` into (height, width)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise UsageError(
+            f"--image_size {text!r}: expected H,W (e.g. 224,224) or one "
+            "positive number"
+        )
+    return (values[0], values[1])
+
+
+def read_labels(path: str) -> list[str]:
+    """One label per line; blank lines are skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise UsageError(f"--labels {path!r}: {e.strerror}") from e
+    if not labels:
+        raise UsageError(f"--labels {path!r} holds no labels")
+    return labels
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.arch is None:
+        if args.alpha is not None:
+            raise UsageError("--alpha applies to --arch only")
+        if args.weights != "imagenet":
+            raise UsageError("--weights applies to --arch only")
+    elif args.input_range or args.preprocessing:
+        raise UsageError(
+            "--arch folds its own preprocessing in; --input_range and "
+            "--preprocessing apply to --keras_model and --saved_model"
+        )
+    if args.signature and not args.saved_model:
+        raise UsageError("--signature applies to --saved_model only")
+    if args.input_range and args.preprocessing:
+        raise UsageError("give --input_range or --preprocessing, not both")
+    if args.labels and args.task != "classification":
+        raise UsageError("--labels applies to --task classification only")
+
+
+def _export(args: argparse.Namespace, status: Any) -> str:
+    from imagehub import export as ex
+
+    size = parse_size(args.image_size)
+    options: dict[str, Any] = {"overwrite": args.overwrite}
+    if args.task == "classification":
+        export_fn = ex.export_classifier
+        options["activation"] = args.activation
+        if args.labels:
+            options["labels"] = read_labels(args.labels)
+    else:
+        export_fn = ex.export_feature_vector
+    if args.arch:
+        status.update(f"Building {args.arch}...")
+        model = ex.build_arch(
+            args.arch,
+            alpha=args.alpha,
+            weights=args.weights,
+            image_size=size,
+            task=args.task,
+        )
+        options.update(
+            ex.arch_options(
+                args.arch,
+                alpha=args.alpha,
+                weights=args.weights,
+                task=args.task,
+            )
+        )
+    else:
+        model = args.keras_model or args.saved_model
+        if args.input_range:
+            options["input_range"] = args.input_range
+        if args.preprocessing:
+            options["preprocessing"] = args.preprocessing
+        if args.signature:
+            options["signature"] = args.signature
+        options["source"] = os.path.abspath(model)
+    if size is not None:
+        options["image_size"] = size
+    if args.license is not None:
+        options["license"] = args.license
+    if args.source is not None:
+        options["source"] = args.source
+    status.update(f"Exporting to {args.out} (trace, save, verify)...")
+    return export_fn(model, args.out, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_flags(args)
+    if os.path.lexists(args.out) and not args.overwrite:
+        raise UsageError(
+            f"--out {args.out} already exists; pass --overwrite to replace it"
+        )
+    import logging
+
+    from rich.console import Console
+
+    from imagehub.export import ExportVerificationError
+    from imagehub.spec import read_card
+
+    # TensorFlow's INFO chatter (asset paths, renamed inputs) is noise here.
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    console = Console(stderr=True)
+    try:
+        with console.status("Starting TensorFlow...") as status:
+            path = _export(args, status)
+    except ExportVerificationError as e:
+        print(f"imagehub export: verification failed, nothing written: {e}")
+        return 1
+    except (ValueError, FileExistsError) as e:
+        raise UsageError(str(e)) from e
+    card = read_card(path)
+    what = (
+        f"{card.num_outputs} features"
+        if card.task == "feature_vector"
+        else f"{card.num_outputs} {card.activation} logits"
+    )
+    size = "x".join(str(s) for s in card.default_size)
+    sizes = "fixed size" if card.fixed_size else "any size"
+    print(f"Exported {card.task} ({what}, default {size}, {sizes}) to {path}")
+    return 0

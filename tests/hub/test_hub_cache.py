@@ -1,0 +1,160 @@
+"""The cache: hit checks, damage, verify, list, clear, settings."""
+
+import json
+import os
+
+import pytest
+
+from imagehub import hub
+from imagehub.hub import _config
+from imagehub.testing import cache_entries
+from imagehub.testing import cache_leftovers
+from imagehub.testing import same_files
+
+PATH = "/m.tar.gz"
+
+
+@pytest.fixture
+def url(server, model_tgz, cache):
+    server.add(PATH, model_tgz)
+    return server.url(PATH)
+
+
+def test_entry_has_manifest_with_every_file_size_and_hash(url, cache):
+    model_dir = hub.resolve(url)
+    with open(os.path.join(os.path.dirname(model_dir), "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["handle"] == url
+    assert set(manifest["files"]) == {
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    }
+    pb = manifest["files"]["saved_model.pb"]
+    size = os.path.getsize(os.path.join(model_dir, "saved_model.pb"))
+    assert pb["size"] == size
+    assert len(pb["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    "victim",
+    ["saved_model.pb", "variables/variables.data-00000-of-00001"],
+)
+def test_resolve_downloads_again_when_file_deleted(server, url, cache, victim):
+    model_dir = hub.resolve(url)
+    os.remove(os.path.join(model_dir, victim))
+    assert hub.resolve(url) == model_dir
+    assert server.count(PATH) == 2, f"deleting {victim} must re-download"
+    assert same_files(model_dir), "the re-downloaded entry is incomplete"
+    assert cache_leftovers(cache) == []
+
+
+def test_resolve_downloads_again_when_file_truncated(server, url, cache):
+    model_dir = hub.resolve(url)
+    shard = os.path.join(model_dir, "variables/variables.index")
+    with open(shard, "r+b") as f:
+        f.truncate(10)
+    hub.resolve(url)
+    assert server.count(PATH) == 2
+    assert same_files(model_dir)
+
+
+def test_resolve_downloads_again_when_manifest_missing(server, url, cache):
+    model_dir = hub.resolve(url)
+    os.remove(os.path.join(os.path.dirname(model_dir), "manifest.json"))
+    hub.resolve(url)
+    assert server.count(PATH) == 2, "an entry without manifest is no hit"
+
+
+def test_verify_detects_same_size_corruption_and_fix_removes_it(
+    server, url, cache
+):
+    model_dir = hub.resolve(url)
+    shard = os.path.join(model_dir, "variables/variables.data-00000-of-00001")
+    with open(shard, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0" * 16)
+    assert hub.list_cache()[0].ok, "list checks sizes only"
+    (entry,) = hub.verify_cache()
+    assert not entry.ok
+    assert "wrong sha256" in entry.problems[0], entry.problems
+    hub.verify_cache(fix=True)
+    assert cache_entries(cache) == []
+    hub.resolve(url)
+    assert server.count(PATH) == 2
+    assert same_files(model_dir)
+    assert all(e.ok for e in hub.verify_cache())
+
+
+def test_list_reports_entries_with_handle_and_size(url, cache):
+    hub.resolve(url)
+    (entry,) = hub.list_cache()
+    assert entry.handle == url
+    assert entry.num_files == 3
+    assert entry.size > 2_000_000
+    assert entry.ok
+
+
+def test_clear_removes_entries_and_leftovers(url, cache):
+    hub.resolve(url)
+    os.mkdir(os.path.join(cache, ".tmp-abc-999999999-deadbeef"))
+    open(os.path.join(cache, "abc.lock"), "w").close()
+    removed = hub.clear_cache()
+    assert len(removed) == 1
+    assert cache_entries(cache) == []
+    assert cache_leftovers(cache) == [], "clear left temp dirs or locks"
+
+
+def test_clear_removes_only_named_handle(server, model_tgz, url, cache):
+    server.add("/other.tar.gz", model_tgz)
+    keep = hub.resolve(server.url("/other.tar.gz"))
+    hub.resolve(url)
+    hub.clear_cache(url)
+    assert cache_entries(cache) == [os.path.basename(os.path.dirname(keep))]
+
+
+def test_cache_dir_honours_tfhub_var_when_imagehub_var_unset(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv(_config.CACHE_DIR_VAR, raising=False)
+    monkeypatch.setenv(_config.TFHUB_CACHE_DIR_VAR, str(tmp_path / "tfhub"))
+    assert hub.cache_dir() == str(tmp_path / "tfhub")
+    monkeypatch.setenv(_config.CACHE_DIR_VAR, str(tmp_path / "ours"))
+    assert hub.cache_dir() == str(tmp_path / "ours")
+
+
+def test_cache_dir_defaults_to_user_cache_not_temp(monkeypatch, tmp_path):
+    monkeypatch.delenv(_config.CACHE_DIR_VAR, raising=False)
+    monkeypatch.delenv(_config.TFHUB_CACHE_DIR_VAR, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert hub.cache_dir() == str(tmp_path / ".cache" / "imagehub")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hub.cache_dir() == str(tmp_path / "xdg" / "imagehub")
+
+
+def test_resolve_fails_at_once_naming_path_when_cache_unusable(
+    server, url, tmp_path, monkeypatch
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    root = str(blocker / "cache")
+    monkeypatch.setenv(_config.CACHE_DIR_VAR, root)
+    with pytest.raises(hub.CacheError, match=root):
+        hub.resolve(url)
+    assert server.total() == 0, "nothing may be downloaded"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root ignores directory permissions",
+)
+def test_resolve_raises_permission_error_naming_path_when_read_only(
+    server, url, tmp_path, monkeypatch
+):
+    parent = tmp_path / "ro"
+    parent.mkdir(mode=0o500)
+    root = str(parent / "cache")
+    monkeypatch.setenv(_config.CACHE_DIR_VAR, root)
+    with pytest.raises(hub.CachePermissionError, match=root):
+        hub.resolve(url)

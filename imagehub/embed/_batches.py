@@ -64,7 +64,7 @@ def decode_one(
     try:
         return load_image(data, image_size=image_size, resize=resize), None
     except ImageError as e:
-        return None, str(e)
+        return None, e.reason
     except Exception as e:  # noqa: BLE001  one bad file must not stop a run
         logger.warning("Unexpected error decoding %s: %r", path, e)
         return None, f"{type(e).__name__}: {e}"

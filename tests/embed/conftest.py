@@ -61,6 +61,7 @@ def write_bad_files(folder: str) -> list[str]:
 def model_outputs(model_dir: str, paths: list[str], image_size, resize):
     """The model's `__call__` on images decoded by imagehub.data."""
     import tensorflow as tf
+
     from imagehub.data import load_image
 
     obj = tf.saved_model.load(model_dir)

@@ -7,22 +7,15 @@ import os
 import shutil
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip(
-    "imagehub.data", reason="imagehub.data (issue 6) has not landed yet"
-)
-pytest.importorskip(
-    "imagehub.hub", reason="imagehub.hub (issue 4) has not landed yet"
-)
+import imagehub
+
+from .conftest import model_outputs
+from .conftest import write_bad_files
+
 pytest.importorskip("apache_beam", reason="needs the [beam] extra")
-
-import pyarrow.parquet as pq  # noqa: E402
-
-import imagehub  # noqa: E402
-
-from .conftest import model_outputs  # noqa: E402
-from .conftest import write_bad_files  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +87,6 @@ def test_beam_lists_every_bad_file(beam_run):
     assert sorted(r[0] for r in rows) == sorted(bad)
     assert all(r[1] for r in rows), f"every error has a reason: {rows}"
     assert summary.errors == len(bad)
-
-
-def test_beam_classifier_writes_logits(models, image_folder, tmp_path):
-    _, paths = image_folder
-    out = str(tmp_path / "logits.parquet")
-    imagehub.embed(models["classification"], paths[:30], out, runner="beam")
-    table = pq.read_table(out).sort_by("path")
-    assert table.column_names == ["path", "vector", "logits"]
-    expected = model_outputs(
-        models["classification"], sorted(paths[:30]), (16, 16), "stretch"
-    )
-    np.testing.assert_allclose(
-        np.array(table["logits"].to_pylist(), np.float32), expected, atol=1e-5
-    )
 
 
 def test_beam_refuses_an_existing_output(models, beam_run):

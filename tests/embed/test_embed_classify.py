@@ -10,17 +10,10 @@ import tempfile
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "imagehub.data", reason="imagehub.data (issue 6) has not landed yet"
-)
-pytest.importorskip(
-    "imagehub.hub", reason="imagehub.hub (issue 4) has not landed yet"
-)
+import imagehub
+from imagehub import testing
 
-import imagehub  # noqa: E402
-from imagehub import testing  # noqa: E402
-
-from .conftest import model_outputs  # noqa: E402
+from .conftest import model_outputs
 
 COLOUR_LABELS = ("cyan", "magenta", "yellow")
 

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip(
-    "imagehub.data", reason="imagehub.data (issue 6) has not landed yet"
-)
-pytest.importorskip(
-    "imagehub.hub", reason="imagehub.hub (issue 4) has not landed yet"
-)
+from imagehub import cli
 
-import pyarrow.parquet as pq  # noqa: E402
-
-from imagehub import cli  # noqa: E402
-
-from .conftest import write_bad_files  # noqa: E402
+from .conftest import model_outputs
+from .conftest import write_bad_files
 
 
 def test_embed_cli_writes_output_and_shows_images_per_second(
@@ -97,7 +91,14 @@ def test_embed_cli_runs_beam_with_options(
     assert code == 0, capsys.readouterr().err
     table = pq.read_table(out)
     assert sorted(table["path"].to_pylist()) == sorted(paths[:20])
-    assert "logits" in table.column_names
+    assert table.column_names == ["path", "vector", "logits"]
+    table = table.sort_by("path")
+    expected = model_outputs(
+        models["classification"], sorted(paths[:20]), (16, 16), "stretch"
+    )
+    np.testing.assert_allclose(
+        np.array(table["logits"].to_pylist(), np.float32), expected, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(

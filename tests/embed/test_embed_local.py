@@ -5,23 +5,15 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip(
-    "imagehub.data", reason="imagehub.data (issue 6) has not landed yet"
-)
-pytest.importorskip(
-    "imagehub.hub", reason="imagehub.hub (issue 4) has not landed yet"
-)
+import imagehub
+from imagehub.embed import _writer
+from imagehub.embed._batches import decode_batches
 
-import pyarrow.parquet as pq  # noqa: E402
-
-import imagehub  # noqa: E402
-from imagehub.embed import _writer  # noqa: E402
-from imagehub.embed._batches import decode_batches  # noqa: E402
-
-from .conftest import model_outputs  # noqa: E402
-from .conftest import write_bad_files  # noqa: E402
+from .conftest import model_outputs
+from .conftest import write_bad_files
 
 
 def test_embed_features_equal_model_call_when_returned(models, image_folder):

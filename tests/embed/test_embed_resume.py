@@ -10,21 +10,13 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip(
-    "imagehub.data", reason="imagehub.data (issue 6) has not landed yet"
-)
-pytest.importorskip(
-    "imagehub.hub", reason="imagehub.hub (issue 4) has not landed yet"
-)
+import imagehub
+from imagehub import testing
 
-import pyarrow.parquet as pq  # noqa: E402
-
-import imagehub  # noqa: E402
-from imagehub import testing  # noqa: E402
-
-from .conftest import model_outputs  # noqa: E402
+from .conftest import model_outputs
 
 
 class Interrupted(Exception):

@@ -192,3 +192,48 @@ def test_classify_reports_a_bad_file_and_goes_on(colour_model, tmp_path):
     assert [r["path"] for r in results] == [good[0], bad, good[1]]
     assert results[1]["top_k"] == [] and results[1]["error"]
     assert results[0]["top_k"] and results[2]["top_k"]
+
+
+def test_classify_knows_the_classes_of_an_exported_keras_classifier(
+    tmp_path,
+):
+    import keras
+
+    from imagehub.data import load_image
+
+    train = str(tmp_path / "train")
+    names = testing.write_image_folder(train, 3, per_class=12, size=(16, 16))
+    x, y = [], []
+    for label, name in enumerate(names):
+        folder = os.path.join(train, name)
+        for f in sorted(os.listdir(folder)):
+            x.append(load_image(os.path.join(folder, f), (16, 16)))
+            y.append(label)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(0.1),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    # One epoch over 30 copies: per-epoch overhead dominates tiny fits.
+    x, y = np.tile(np.stack(x), (30, 1, 1, 1)), np.tile(np.array(y), 30)
+    model.fit(x, y, epochs=1, batch_size=36, shuffle=True, verbose=0)
+    exported = imagehub.export_classifier(
+        model,
+        str(tmp_path / "exported"),
+        labels=list(COLOUR_LABELS),
+        image_size=(16, 16),
+    )
+    unseen = str(tmp_path / "unseen")
+    testing.write_image_folder(unseen, 3, per_class=4, size=(24, 24), seed=7)
+    for index, label in enumerate(COLOUR_LABELS):
+        results = imagehub.classify(
+            exported, os.path.join(unseen, f"class_{index}"), top_k=1
+        )
+        assert [r["top_k"][0]["label"] for r in results] == [label] * 4, results

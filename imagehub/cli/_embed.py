@@ -96,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.runner == "beam":
+            import logging
+
             from rich.console import Console
+
+            if not args.verbose:
+                # Beam logs every bundle and worker start at INFO.
+                logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
             with Console(stderr=True).status("Running the Beam pipeline"):
                 summary = imagehub.embed(

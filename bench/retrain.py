@@ -66,30 +66,36 @@ def timed_run(config, label: str) -> dict:
     from imagehub.retrain import make_image_classifier
 
     marks: dict[str, float] = {}
+    epoch_ends: list[float] = []
     start = time.perf_counter()
 
     def progress(event) -> None:
         now = time.perf_counter() - start
-        if event.stage in ("features", "train"):
-            marks.setdefault("train_start", now)
+        if event.stage == "features":
+            marks.setdefault("features_start", now)
+            marks["features_end"] = now
         if event.stage == "epoch_end":
-            marks["train_end"] = now
+            epoch_ends.append(now)
 
     result = make_image_classifier(config, progress=progress)
     wall = time.perf_counter() - start
     row = {
         "label": label,
         "wall_s": wall,
-        "train_s": marks["train_end"] - marks["train_start"],
+        "features_s": (
+            marks["features_end"] - marks["features_start"] if marks else None
+        ),
+        # Mean epoch after the first (which also traces the model).
+        "epoch_s": (
+            (epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1)
+            if len(epoch_ends) > 1
+            else None
+        ),
         "val_accuracy": result.val_accuracy,
         "num_train": result.metrics["num_train"],
         "num_val": result.metrics["validation"]["count"],
     }
-    print(
-        f"{label}: {wall:.1f} s (training {row['train_s']:.1f} s), "
-        f"val accuracy {result.val_accuracy:.3f}",
-        flush=True,
-    )
+    print(f"{label}: {row}", flush=True)
     return row
 
 
@@ -143,7 +149,6 @@ def main() -> int:
         return statistics.median(r[key] for r in runs[name])
 
     ratio = med("old", "wall_s") / med("cached", "wall_s")
-    train_ratio = med("old", "train_s") / med("cached", "train_s")
     first = runs["cached"][0]
     passed = ratio >= GOAL
     summary = {
@@ -161,9 +166,9 @@ def main() -> int:
         "bundled Keras weights)",
         "cached_wall_s": med("cached", "wall_s"),
         "old_wall_s": med("old", "wall_s"),
-        "cached_train_s": med("cached", "train_s"),
-        "old_train_s": med("old", "train_s"),
-        "train_phase_ratio": train_ratio,
+        "cached_features_s": med("cached", "features_s"),
+        "cached_epoch_s": med("cached", "epoch_s"),
+        "old_epoch_s": med("old", "epoch_s"),
         "cached_val_accuracy": runs["cached"][-1]["val_accuracy"],
         "old_val_accuracy": runs["old"][-1]["val_accuracy"],
         "runs": runs,
@@ -178,22 +183,29 @@ def main() -> int:
         f"{args.epochs} epochs, seed 0, batch 32, same process, "
         f"median of {args.repeats} runs each after a warm-up run.",
         "",
-        "| | wall time (s) | training phase (s) | final val accuracy |",
-        "|---|---|---|---|",
+        "| | wall time (s) | feature pass (s) | later epoch (s) "
+        "| final val accuracy |",
+        "|---|---|---|---|---|",
         f"| imagehub retrain (cached features) | "
-        f"{summary['cached_wall_s']:.1f} | {summary['cached_train_s']:.1f} "
-        f"| {summary['cached_val_accuracy']:.3f} |",
+        f"{summary['cached_wall_s']:.1f} | "
+        f"{summary['cached_features_s']:.1f} | "
+        f"{summary['cached_epoch_s']:.2f} | "
+        f"{summary['cached_val_accuracy']:.3f} |",
         f"| old way (module every step) | {summary['old_wall_s']:.1f} | "
-        f"{summary['old_train_s']:.1f} | {summary['old_val_accuracy']:.3f} |",
-        f"| **ratio** | **{ratio:.2f}x** | {train_ratio:.2f}x | |",
+        f"– | {summary['old_epoch_s']:.2f} | "
+        f"{summary['old_val_accuracy']:.3f} |",
+        f"| **ratio (old / cached)** | **{ratio:.2f}x** | | "
+        f"{summary['old_epoch_s'] / summary['cached_epoch_s']:.0f}x | |",
         "",
         f"Goal: {summary['goal']}: {'met' if passed else 'NOT met'}.",
         "",
         "Wall time is the whole `make_image_classifier` call (scan, module "
-        "load, training, evaluation; no exports). imagehub retrain also "
-        "decodes every image once up front (bad-file check); the old way "
-        "does not. Training phase: from the first feature or training step "
-        "to the end of the last epoch. The two reach the same validation "
+        "load, feature pass, training with a validation pass per epoch, "
+        "evaluation; no exports), so fixed costs (loading the module, "
+        "tracing) are in both. Feature pass: decoding every image and "
+        "running the module once. Later epoch: mean time of epochs 2 to "
+        "5 (epoch 1 also traces the model). The two reach the same "
+        "validation "
         "accuracy because they train the same head on the same features in "
         "the same order (tests/retrain checks equal weights to 1e-5).",
         "",

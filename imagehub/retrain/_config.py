@@ -228,7 +228,8 @@ class RetrainConfig:
     validate_images: bool = _field(
         True,
         "Decode every image once before training and leave out (and "
-        "report) the ones that do not decode.",
+        "report) the ones that do not decode. With cached features the "
+        "feature pass does this instead.",
         old=False,
     )
 

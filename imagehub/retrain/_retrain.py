@@ -140,7 +140,19 @@ def _one_hot_map(num_classes: int, weights: np.ndarray | None):
     return fn
 
 
-def _scan(config: RetrainConfig, progress: ProgressFn | None):
+def _check_classes(index, image_dir: str) -> None:
+    counts = np.bincount(
+        np.asarray(index.labels, np.int64), minlength=len(index.class_names)
+    )
+    empty = [n for n, c in zip(index.class_names, counts, strict=True) if not c]
+    if empty:
+        raise RetrainError(
+            f"class folders without usable images: {', '.join(empty)} "
+            f"(in {image_dir}); add images or remove the folders"
+        )
+
+
+def _scan(config: RetrainConfig, progress: ProgressFn | None, validate: bool):
     from imagehub import data
 
     image_dir = config.image_dir or DEFAULT_IMAGE_DIR
@@ -154,7 +166,7 @@ def _scan(config: RetrainConfig, progress: ProgressFn | None):
             f"per class, and at least two classes; found "
             f"{len(index.class_names)} class folders"
         )
-    if config.validate_images:
+    if validate:
         index = data.validate(
             index,
             progress=lambda done, total: report(
@@ -163,15 +175,7 @@ def _scan(config: RetrainConfig, progress: ProgressFn | None):
         )
     for path, reason in index.skipped:
         logger.warning("left out %s: %s", path, reason)
-    counts = np.bincount(
-        np.asarray(index.labels, np.int64), minlength=len(index.class_names)
-    )
-    empty = [n for n, c in zip(index.class_names, counts, strict=True) if not c]
-    if empty:
-        raise RetrainError(
-            f"class folders without usable images: {', '.join(empty)} "
-            f"(in {image_dir}); add images or remove the folders"
-        )
+    _check_classes(index, image_dir)
     return index
 
 
@@ -194,7 +198,14 @@ class _Run:
 
             for gpu in tf.config.list_physical_devices("GPU"):
                 tf.config.experimental.set_memory_growth(gpu, True)
-        self.index = _scan(config, self.progress)
+        # With cached features the feature pass reads every image once
+        # anyway (and bad ones drop out of it), so a separate pre-flight
+        # pass would only double the decoding.
+        self.index = _scan(
+            config,
+            self.progress,
+            validate=config.validate_images and not config.use_feature_cache,
+        )
         self.class_names = list(self.index.class_names)
         self.module_dir = imagehub.resolve(config.tfhub_module)
         self.card = read_card(self.module_dir)
@@ -327,10 +338,24 @@ class _Run:
         self.train_features = features[in_train]
         self.val_features = features[~in_train]
         kept_train, kept_val = positions[in_train], positions[~in_train] - n
+        missing = sorted(set(range(len(both))) - set(positions.tolist()))
+        if missing:
+            self._report_bad(both.subset(missing))
         if len(kept_train) < n:
             self.train_index = train.subset(kept_train)
         if len(kept_val) < len(val):
             self.val_index = val.subset(kept_val)
+
+    def _report_bad(self, bad_index) -> None:
+        """Records images that did not decode in the feature pass."""
+        from imagehub import data
+
+        checked = data.validate(bad_index)
+        reasons = dict(checked.skipped)
+        for path in bad_index.paths:
+            reason = reasons.get(path, "did not decode in the feature pass")
+            logger.warning("left out %s: %s", path, reason)
+            self.index.skipped.append((path, reason))
 
     def prepare_data(self) -> None:
         import tensorflow as tf
@@ -339,6 +364,7 @@ class _Run:
         k = len(self.class_names)
         if self.cached:
             self._cache_all_features()
+            _check_classes(self.train_index, self.config.image_dir or "")
         labels = np.asarray(self.train_index.labels, np.int64)
         weights = None
         if config.class_weights == "auto":

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -256,6 +257,22 @@ def restore(model, saved_variables, checkpoint: Checkpoint) -> None:
     _assign(optimizer.variables, checkpoint.optimizer_values, "optimizer")
 
 
+def _fit_one_epoch(model, data, epoch, steps, step_cb, callbacks, seed):
+    return model.fit(
+        data.epoch_dataset(epoch_order(seed, epoch, data.num_train)),
+        validation_data=data.val_dataset,
+        initial_epoch=epoch,
+        epochs=epoch + 1,
+        # A known step count: with an unknown one, Keras pulls once more at
+        # the end, and that failed step still advances the dropout RNG (the
+        # cached path's dataset has a known length, the images' has not).
+        steps_per_epoch=steps,
+        shuffle=False,  # the order is epoch_order's
+        verbose=0,
+        callbacks=[step_cb, *(callbacks or [])],
+    )
+
+
 def fit(
     model,
     data: TrainData,
@@ -314,19 +331,12 @@ def fit(
     epoch = start
     while epoch < config.train_epochs and not stopped_early:
         step_cb = _StepCallback(progress, epoch + 1, steps)
-        result = model.fit(
-            data.epoch_dataset(epoch_order(seed, epoch, data.num_train)),
-            validation_data=data.val_dataset,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            # A known step count: with an unknown one, Keras pulls once
-            # more at the end, and that failed step still advances the
-            # dropout RNG (the cached path's dataset has a known length).
-            steps_per_epoch=steps,
-            shuffle=False,  # the order is epoch_order's
-            verbose=0,
-            callbacks=[step_cb, *(callbacks or [])],
-        )
+        with warnings.catch_warnings():
+            # Keras warns when a validation pass of unknown length ends.
+            warnings.filterwarnings("ignore", "Your input ran out of data")
+            result = _fit_one_epoch(
+                model, data, epoch, steps, step_cb, callbacks, seed
+            )
         logs = {k: float(v[-1]) for k, v in result.history.items()}
         if step_cb.bad_step is not None or not all(
             math.isfinite(logs.get(k, 0.0)) for k in ("loss", "val_loss")

@@ -285,3 +285,51 @@ def test_epoch_order_is_seeded_and_differs_by_epoch():
     np.testing.assert_array_equal(a, _train.epoch_order(3, 0, 50))
     assert sorted(a.tolist()) == list(range(50))
     assert not np.array_equal(a, _train.epoch_order(3, 1, 50))
+
+
+def _head_data(flip_validation: bool):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    features = np.eye(3, 8, dtype=np.float32)[labels] * 2.0
+    features += rng.normal(0, 0.1, features.shape).astype(np.float32)
+    hot = np.eye(3, dtype=np.float32)[labels]
+    val_hot = np.roll(hot, 1, axis=1) if flip_validation else hot
+
+    def epoch_dataset(order):
+        return tf.data.Dataset.from_tensor_slices(
+            (features[order], hot[order])
+        ).batch(8)
+
+    val = tf.data.Dataset.from_tensor_slices((features, val_hot)).batch(8)
+    return _train.TrainData(60, epoch_dataset, val)
+
+
+def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
+    config = RetrainConfig(
+        train_epochs=6, batch_size=8, learning_rate=0.1, momentum=0.0,
+        early_stopping_patience=2,
+    )  # fmt: skip
+    head = _train.build_head(8, 3, config, seed=0)
+    _train.compile_model(head, config)
+    saved = []
+
+    def progress(event):
+        if event.stage == "epoch_end" and event.epoch == 1:
+            saved.extend(np.array(v) for v in head.variables)
+
+    outcome = _train.fit(
+        head,
+        _head_data(flip_validation=True),
+        config,
+        seed=0,
+        saved_variables=head.variables,
+        checkpointer=Checkpointer(tmp_path, {"t": 1}),
+        progress=progress,
+    )
+    assert outcome["stopped_early"], outcome
+    assert outcome["epochs_run"] == 3, "patience 2 after the best epoch 1"
+    assert outcome["best_epoch"] == 1
+    for got, want in zip(head.variables, saved, strict=True):
+        np.testing.assert_array_equal(np.array(got), want)

@@ -13,10 +13,6 @@ from imagehub.testing import run_cli
 from imagehub.testing import write_image_folder
 from imagehub.testing import write_tiny_model
 
-pytest.importorskip(
-    "imagehub.keras", reason="imagehub.KerasLayer (issue 5) not merged yet"
-)
-
 CLASSES = ["class_0", "class_1", "class_2"]
 
 
@@ -25,6 +21,11 @@ def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain")
     write_image_folder(
         root / "images", num_classes=3, per_class=20, size=(16, 16)
+    )
+    # A truncated JPEG: its header reads, its pixels do not.
+    good = (root / "images" / "class_0" / "0000.jpg").read_bytes()
+    (root / "images" / "class_0" / "truncated.jpg").write_bytes(
+        good[: len(good) // 2]
     )
     write_tiny_model(root / "module")
     return root
@@ -71,7 +72,6 @@ def _config(workdir, **changes):
         learning_rate=0.1,
         train_epochs=2,
         seed=3,
-        validate_images=False,
     )
     base.update(changes)
     return RetrainConfig(**base)
@@ -110,6 +110,32 @@ def test_all_outputs_exist_when_run_finishes(old_run):
     assert not leftovers, f"temporary files left behind: {leftovers}"
 
 
+def test_bad_image_is_reported_not_fatal_when_in_the_folder(old_run):
+    done, out = old_run
+    metrics = json.loads((out / "new_model_report/metrics.json").read_text())
+    assert metrics["num_skipped"] >= 1, "the truncated JPEG must be left out"
+    assert "truncated.jpg" in done.stderr, "the bad file must be reported"
+
+
+def test_tflite_int8_converts_with_training_images_when_asked(old_run):
+    import tensorflow as tf
+
+    from imagehub.retrain import _tflite
+
+    _, out = old_run
+    rng = np.random.default_rng(0)
+    content = _tflite.convert(
+        str(out / "new_model"),
+        "int8",
+        lambda: (rng.uniform(size=(1, 16, 16, 3)) for _ in range(8)),
+    )
+    interpreter = tf.lite.Interpreter(model_content=content)
+    kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in kinds, f"no int8 tensors in the int8 model: {kinds}"
+    lite = _tflite.TFLiteClassifier(content)
+    assert lite(rng.uniform(size=(2, 16, 16, 3))).shape == (2, 3)
+
+
 def test_validation_accuracy_reaches_95_percent_when_separable(old_run):
     _, out = old_run
     metrics = json.loads(
@@ -120,11 +146,10 @@ def test_validation_accuracy_reaches_95_percent_when_separable(old_run):
 
 
 def test_saved_model_passes_imagehub_check_when_exported(old_run):
-    check = pytest.importorskip(
-        "imagehub.check", reason="imagehub check (issue 3) not merged yet"
-    )
+    import imagehub
+
     _, out = old_run
-    report = check.check(str(out / "new_model"), task="classification")
+    report = imagehub.check(str(out / "new_model"), task="classification")
     assert report.conforming, str(report)
 
 

@@ -207,7 +207,12 @@ class _Run:
             validate=config.validate_images and not config.use_feature_cache,
         )
         self.class_names = list(self.index.class_names)
-        self.module_dir = imagehub.resolve(config.tfhub_module)
+        from imagehub.hub import HubError
+
+        try:
+            self.module_dir = imagehub.resolve(config.tfhub_module)
+        except HubError as e:
+            raise RetrainError(f"--tfhub_module: {e}") from e
         self.card = read_card(self.module_dir)
         if self.card is not None and self.card.task != TASK_FEATURE_VECTOR:
             raise RetrainError(
@@ -250,7 +255,10 @@ class _Run:
         self.backbone = imagehub.KerasLayer(
             self.module_dir, trainable=config.do_fine_tuning, name="module"
         )
-        traced = traced_image_size(self.backbone._loaded_obj)
+        # The layer's loaded object: its traces tell a card-less module's
+        # input size without loading the SavedModel a second time.
+        loaded = getattr(self.backbone, "_loaded_obj", None)
+        traced = None if loaded is None else traced_image_size(loaded)
         self.image_size = resolve_image_size(
             self.card, traced, config.image_size, config.tfhub_module
         )

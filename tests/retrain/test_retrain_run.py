@@ -319,3 +319,20 @@ def test_fine_tuning_trains_the_module_when_requested(workdir):
 
     moved = [w.name for w in module.trainable_weights if not unchanged(w)]
     assert moved, "no module weight moved during fine-tuning"
+
+
+def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
+    from imagehub.cli import main
+
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(workdir / "images"),
+            "--tfhub_module",
+            str(workdir / "no_such_module"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "--tfhub_module" in err and "no_such_module" in err, err

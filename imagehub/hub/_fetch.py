@@ -157,6 +157,11 @@ def _check_saved_model(
             f" (the SavedModel is inside the folder {top[0]!r}; a model "
             "archive must have saved_model.pb at its top level)"
         )
+    if "tfhub_module.pb" in files:
+        hint = (
+            " (it holds tfhub_module.pb: a TF1 Hub module for "
+            "hub.Module, not a TF2 SavedModel; pick the model's TF2 version)"
+        )
     raise NotASavedModelError(
         f"{handle.original!r} is not a SavedModel: the archive from "
         f"{handle.location} contains neither saved_model.pb nor "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Any
 
 from imagehub.cli import UsageError
@@ -84,6 +85,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out"
     )
+    # Let "--input_range -1,1" parse: argparse takes "-1,1" for a flag
+    # unless it looks like a negative number.
+    p._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?(,\d+)?$")
     p.set_defaults(command="export")
 
 

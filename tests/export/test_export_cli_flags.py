@@ -33,3 +33,17 @@ def test_bad_flag_combinations_exit_2_naming_the_flag(
     assert code == 2, err
     assert message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_info_on_tfhub_model_without_card(capsys):
+    from imagehub.testing import TFHUB_CLASSIFIER_DIR
+
+    assert main(["info", TFHUB_CLASSIFIER_DIR]) == 0
+    out = capsys.readouterr().out
+    assert "Model card: none" in out, out
+    assert "Signatures:" in out, out
+
+
+def test_info_on_non_savedmodel_exits_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    assert "not a SavedModel directory" in capsys.readouterr().err

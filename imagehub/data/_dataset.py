@@ -1,0 +1,188 @@
+"""`dataset`: a tf.data pipeline of decoded, resized image batches."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from imagehub.data._decode import RAW_MAX
+from imagehub.data._decode import ImageSize
+from imagehub.data._decode import check_image_size
+from imagehub.data._decode import check_resize
+from imagehub.data._decode import decode_pillow
+from imagehub.data._errors import ImageError
+from imagehub.data._fastjpeg import decode_plain_jpeg
+from imagehub.data._fastjpeg import is_plain_jpeg
+from imagehub.data._index import ImageIndex
+from imagehub.data._index import split
+
+logger = logging.getLogger(__name__)
+
+SUBSETS = ("training", "validation")
+# Shuffle buffer (in decoded images) used after a cache.
+_CACHED_SHUFFLE_BUFFER = 1024
+
+
+def dataset(
+    index: ImageIndex,
+    image_size: ImageSize,
+    batch_size: int = 32,
+    resize: str = "stretch",
+    shuffle: bool = False,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    cache: bool | str | None = None,
+    with_paths: bool = False,
+):
+    """Builds a `tf.data.Dataset` of image batches from an index.
+
+    Each file is decoded exactly as `load_image` decodes it (same route:
+    TensorFlow's decoder in the graph for plain JPEGs, Pillow through
+    `tf.numpy_function` for everything else; same colour, EXIF and resize
+    rules), in parallel, and prefetched.
+
+    Bad files: a file that fails to decode is dropped from the epoch with
+    a logged warning (its label or path goes with it, so images and labels
+    stay aligned); the epoch never stops. Pillow-path warnings name the
+    file and the reason; a corrupt plain JPEG is dropped with TensorFlow's
+    "Skipping a bad element" warning. Batches then hold fewer images than
+    `len(index)`. Run `validate` first (retrain and embed do) to know the
+    exact count and the names beforehand.
+
+    Args:
+        index: Images to read, from `scan` (and optionally `validate`).
+        image_size: Output (height, width), or an int for a square.
+        batch_size: Images per batch; the last batch may be smaller.
+        resize: One of ``RESIZE_MODES``: ``"stretch"``, ``"crop"``,
+            ``"pad"``.
+        shuffle: Shuffle the images, in a new order every epoch.
+        seed: Makes the shuffle order (and the validation split)
+            reproducible: two datasets built with the same seed yield the
+            same batches, epoch after epoch.
+        validation_split: Fraction of images held out, in (0, 1); requires
+            `subset`. The split is `split(index, validation_split, seed)`.
+        subset: ``"training"`` or ``"validation"``: which side of the
+            split to read.
+        cache: None (no cache), True (keep decoded images in memory) or a
+            file path prefix (cache on disk). With a cache the files are
+            decoded once; the order is then shuffled with a buffer of
+            1024 images on top of a seeded order fixed at the first epoch.
+        with_paths: Yield ``(images, paths)`` even for a labelled index.
+
+    Returns:
+        A dataset of ``(images, labels)`` for labelled indexes, else (or
+        with `with_paths`) ``(images, paths)``. images is float32
+        ``[batch, height, width, 3]`` RGB in [0, 1]; labels int32
+        ``[batch]``; paths string ``[batch]``.
+
+    Raises:
+        ValueError: An argument is invalid (the message names it).
+    """
+    import tensorflow as tf
+
+    size = check_image_size(image_size)
+    if size is None:
+        raise ValueError("image_size=None; dataset needs a (height, width)")
+    check_resize(resize)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected an int >= 1")
+    index = _select_subset(index, validation_split, subset, seed)
+    if len(index) == 0:
+        raise ValueError(
+            "the index has no images (skipped: "
+            f"{len(index.skipped)}); nothing to read"
+        )
+    max_pixels = index.max_pixels
+    plain = index.plain_jpeg
+    if plain is None:  # an index built by hand: read the headers now
+        plain = [is_plain_jpeg(p, max_pixels) for p in index.paths]
+
+    def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, bool]:
+        name = path.decode("utf-8", "surrogateescape")
+        try:
+            raw = decode_pillow(data, name, size, resize, max_pixels)
+            return raw, np.bool_(True)
+        except ImageError as e:
+            logger.warning("skipping an image that does not decode: %s", e)
+        except Exception as e:  # noqa: BLE001 - never stop an epoch
+            logger.warning("skipping %s: unexpected %r", name, e)
+        return np.zeros((*size, 3), np.uint16), np.bool_(False)
+
+    def pillow_branch(data, path):
+        image, ok = tf.numpy_function(
+            load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
+        )
+        return image, ok
+
+    def load(path, target, is_plain):
+        data = tf.io.read_file(path)
+        image, ok = tf.cond(
+            is_plain,
+            lambda: (decode_plain_jpeg(data, size, resize), tf.constant(True)),
+            lambda: pillow_branch(data, path),
+        )
+        image = tf.ensure_shape(image, (*size, 3))
+        return image, target, tf.ensure_shape(ok, ())
+
+    paths = np.asarray(index.paths, dtype=object).astype(bytes)
+    labelled_output = index.labels is not None and not with_paths
+    targets = (
+        np.asarray(index.labels, dtype=np.int32) if labelled_output else paths
+    )
+    ds = tf.data.Dataset.from_tensor_slices(
+        (paths, targets, np.asarray(plain, dtype=bool))
+    )
+    n = len(index)
+    if cache:
+        if shuffle:
+            # One seeded permutation before the cache, so the buffered
+            # shuffle after it mixes classes even when files are sorted.
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=False)
+        ds = _decode_map(ds, load, tf)
+        ds = ds.cache() if cache is True else ds.cache(str(cache))
+        if shuffle:
+            ds = ds.shuffle(
+                min(n, _CACHED_SHUFFLE_BUFFER),
+                seed=seed,
+                reshuffle_each_iteration=True,
+            )
+    else:
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        ds = _decode_map(ds, load, tf)
+    ds = ds.batch(int(batch_size))
+    # Same division as to_float, so load_image gives identical values.
+    ds = ds.map(
+        lambda raw, target: (tf.cast(raw, tf.float32) / RAW_MAX, target),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _decode_map(ds, load, tf):
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # The fast path's decoder raises on a corrupt JPEG (the Pillow path
+    # flags it instead); either way the file is dropped, never the epoch.
+    ds = ds.ignore_errors(log_warning=True)
+    ds = ds.filter(lambda image, target, ok: ok)
+    return ds.map(lambda image, target, ok: (image, target))
+
+
+def _select_subset(index, validation_split, subset, seed) -> ImageIndex:
+    if validation_split is None:
+        if subset is not None:
+            raise ValueError(
+                f"subset={subset!r} needs validation_split; pass "
+                "validation_split=0.2 (for example) or subset=None"
+            )
+        return index
+    if subset not in SUBSETS:
+        raise ValueError(
+            f"subset={subset!r}; with validation_split expected one of "
+            f"{SUBSETS}"
+        )
+    train, val = split(index, validation_split, seed)
+    return train if subset == "training" else val

@@ -1,0 +1,132 @@
+"""Recognising image files by their first bytes, not their names."""
+
+from __future__ import annotations
+
+import os
+
+# Formats imagehub decodes, by Pillow's format id.
+SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+
+# Bytes read from the start of a file to recognise it.
+HEADER_BYTES = 64
+
+# Files that operating systems leave in image folders.
+_SYSTEM_FILES = {
+    ".ds_store": "macOS folder metadata",
+    "thumbs.db": "Windows thumbnail cache",
+    "desktop.ini": "Windows folder settings",
+    "ehthumbs.db": "Windows thumbnail cache",
+    ".directory": "KDE folder settings",
+}
+
+# ISO base media ("ftyp") brands of image formats we recognise but do
+# not decode.
+_FTYP_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"hevc": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+
+_BMP_INFO_SIZES = (12, 40, 52, 56, 64, 108, 124)
+
+
+def sniff(header: bytes) -> str | None:
+    """Names the image format of a file from its first bytes.
+
+    Args:
+        header: The first bytes of the file (at least 32 to recognise
+            every format).
+
+    Returns:
+        A format id: one of `SUPPORTED_FORMATS`, or the name of a
+        recognised but unsupported format (``"HEIC"``, ``"AVIF"``,
+        ``"JPEG XL"``, ``"JPEG 2000"``, ``"PSD"``, ``"ICO"``, ``"PDF"``,
+        ``"SVG"``), or None when the bytes are not a known image.
+    """
+    h = bytes(header[:HEADER_BYTES])
+    if h.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if h.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if h[:4] == b"RIFF" and h[8:12] == b"WEBP":
+        return "WEBP"
+    if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if (
+        h[:2] == b"BM"
+        and len(h) >= 18
+        and int.from_bytes(h[14:18], "little") in _BMP_INFO_SIZES
+    ):
+        return "BMP"
+    return _sniff_unsupported(h)
+
+
+def _sniff_unsupported(h: bytes) -> str | None:
+    if h[4:8] == b"ftyp":
+        brand = _FTYP_BRANDS.get(h[8:12])
+        if brand:
+            return brand
+    if h.startswith(b"\xff\x0a") or h.startswith(b"\x00\x00\x00\x0cJXL "):
+        return "JPEG XL"
+    if h.startswith(b"\x00\x00\x00\x0cjP  ") or h.startswith(
+        b"\xff\x4f\xff\x51"
+    ):
+        return "JPEG 2000"
+    if h.startswith(b"8BPS"):
+        return "PSD"
+    if h.startswith(b"\x00\x00\x01\x00") and len(h) > 6 and h[4] != 0:
+        return "ICO"
+    if h.startswith(b"%PDF"):
+        return "PDF"
+    text = h.lstrip().lower()
+    if text.startswith(b"<svg") or (
+        text.startswith(b"<?xml") and b"<svg" in text
+    ):
+        return "SVG"
+    return None
+
+
+def system_file_reason(path: str) -> str | None:
+    """Returns why `path` is an operating-system file, or None."""
+    name = os.path.basename(path)
+    known = _SYSTEM_FILES.get(name.lower())
+    if known:
+        return f"system file ({known}), not an image"
+    if name.startswith("._"):
+        return "system file (macOS AppleDouble resource fork), not an image"
+    return None
+
+
+def unrecognised_reason(header: bytes) -> str:
+    """Explains why bytes that `sniff` rejected are not a usable image."""
+    fmt = sniff(header)
+    if fmt is not None and fmt not in SUPPORTED_FORMATS:
+        return (
+            f"unsupported image format {fmt}; supported formats are "
+            f"{', '.join(SUPPORTED_FORMATS)} (convert it, e.g. to JPEG)"
+        )
+    if not header:
+        return "empty file (0 bytes)"
+    if _looks_like_text(header):
+        return "not an image (a text file)"
+    return "not an image (unrecognised content)"
+
+
+def _looks_like_text(h: bytes) -> bool:
+    try:
+        h.decode("utf-8")
+    except UnicodeDecodeError:
+        # A multi-byte character may be cut at the end of the header.
+        try:
+            h[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return b"\x00" not in h

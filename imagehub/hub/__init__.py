@@ -1,0 +1,45 @@
+"""Resolving, downloading, caching and loading model handles.
+
+`resolve(handle)` returns a local SavedModel directory for any handle
+`tensorflow_hub.load` accepts; `load(handle)` loads it. Remote models are
+kept in a verified cache (`cache_dir()`, `list_cache()`, `verify_cache()`,
+`clear_cache()`).
+"""
+
+from imagehub.hub._cache import CacheEntry
+from imagehub.hub._errors import CacheError
+from imagehub.hub._errors import CacheLockError
+from imagehub.hub._errors import CachePermissionError
+from imagehub.hub._errors import DownloadError
+from imagehub.hub._errors import HandleError
+from imagehub.hub._errors import HubError
+from imagehub.hub._errors import ModelNotFoundError
+from imagehub.hub._errors import NotASavedModelError
+from imagehub.hub._errors import OfflineError
+from imagehub.hub._errors import UnsafeArchiveError
+from imagehub.hub._maintenance import cache_dir
+from imagehub.hub._maintenance import clear_cache
+from imagehub.hub._maintenance import list_cache
+from imagehub.hub._maintenance import verify_cache
+from imagehub.hub._resolver import load
+from imagehub.hub._resolver import resolve
+
+__all__ = [
+    "CacheEntry",
+    "CacheError",
+    "CacheLockError",
+    "CachePermissionError",
+    "DownloadError",
+    "HandleError",
+    "HubError",
+    "ModelNotFoundError",
+    "NotASavedModelError",
+    "OfflineError",
+    "UnsafeArchiveError",
+    "cache_dir",
+    "clear_cache",
+    "list_cache",
+    "load",
+    "resolve",
+    "verify_cache",
+]

@@ -1,0 +1,252 @@
+"""Parsing and classifying model handles.
+
+A handle is what users pass to `imagehub.load`: the same strings
+`tensorflow_hub.load` accepts. `parse_handle` turns one into a `Handle`
+that says where to fetch from and under which key to cache it. No I/O
+happens here, so classification is cheap and testable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import os
+import urllib.parse
+import urllib.request
+
+from imagehub.hub import _config
+from imagehub.hub._errors import HandleError
+
+LOCAL = "local"
+ARCHIVE_URL = "archive_url"
+TFHUB = "tfhub"
+KAGGLE = "kaggle"
+GFILE_DIR = "gfile_dir"
+GFILE_ARCHIVE = "gfile_archive"
+KINDS = (LOCAL, ARCHIVE_URL, TFHUB, KAGGLE, GFILE_DIR, GFILE_ARCHIVE)
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+# Schemes read through tf.io.gfile. `ram` is TensorFlow's in-process file
+# system; it lets the gfile code path be exercised without a cloud bucket.
+GFILE_SCHEMES = ("gs", "s3", "hdfs", "ram")
+_TFHUB_HOSTS = ("tfhub.dev", "www.tfhub.dev")
+_KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
+# Other hosts that serve TF Hub's layout (PUBLISHER/MODEL/VERSION, archive
+# on ?tf-hub-format=compressed); fetched from where they are.
+_HUB_MIRROR_HOSTS = ("hub.tensorflow.google.cn",)
+_COMPRESSED_QUERY = ("tf-hub-format", "compressed")
+# kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION
+_KAGGLE_PARTS = 5
+
+FORMS = (
+    "a local directory",
+    "a file:// URL",
+    "an http(s) URL of a .tar, .tar.gz or .tgz archive",
+    "a https://tfhub.dev/... URL",
+    "a https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION"
+    " URL",
+    "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
+    "a gs:// directory or archive",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Handle:
+    """A classified handle.
+
+    Attributes:
+        original: The handle as the user wrote it.
+        kind: One of `KINDS`.
+        location: A local path (LOCAL), the URL to download (ARCHIVE_URL,
+            TFHUB, KAGGLE, after any base-URL override) or a tf.io.gfile
+            path (GFILE_*).
+        key: The canonical form the cache entry is keyed by; equal for
+            handles that name the same model (the Kaggle long and short
+            forms, a tfhub.dev URL with or without a trailing slash).
+    """
+
+    original: str
+    kind: str
+    location: str
+    key: str
+
+    @property
+    def is_remote(self) -> bool:
+        return self.kind != LOCAL
+
+    @property
+    def cache_name(self) -> str:
+        """The entry's directory name inside the cache."""
+        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32]
+
+
+def _describe_forms() -> str:
+    return "; ".join(FORMS)
+
+
+def parse_handle(handle: str | os.PathLike[str]) -> Handle:
+    """Classifies `handle`.
+
+    Raises:
+        HandleError: the handle is empty, malformed, or of no known form.
+    """
+    if isinstance(handle, os.PathLike):
+        handle = os.fspath(handle)
+    if not isinstance(handle, str):
+        raise HandleError(
+            f"handle must be a string or path, got {type(handle).__name__} "
+            f"{handle!r}"
+        )
+    text = handle.strip()
+    if not text:
+        raise HandleError(
+            f"handle is empty; expected one of: {_describe_forms()}"
+        )
+    if text.lower().startswith("kaggle:"):
+        return _parse_kaggle_short(handle, text[len("kaggle:") :])
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    # A Windows drive letter parses as a one-letter scheme.
+    if not scheme or len(scheme) == 1:
+        return Handle(handle, LOCAL, os.path.abspath(text), text)
+    if scheme == "file":
+        path = _file_url_to_path(handle, text)
+        return Handle(handle, LOCAL, path, path)
+    if scheme in ("http", "https"):
+        return _parse_http(handle, text)
+    if scheme in GFILE_SCHEMES:
+        kind = GFILE_ARCHIVE if _is_archive_name(text) else GFILE_DIR
+        return Handle(handle, kind, text.rstrip("/"), text.rstrip("/"))
+    raise HandleError(
+        f"handle {handle!r} has unsupported scheme {scheme!r}; expected one "
+        f"of: {_describe_forms()}"
+    )
+
+
+def _is_archive_name(path: str) -> bool:
+    return path.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _file_url_to_path(handle: str, text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.netloc not in ("", "localhost"):
+        raise HandleError(
+            f"file URL {handle!r} names host {parts.netloc!r}; only local "
+            "files are supported (file:///absolute/path)"
+        )
+    return os.path.abspath(urllib.request.url2pathname(parts.path))
+
+
+def _parse_http(handle: str, text: str) -> Handle:
+    parts = urllib.parse.urlsplit(text)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise HandleError(f"URL {handle!r} has no host name")
+    path = parts.path.rstrip("/")
+    if host in _TFHUB_HOSTS:
+        if not path:
+            raise HandleError(
+                f"tfhub.dev handle {handle!r} names no model; expected "
+                "https://tfhub.dev/PUBLISHER/MODEL/VERSION"
+            )
+        key = "https://tfhub.dev" + path
+        base = _config.tfhub_url()
+        return Handle(handle, TFHUB, _compressed(base + path, parts), key)
+    if host in _HUB_MIRROR_HOSTS and path:
+        url = urllib.parse.urlunsplit(parts._replace(path=path, query=""))
+        return Handle(handle, TFHUB, _compressed(url, parts), url)
+    if host in _KAGGLE_HOSTS:
+        segments = [s for s in path.split("/") if s]
+        if not segments or segments[0] != "models":
+            raise HandleError(
+                f"Kaggle handle {handle!r} is not a model URL; expected "
+                "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/"
+                "VARIATION/VERSION"
+            )
+        return _kaggle_handle(handle, segments[1:], parts)
+    if not _is_archive_name(path):
+        raise HandleError(
+            f"URL {handle!r} does not end in {', '.join(ARCHIVE_SUFFIXES)}; "
+            "imagehub downloads SavedModels packed as tar archives "
+            "(tfhub.dev and kaggle.com/models URLs excepted)"
+        )
+    return Handle(handle, ARCHIVE_URL, text, text)
+
+
+def _parse_kaggle_short(handle: str, rest: str) -> Handle:
+    segments = [s for s in rest.strip().strip("/").split("/") if s]
+    return _kaggle_handle(handle, segments, None)
+
+
+def _kaggle_handle(
+    handle: str,
+    segments: list[str],
+    parts: urllib.parse.SplitResult | None,
+) -> Handle:
+    # The site's long form spells the framework and version positions out
+    # (.../frameworks/TensorFlow2/variations/V/versions/N); fold it.
+    if len(segments) == 8 and segments[2].lower() == "frameworks":
+        segments = [segments[i] for i in (0, 1, 3, 5, 7)]
+    if len(segments) != _KAGGLE_PARTS or not segments[4].isdigit():
+        raise HandleError(
+            f"Kaggle handle {handle!r} must name OWNER/MODEL/FRAMEWORK/"
+            "VARIATION/VERSION (VERSION a number), e.g. "
+            "kaggle:google/mobilenet-v2/tensorFlow2/"
+            "035-128-classification/2"
+        )
+    owner, model, framework, variation, version = segments
+    if framework.lower() != "tensorflow2":
+        raise HandleError(
+            f"Kaggle handle {handle!r} has framework {framework!r}; imagehub "
+            "loads TF2 SavedModels, so expected 'tensorFlow2'"
+        )
+    path = f"/models/{owner}/{model}/tensorFlow2/{variation}/{version}"
+    key = "kaggle:" + path[len("/models/") :].lower()
+    url = _compressed(_config.kaggle_url() + path, parts)
+    return Handle(handle, KAGGLE, url, key)
+
+
+def _compressed(url: str, original: urllib.parse.SplitResult | None) -> str:
+    """Adds `tf-hub-format=compressed`, keeping any other query items."""
+    query = urllib.parse.parse_qsl(original.query) if original else []
+    query = [item for item in query if item[0] != _COMPRESSED_QUERY[0]]
+    query.append(_COMPRESSED_QUERY)
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(
+        parts._replace(query=urllib.parse.urlencode(query))
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IP addresses."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_http_allowed(url: str) -> None:
+    """Refuses plain http to a non-loopback host unless allowed.
+
+    Raises:
+        HandleError: the URL is http://, not loopback, and
+            IMAGEHUB_ALLOW_HTTP is not set.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return
+    if is_loopback(parts.hostname or "") or _config.allow_http():
+        return
+    raise HandleError(
+        f"refusing plain http URL {url!r}: the download could be altered in "
+        "transit. Use https, or set IMAGEHUB_ALLOW_HTTP=1 to allow it"
+    )
+
+
+def readable_name(handle: Handle) -> str:
+    """A short human-readable label for logs and progress bars."""
+    text = handle.key.split("://", 1)[-1]
+    return text if len(text) <= 60 else "..." + text[-57:]

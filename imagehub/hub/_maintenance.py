@@ -1,0 +1,123 @@
+"""Public cache operations: where it is, what is in it, verify, clear."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from collections.abc import Iterable
+
+from imagehub.hub import _cache
+from imagehub.hub import _config
+from imagehub.hub import _handles
+from imagehub.hub import _lock
+from imagehub.hub._cache import CacheEntry
+from imagehub.hub._errors import HandleError
+
+logger = logging.getLogger(__name__)
+
+
+def cache_dir() -> str:
+    """Returns the cache root in effect now.
+
+    IMAGEHUB_CACHE_DIR if set, else TFHUB_CACHE_DIR, else
+    `$XDG_CACHE_HOME/imagehub` or `~/.cache/imagehub`.
+    """
+    return _config.cache_dir()
+
+
+def _names(
+    cache: _cache.Cache, handles: Iterable[str] | str | None
+) -> list[str]:
+    if handles is None:
+        return cache.entry_names()
+    if isinstance(handles, str):
+        handles = [handles]
+    names = []
+    for handle in handles:
+        parsed = _handles.parse_handle(handle)
+        if parsed.kind == _handles.LOCAL:
+            raise HandleError(
+                f"handle {handle!r} is a local directory, which is never "
+                "cached; pass a remote handle"
+            )
+        names.append(parsed.cache_name)
+    return names
+
+
+def list_cache() -> list[CacheEntry]:
+    """Lists cached models, checking sizes (not hashes).
+
+    Returns:
+        One `CacheEntry` per entry directory, sorted by handle; entries
+        with `problems` will be downloaded again on next use.
+    """
+    cache = _cache.Cache(_config.cache_dir())
+    entries = [cache.describe(n) for n in cache.entry_names()]
+    return sorted(entries, key=lambda e: e.handle)
+
+
+def verify_cache(
+    handles: Iterable[str] | str | None = None,
+    *,
+    fix: bool = False,
+    on_entry: Callable[[CacheEntry], None] | None = None,
+) -> list[CacheEntry]:
+    """Re-hashes every file of the cached models against their manifests.
+
+    Args:
+        handles: Only these handles (default: every entry).
+        fix: Delete damaged entries, so the next `load` downloads them
+            again.
+        on_entry: Called with each entry's result as it is verified.
+
+    Returns:
+        The verified entries; those with `problems` are damaged.
+    """
+    cache = _cache.Cache(_config.cache_dir())
+    results = []
+    for name in _names(cache, handles):
+        entry = cache.describe(name, hashes=True)
+        if entry.problems and fix and os.path.isdir(cache.entry_dir(name)):
+            with _lock.entry_lock(
+                cache.lock_path(name),
+                stall_seconds=_config.lock_stall_seconds(),
+                done=lambda: False,
+                label=entry.handle,
+            ):
+                cache.discard(name)
+            logger.info("Removed damaged cache entry %s", entry.path)
+        results.append(entry)
+        if on_entry is not None:
+            on_entry(entry)
+    return results
+
+
+def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
+    """Deletes cached models (all, or those of `handles`).
+
+    Waits for any process fetching an entry to finish first. Also deletes
+    what crashed processes left behind (temporary directories, lock
+    files nobody holds).
+
+    Returns:
+        The entry directories removed.
+    """
+    cache = _cache.Cache(_config.cache_dir())
+    removed = []
+    for name in _names(cache, handles):
+        path = cache.entry_dir(name)
+        if not os.path.isdir(path):
+            continue
+        with _lock.entry_lock(
+            cache.lock_path(name),
+            stall_seconds=_config.lock_stall_seconds(),
+            done=lambda: False,
+            label=path,
+        ):
+            cache.discard(name)
+        removed.append(path)
+    if handles is None:
+        cache.remove_leftovers()
+        _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
+    return removed

@@ -258,7 +258,7 @@ def build_arch(
             ) from e
         raise ValueError(f"Could not build {spec.name}: {e}") from e
     if is_file:
-        load_weights_checked(model, weights_arg)
+        load_weights_checked(model, str(weights_arg))
     _log.info(
         "Built %s (alpha=%s, weights=%s, input %s)",
         spec.name,

@@ -249,14 +249,16 @@ def build_arch(
             weights=None if is_file else weights_arg,
             **kwargs,
         )
-    except (OSError, ValueError) as e:
+    except Exception as e:  # keras.utils.get_file raises bare Exception
         if weights_arg == WEIGHTS_IMAGENET and not isinstance(e, ValueError):
             raise ValueError(
                 f"Could not download the ImageNet weights of {spec.name}: "
                 f"{e}. Without network access pass --weights PATH (a local "
                 "weights file) or --weights none."
             ) from e
-        raise ValueError(f"Could not build {spec.name}: {e}") from e
+        if isinstance(e, (ValueError, OSError)):
+            raise ValueError(f"Could not build {spec.name}: {e}") from e
+        raise
     if is_file:
         load_weights_checked(model, str(weights_arg))
     _log.info(

@@ -187,3 +187,11 @@ def test_report_json_has_the_documented_shape(tiny_report):
         ("message", "rule", "status")
     }
     assert {r["status"] for r in data["results"]} <= {PASS, FAIL, WARN, SKIP}
+
+
+def test_check_stays_callable_when_subpackage_was_imported():
+    import imagehub.check as module
+
+    assert callable(imagehub.check), type(imagehub.check)
+    assert imagehub.scan is module.scan
+    assert module.check is not None and module.Report is not None

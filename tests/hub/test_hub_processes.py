@@ -158,10 +158,8 @@ def test_ctrl_c_leaves_no_temp_dir_lock_or_entry(server, url, cache):
     )
     try:
         _wait_for(
-            lambda: (
-                server.count(PATH) == 1
-                and any(n.startswith(".tmp-") for n in cache_leftovers(cache))
-            ),
+            lambda: server.count(PATH) == 1
+            and any(n.startswith(".tmp-") for n in cache_leftovers(cache)),
             "the download to start",
         )
         time.sleep(0.3)  # let it write part of the body

@@ -8,6 +8,7 @@ from imagehub.testing._broken import write_file_writing_model
 from imagehub.testing._broken import write_keras_export
 from imagehub.testing._broken import write_keras_wrapped
 from imagehub.testing._broken import write_module_model
+from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubcache import cache_entries
@@ -28,6 +29,7 @@ __all__ = [
     "ModelServer",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
+    "assert_reusable",
     "cache_entries",
     "cache_leftovers",
     "pack_saved_model",

@@ -249,7 +249,10 @@ def dropout_on_output(graph: FunctionGraph) -> str | None:
 
     Dropout multiplies a tensor by a random mask; if no matmul or
     convolution sits between that mask and the output, the output itself
-    is dropped out (F3).
+    is dropped out (F3). Dropout before pooling with nothing parametric
+    after it counts as dropout on the output too (it randomises the
+    features just the same); stochastic depth in a final residual block
+    with no weight layer after it would be reported as well.
     """
 
     def classify(node: Any) -> str:

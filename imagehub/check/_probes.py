@@ -148,6 +148,10 @@ def r3(ctx: Context) -> Result:
         value = t.training()
         if isinstance(value, bool):
             by_value[value].add(_other_args(ctx, t))
+        elif hasattr(value, "dtype"):
+            # A Tensor-valued training serves both values.
+            by_value[True].add(_other_args(ctx, t))
+            by_value[False].add(_other_args(ctx, t))
     missing = [str(v) for v in (False, True) if not by_value[v]]
     if missing:
         return Result(

@@ -29,8 +29,13 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_report(root):
-    return imagehub.check(write_tiny_model(str(root / "tiny")))
+def tiny_path(root):
+    return write_tiny_model(str(root / "tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny_path):
+    return imagehub.check(tiny_path)
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +174,13 @@ def test_check_fails_m1_when_task_contradicts_card(root):
 def test_check_raises_when_task_is_unknown(root):
     with pytest.raises(ValueError, match="Unknown task 'detection'"):
         imagehub.check(str(root), task="detection")
+
+
+def test_check_resolves_handle_when_given_a_file_url(tiny_path):
+    report = imagehub.check("file://" + tiny_path, image_size=(8, 12))
+    assert report.path == tiny_path, report.path
+    assert report.conforming, report.to_json()
+    assert report.image_size == (8, 12)
 
 
 def test_check_reports_not_found_when_path_is_missing(root):

@@ -43,6 +43,7 @@ class _Flaws:
     stray_trainable: bool = False
     flatten: bool = False
     int_output: bool = False
+    residual_dropout: bool = False
     # A host op hidden in the graph: "function", "dataset", "serialized"
     # (ReadFile) or "save" (SaveV2 outside the saver).
     read_file: str | None = None
@@ -116,6 +117,10 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
             if training:
                 x = tf.nn.dropout(x, rate=dropout_rate)
             x = tf.nn.relu(tf.nn.conv2d(x, self.k2, 1, "SAME") + self.b2)
+            if training and flaws.residual_dropout:
+                # Dropout on a residual branch after the last weight layer,
+                # summed with the clean shortcut (as in ViT blocks).
+                x = x + tf.nn.dropout(tf.nn.relu(x - 0.5), rate=dropout_rate)
             if flaws.flatten:
                 x = tf.reshape(x, [tf.shape(x)[0], -1])
             else:
@@ -294,6 +299,13 @@ def write_broken_model(path: str | os.PathLike[str], kind: str) -> str:
     else:
         num_outputs = NUM_FEATURES
     return _save(net, os.fspath(path), flaws.task, num_outputs, flaws.batch)
+
+
+def write_residual_dropout_model(path: str | os.PathLike[str]) -> str:
+    """Writes a conforming feature vector whose last op before pooling is
+    a residual sum with a dropped-out branch (dropout inside, F3 passes)."""
+    net = _net(_Flaws(residual_dropout=True))
+    return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
 
 
 def write_module_model(path: str | os.PathLike[str]) -> str:

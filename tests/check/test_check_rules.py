@@ -16,6 +16,7 @@ from imagehub.testing import write_broken_model
 from imagehub.testing import write_keras_export
 from imagehub.testing import write_keras_wrapped
 from imagehub.testing import write_module_model
+from imagehub.testing import write_residual_dropout_model
 from imagehub.testing import write_tiny_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
@@ -127,6 +128,13 @@ def test_check_judges_f3_from_keras_dropout_layers(root):
     on_output = imagehub.check(write_keras_wrapped(str(root / "kout"), True))
     assert on_output.failed == ("F3",), on_output.to_json()
     assert "output_dropout" in on_output.result("F3").message
+
+
+def test_check_passes_f3_when_dropout_branch_joins_a_clean_residual(root):
+    path = write_residual_dropout_model(str(root / "residual"))
+    report = imagehub.check(path)
+    assert report.result("F3").status == PASS, report.result("F3")
+    assert not report.failed, report.to_json()
 
 
 def test_check_fails_r1_with_export_hint_when_model_is_keras_export(root):

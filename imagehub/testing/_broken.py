@@ -428,6 +428,37 @@ def write_file_writing_model(
     return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
 
 
+def write_tf1_model(
+    path: str | os.PathLike[str], write_file: str | None = None
+) -> str:
+    """Writes a TF1-style SavedModel (graph, TF1 saver, one signature).
+
+    With `write_file`, the main graph also holds a WriteFile node outside
+    the saver (it never runs here).
+    """
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        w = v1.get_variable("w", [4, 2])
+        y = tf.matmul(x, w, name="y")
+        if write_file is not None:
+            tf.io.write_file(write_file, "payload", name="hidden_write")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(os.fspath(path))
+            signature = v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+            builder.add_meta_graph_and_variables(
+                sess,
+                ["serve"],
+                signature_def_map={"serving_default": signature},
+            )
+            builder.save()
+    return os.fspath(path)
+
+
 def to_pbtxt(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str:
     """Copies a SavedModel, storing its saved_model.pb as .pbtxt text."""
     from google.protobuf import text_format

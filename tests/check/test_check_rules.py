@@ -17,6 +17,7 @@ from imagehub.testing import write_keras_export
 from imagehub.testing import write_keras_wrapped
 from imagehub.testing import write_module_model
 from imagehub.testing import write_residual_dropout_model
+from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
@@ -143,6 +144,12 @@ def test_check_fails_r1_with_export_hint_when_model_is_keras_export(root):
     message = report.result("R1").message
     assert "imagehub export --saved_model" in message, message
     assert "Model.export()" in message, message
+
+
+def test_check_fails_r1_when_model_is_a_tf1_graph(root):
+    report = imagehub.check(write_tf1_model(str(root / "tf1")))
+    assert report.failed == ("R1",), report.to_json()
+    assert "imagehub export --saved_model" in report.result("R1").message
 
 
 def test_check_passes_when_model_is_a_hand_built_tf_module(root):

@@ -44,6 +44,7 @@ class _Flaws:
     flatten: bool = False
     int_output: bool = False
     residual_dropout: bool = False
+    manual_softmax: bool = False
     # A host op hidden in the graph: "function", "dataset", "serialized"
     # (ReadFile) or "save" (SaveV2 outside the saver).
     read_file: str | None = None
@@ -129,6 +130,10 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
                 x = tf.matmul(x, self.head)
             if flaws.softmax:
                 x = tf.nn.softmax(x)
+            if flaws.manual_softmax:
+                # Probabilities without a Softmax op: only the values tell.
+                e = tf.exp(x - tf.reduce_max(x, axis=1, keepdims=True))
+                x = e / tf.reduce_sum(e, axis=1, keepdims=True)
             if training and flaws.output_dropout:
                 x = tf.nn.dropout(x, rate=dropout_rate)
             if read_file is not None:
@@ -306,6 +311,13 @@ def write_residual_dropout_model(path: str | os.PathLike[str]) -> str:
     a residual sum with a dropped-out branch (dropout inside, F3 passes)."""
     net = _net(_Flaws(residual_dropout=True))
     return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
+
+
+def write_probabilities_model(path: str | os.PathLike[str]) -> str:
+    """Writes a classifier that returns probabilities computed by hand
+    (exp / sum, no Softmax op): C3 can only warn from the values."""
+    net = _net(_Flaws(task=TASK_CLASSIFICATION, manual_softmax=True))
+    return _save(net, os.fspath(path), TASK_CLASSIFICATION, NUM_CLASSES)
 
 
 def write_module_model(path: str | os.PathLike[str]) -> str:

@@ -16,6 +16,7 @@ from imagehub.testing import write_broken_model
 from imagehub.testing import write_keras_export
 from imagehub.testing import write_keras_wrapped
 from imagehub.testing import write_module_model
+from imagehub.testing import write_probabilities_model
 from imagehub.testing import write_residual_dropout_model
 from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
@@ -114,6 +115,13 @@ def test_check_fails_exactly_the_rule_when_model_is_broken(
 def test_check_explains_the_fix_when_output_is_softmax(broken_reports):
     message = broken_reports("softmax_output").result("C3").message
     assert "Softmax" in message and "logits" in message, message
+
+
+def test_check_warns_c3_when_values_look_like_probabilities(root):
+    report = imagehub.check(write_probabilities_model(str(root / "probs")))
+    assert report.result("C3").status == WARN, report.result("C3")
+    assert "probabilities" in report.result("C3").message
+    assert not report.failed, report.to_json()
 
 
 def test_check_skips_f3_when_training_trace_is_missing(broken_reports):

@@ -33,7 +33,7 @@ def fetch(handle: _handles.Handle) -> str:
     if not problems:
         logger.debug("Cache hit for %s in %s", handle.original, cache.root)
         return cache.model_dir(name)
-    damaged = problems != ["not in the cache"]
+    damaged = problems != [_cache.MISSING]
     if _config.offline():
         state = (
             f"its cache entry is damaged ({'; '.join(problems)})"
@@ -57,7 +57,7 @@ def fetch(handle: _handles.Handle) -> str:
             if lock is None or cache.is_complete(name):
                 return cache.model_dir(name)
             problems = cache.problems(name)
-            if problems != ["not in the cache"]:
+            if problems != [_cache.MISSING]:
                 logger.warning(
                     "Cache entry %s for %s is damaged (%s); downloading it "
                     "again",
@@ -155,10 +155,16 @@ def _check_saved_model(
     ):
         hint = (
             f" (the SavedModel is inside the folder {top[0]!r}; a model "
-            "archive must have saved_model.pb at its top level)"
+            "must have saved_model.pb at its top level)"
         )
+    if "tfhub_module.pb" in files:
+        hint = (
+            " (it holds tfhub_module.pb: a TF1 Hub module for "
+            "hub.Module, not a TF2 SavedModel; pick the model's TF2 version)"
+        )
+    what = "directory" if handle.kind == _handles.GFILE_DIR else "archive"
     raise NotASavedModelError(
-        f"{handle.original!r} is not a SavedModel: the archive from "
+        f"{handle.original!r} is not a SavedModel: the {what} at "
         f"{handle.location} contains neither saved_model.pb nor "
         f"saved_model.pbtxt at its top level; it holds: {shown or 'nothing'}"
         f"{hint}"

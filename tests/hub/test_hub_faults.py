@@ -55,6 +55,13 @@ def test_resolve_raises_download_error_when_archive_corrupt(server, url, cache):
     _assert_nothing_cached(cache)
 
 
+def test_resolve_says_not_a_tar_archive_when_server_sends_a_page(server, cache):
+    server.add("/page.tar.gz", b"<html><body>Please sign in</body></html>")
+    with pytest.raises(hub.DownloadError, match="did not send a tar archive"):
+        hub.resolve(server.url("/page.tar.gz"))
+    _assert_nothing_cached(cache)
+
+
 def test_resolve_fails_at_once_naming_url_when_404(server, url, cache):
     server.set_fault(PATH, "404")
     with pytest.raises(hub.ModelNotFoundError, match=f"404.*{url}"):
@@ -90,6 +97,21 @@ def test_resolve_raises_not_a_saved_model_when_archive_has_none(server, cache):
     server.add("/nested.tar.gz", buffer.getvalue())
     with pytest.raises(hub.NotASavedModelError, match="inside the folder"):
         hub.resolve(server.url("/nested.tar.gz"))
+    _assert_nothing_cached(cache)
+
+
+def test_resolve_names_tf1_hub_module_when_archive_holds_one(server, cache):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("tfhub_module.pb")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    server.add("/tf1.tar.gz", buffer.getvalue())
+    with pytest.raises(hub.NotASavedModelError, match="TF1 Hub module"):
+        hub.resolve(server.url("/tf1.tar.gz"))
     _assert_nothing_cached(cache)
 
 

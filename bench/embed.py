@@ -1,0 +1,304 @@
+"""Benchmark of `imagehub embed` (issue 8).
+
+Same process, same exported MobileNetV3Small (random weights; speed does not
+depend on them), 1,000 generated 640x480 JPEGs, batch size 32, 224x224:
+
+- end-to-end images/s of `imagehub.embed` (decode on threads ahead of the
+  model, model call, Parquet parts and merge) against the model alone on
+  already-decoded tensors (goal >= 0.8: decoding hidden behind compute) and
+  against a plain loop (Pillow decode and resize, numpy batch, model call);
+- peak RSS of the `imagehub embed` command at 1,000 and at 5,000 images,
+  each in a fresh subprocess (goal: within 10%).
+
+Writes bench/results/embed.md and bench/results/embed.json.
+Usage: python bench/embed.py [--images 1000] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+SIZE = (224, 224)
+BATCH = 32
+
+
+def generate_jpegs(folder: str, count: int, seed: int = 0) -> list[str]:
+    """Photo-like 640x480 JPEGs: gradients, a few shapes, mild noise."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    paths = []
+    for i in range(count):
+        a, b = rng.uniform(0, 255, size=(2, 3))
+        t = (xx / 640.0 * rng.uniform(0.3, 1) + yy / 480.0) / 2.0
+        img = a + (b - a) * t[..., None]
+        img += rng.normal(0, 6, size=img.shape)
+        im = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(im)
+        for _ in range(6):
+            x0, y0 = rng.integers(0, 560), rng.integers(0, 400)
+            w, h = rng.integers(20, 200, size=2)
+            colour = tuple(int(c) for c in rng.integers(0, 255, size=3))
+            draw.ellipse((x0, y0, x0 + w, y0 + h), fill=colour)
+        path = os.path.join(folder, f"photo_{i:05d}.jpg")
+        im.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def export_model(path: str) -> str:
+    import keras
+
+    import imagehub
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV3Small(
+        input_shape=(*SIZE, 3),
+        weights=None,
+        include_top=False,
+        pooling="avg",
+    )
+    # MobileNetV3 rescales [0, 255] input itself; the export takes [0, 1].
+    return imagehub.export_feature_vector(
+        model, path, input_range=(0, 255), image_size=SIZE
+    )
+
+
+def model_alone(obj, decoded: np.ndarray, count: int) -> float:
+    """images/s of the model on decoded tensors (cycled to `count`)."""
+    import tensorflow as tf
+
+    start = time.perf_counter()
+    done = 0
+    while done < count:
+        n = min(BATCH, count - done)
+        idx = np.arange(done, done + n) % len(decoded)
+        obj(tf.constant(decoded[idx])).numpy()
+        done += n
+    return count / (time.perf_counter() - start)
+
+
+def plain_loop(obj, paths: list[str]) -> float:
+    """images/s of the loop people write: Pillow, numpy batch, model."""
+    import tensorflow as tf
+    from PIL import Image
+
+    start = time.perf_counter()
+    for i in range(0, len(paths), BATCH):
+        batch = []
+        for path in paths[i : i + BATCH]:
+            with Image.open(path) as im:
+                im = im.convert("RGB").resize(
+                    (SIZE[1], SIZE[0]), Image.BILINEAR
+                )
+                batch.append(np.asarray(im, np.float32) / 255.0)
+        obj(tf.constant(np.stack(batch))).numpy()
+    return len(paths) / (time.perf_counter() - start)
+
+
+def imagehub_embed(obj, folder: str, out_dir: str) -> float:
+    """images/s of imagehub.embed writing Parquet (model already loaded)."""
+    import imagehub
+
+    out = os.path.join(out_dir, f"e{time.monotonic_ns()}.parquet")
+    start = time.perf_counter()
+    summary = imagehub.embed(obj, folder, out, batch_size=BATCH)
+    seconds = time.perf_counter() - start
+    if summary.rows != len(os.listdir(folder)):
+        raise RuntimeError(f"embedded {summary.rows} images: {summary}")
+    return summary.rows / seconds
+
+
+def peak_rss_mb(model: str, inputs: str, out: str) -> tuple[float, float]:
+    """(peak RSS MB, seconds) of `imagehub embed` in a fresh process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cmd = [
+        sys.executable,
+        "-m",
+        "imagehub",
+        "embed",
+        "--model",
+        model,
+        "--input",
+        inputs,
+        "--output",
+        out,
+        "--batch_size",
+        str(BATCH),
+        "--no_progress",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} failed:\n{stderr.decode()[-3000:]}")
+    print(stdout.decode().strip(), flush=True)
+    return usage.ru_maxrss / 1024.0, seconds  # Linux: KB
+
+
+def machine() -> str:
+    import tensorflow as tf
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} cores, "
+        f"TF {tf.__version__}, Python {platform.python_version()}, "
+        f"load average {load:.1f} at start"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--big", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    sys.path.insert(0, ROOT)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from imagehub.data import load_image
+
+    where = machine()
+    tmp = tempfile.mkdtemp(prefix="imagehub-bench-embed-")
+    try:
+        t = time.perf_counter()
+        folder = os.path.join(tmp, "photos")
+        paths = generate_jpegs(folder, args.images)
+        print(f"generated {len(paths)} JPEGs in {time.perf_counter() - t:.0f}s")
+        model_dir = export_model(os.path.join(tmp, "mobilenet_v3_small_fv"))
+        obj = tf.saved_model.load(model_dir)
+        decoded = np.stack(
+            [load_image(p, SIZE) for p in paths[: 4 * BATCH]]
+        )  # cycled: 1,000 decoded images would take 600 MB
+        obj(tf.constant(decoded[:BATCH]))  # warm up
+        out_dir = os.path.join(tmp, "out")
+        os.makedirs(out_dir)
+        runs = {"model": [], "embed": [], "plain": []}
+        for r in range(args.repeats):
+            # Interleaved, best of N: other load on the machine only slows.
+            runs["model"].append(model_alone(obj, decoded, args.images))
+            runs["embed"].append(imagehub_embed(obj, folder, out_dir))
+            runs["plain"].append(plain_loop(obj, paths))
+            print(
+                f"repeat {r}: "
+                + ", ".join(
+                    f"{k} {v[-1]:.1f} images/s" for k, v in runs.items()
+                ),
+                flush=True,
+            )
+        best = {k: max(v) for k, v in runs.items()}
+        vs_model = best["embed"] / best["model"]
+        vs_plain = best["embed"] / best["plain"]
+
+        # Peak RSS: 1,000 images, then 5,000 (links to the same files, so
+        # only the number of images changes).
+        big = os.path.join(tmp, "big")
+        os.makedirs(big)
+        for i in range(args.big):
+            os.symlink(
+                paths[i % len(paths)], os.path.join(big, f"p_{i:05d}.jpg")
+            )
+        rss_small, sec_small = peak_rss_mb(
+            model_dir, folder, os.path.join(out_dir, "small.parquet")
+        )
+        rss_big, sec_big = peak_rss_mb(
+            model_dir, big, os.path.join(out_dir, "big.parquet")
+        )
+        rss_ratio = rss_big / rss_small
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    rows = [
+        {
+            "name": "embed: imagehub.embed vs model alone",
+            "ours": f"{best['embed']:.1f} images/s",
+            "baseline": "model alone on decoded tensors "
+            f"({best['model']:.1f} images/s)",
+            "ratio": round(vs_model, 3),
+            "goal": ">= 0.8",
+            "passed": bool(vs_model >= 0.8),
+        },
+        {
+            "name": "embed: imagehub.embed vs plain loop",
+            "ours": f"{best['embed']:.1f} images/s",
+            "baseline": "Pillow decode + numpy batch + model call "
+            f"({best['plain']:.1f} images/s)",
+            "ratio": round(vs_plain, 3),
+            "goal": "report",
+            "passed": True,
+        },
+        {
+            "name": "embed: peak RSS at 5,000 vs 1,000 images",
+            "ours": f"{rss_big:.0f} MB ({args.big} images, {sec_big:.0f}s)",
+            "baseline": f"{rss_small:.0f} MB ({args.images} images, "
+            f"{sec_small:.0f}s)",
+            "ratio": round(rss_ratio, 3),
+            "goal": "<= 1.10",
+            "passed": bool(rss_ratio <= 1.10),
+        },
+    ]
+    for row in rows:
+        row["machine"] = where
+    raw = {k: [round(x, 1) for x in v] for k, v in runs.items()}
+    md = [
+        "# imagehub embed",
+        "",
+        f"Same process, same exported MobileNetV3Small (224x224, random "
+        f"weights), {args.images} generated 640x480 JPEGs, batch {BATCH}; "
+        f"best of {args.repeats} interleaved runs. `imagehub.embed` gets the "
+        "loaded model (as the baselines do) and writes Parquet. Peak RSS: "
+        "the `imagehub embed` command in a fresh process.",
+        "",
+        "| measure | ours | baseline | ratio | goal | passed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        md.append(
+            f"| {row['name']} | {row['ours']} | {row['baseline']} | "
+            f"{row['ratio']:.3f} | {row['goal']} | "
+            f"{'yes' if row['passed'] else 'no'} |"
+        )
+    md += [
+        "",
+        f"All runs (images/s): {raw}",
+        "",
+        f"Machine: {where}.",
+        "",
+    ]
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "embed.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(RESULTS, "embed.json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=2)
+        f.write("\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

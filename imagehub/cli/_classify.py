@@ -1,0 +1,80 @@
+"""`imagehub classify`: top-k labels and scores for images."""
+
+from __future__ import annotations
+
+import argparse
+
+from imagehub.cli._embed import RESIZE_CHOICES
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "classify",
+        help="label images with a classifier (top-k labels and scores)",
+        description=(
+            "Scores are the softmax or sigmoid of the logits, as the model "
+            "card says; labels come from the card, or --labels FILE (one "
+            "name a line; TF Hub's 1001-class ImageNet models: index 0 is "
+            "background). A model without labels prints class indices."
+        ),
+    )
+    p.add_argument("--model", required=True, help="model handle or path")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE_OR_DIR",
+        help="image files, folders, globs or text files of paths",
+    )
+    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument(
+        "--json", action="store_true", help="print JSON: one object per image"
+    )
+    p.add_argument("--labels", metavar="FILE", help="labels file")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--image_size", metavar="H,W")
+    p.add_argument("--resize", choices=RESIZE_CHOICES, default="stretch")
+    p.add_argument(
+        "--no_progress", action="store_true", help="hide the progress bar"
+    )
+
+
+def _format(result: dict) -> list[str]:
+    lines = [result["path"]]
+    if "error" in result:
+        lines.append(f"  error: {result['error']}")
+    for entry in result["top_k"]:
+        name = entry["label"] if entry["label"] is not None else "class"
+        lines.append(f"  {entry['score']:.4f}  {name} ({entry['index']})")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import imagehub
+    from imagehub.cli import UsageError
+    from imagehub.cli._progress import image_progress
+
+    try:
+        with image_progress(
+            "classifying", enabled=not args.no_progress
+        ) as progress:
+            results = imagehub.classify(
+                args.model,
+                args.images,
+                top_k=args.top_k,
+                labels=args.labels,
+                batch_size=args.batch_size,
+                image_size=args.image_size,
+                resize=args.resize,
+                progress=progress,
+            )
+    except (ValueError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from e
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            print("\n".join(_format(result)))
+    failed = sum("error" in r for r in results)
+    return 1 if results and failed == len(results) else 0

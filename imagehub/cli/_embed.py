@@ -1,0 +1,144 @@
+"""`imagehub embed`: feature vectors for many images, locally or on Beam."""
+
+from __future__ import annotations
+
+import argparse
+
+# Kept literal so building the parser imports no TensorFlow; the library
+# checks them against imagehub.data.RESIZE_MODES.
+RESIZE_CHOICES = ("stretch", "crop", "pad")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "embed",
+        help="compute feature vectors for many images (Parquet or .npy)",
+        description=(
+            "One row per image: path, vector (the model's features; a "
+            "classifier's logits) and, for classifiers, logits. Streams in "
+            "parts with bounded memory; rerunning with the same --output "
+            "skips images already written; bad files are listed in "
+            "OUT.errors.csv. --runner beam runs the same job as an Apache "
+            "Beam pipeline (RunInference)."
+        ),
+    )
+    p.add_argument("--model", required=True, help="model handle or path")
+    p.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        metavar="DIR|GLOB|LIST_FILE",
+        help="images: a folder, a glob, or a text file of paths (repeatable)",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        metavar="OUT.parquet|OUT.npy",
+        help="where to write (OUT.npy: paths go to OUT.paths.txt)",
+    )
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument(
+        "--image_size",
+        metavar="H,W",
+        help="input size (default: the model card's)",
+    )
+    p.add_argument("--resize", choices=RESIZE_CHOICES, default="stretch")
+    p.add_argument(
+        "--part_size",
+        type=int,
+        default=1024,
+        help="rows per part file (memory use and resume granularity)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="decoding threads")
+    p.add_argument("--runner", choices=("local", "beam"), default="local")
+    p.add_argument(
+        "--beam_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "Beam pipeline option, repeatable, e.g. runner=DataflowRunner "
+            "project=my-project region=us-central1 "
+            "temp_location=gs://bucket/tmp"
+        ),
+    )
+    p.add_argument(
+        "--no_progress", action="store_true", help="hide the progress bar"
+    )
+
+
+def parse_beam_options(values: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings -> dict; raises UsageError on a malformed one."""
+    from imagehub.cli import UsageError
+
+    options = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        key = key.strip().lstrip("-")
+        if not key:
+            raise UsageError(
+                f"--beam_option {value!r}: expected KEY=VALUE, e.g. "
+                "runner=DataflowRunner"
+            )
+        options[key] = rest if sep else ""
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagehub.cli import UsageError
+    from imagehub.cli._progress import image_progress
+
+    beam_options = parse_beam_options(args.beam_option)
+    if beam_options and args.runner != "beam":
+        raise UsageError("--beam_option needs --runner beam")
+    inputs = args.input[0] if len(args.input) == 1 else args.input
+    import imagehub
+
+    try:
+        if args.runner == "beam":
+            import logging
+
+            from rich.console import Console
+
+            if not args.verbose:
+                # Beam logs every bundle and worker start at INFO.
+                logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+            with Console(stderr=True).status("Running the Beam pipeline"):
+                summary = imagehub.embed(
+                    args.model,
+                    inputs,
+                    args.output,
+                    batch_size=args.batch_size,
+                    image_size=args.image_size,
+                    resize=args.resize,
+                    runner="beam",
+                    beam_options=beam_options,
+                )
+        else:
+            with image_progress(
+                "embedding", enabled=not args.no_progress
+            ) as progress:
+                summary = imagehub.embed(
+                    args.model,
+                    inputs,
+                    args.output,
+                    batch_size=args.batch_size,
+                    image_size=args.image_size,
+                    resize=args.resize,
+                    progress=progress,
+                    part_size=args.part_size,
+                    workers=args.workers,
+                )
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        raise UsageError(str(e)) from e
+    print(
+        f"{summary.output}: {summary.rows} images "
+        f"({summary.processed} files read in this run)"
+    )
+    if summary.errors:
+        print(
+            f"{summary.errors} files could not be embedded; see "
+            f"{summary.errors_path}"
+        )
+    return 0

@@ -1,0 +1,147 @@
+"""Decodes images into batches on worker threads, ahead of the model.
+
+Decoding, not the model, is what usually limits a feature extraction loop.
+Pillow and TensorFlow release the GIL while they decode and resize, so a few
+threads working a bounded number of images ahead keep the model busy without
+holding more than `(prefetch + 1) * batch_size` images in memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable
+from collections.abc import Iterator
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Batch:
+    """Decoded images in input order, and the files that failed.
+
+    Attributes:
+        paths: Paths of the decoded images.
+        images: float32 array (len(paths), height, width, 3), or None.
+        errors: (path, reason) of the files in this stretch that failed.
+    """
+
+    paths: list[str]
+    images: np.ndarray | None
+    errors: list[tuple[str, str]]
+
+    @property
+    def size(self) -> int:
+        """Number of files this batch accounts for, good and bad."""
+        return len(self.paths) + len(self.errors)
+
+
+def read_bytes(path: str) -> bytes:
+    """Reads a whole file (local path)."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def decode_one(
+    path: str,
+    data: bytes,
+    image_size: tuple[int, int],
+    resize: str,
+) -> tuple[np.ndarray | None, str | None]:
+    """Decodes one image with `imagehub.data.load_image`.
+
+    Shared by the local loop and the Beam pipeline, so both produce the
+    same pixels. Returns (image, None), or (None, reason) for a bad file.
+    """
+    from imagehub.data import ImageError
+    from imagehub.data import load_image
+
+    try:
+        return load_image(data, image_size=image_size, resize=resize), None
+    except ImageError as e:
+        return None, e.reason
+    except Exception as e:  # noqa: BLE001  one bad file must not stop a run
+        logger.warning("Unexpected error decoding %s: %r", path, e)
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _load(
+    path: str, image_size: tuple[int, int], resize: str
+) -> tuple[np.ndarray | None, str | None]:
+    try:
+        data = read_bytes(path)
+    except OSError as e:
+        return None, f"cannot read the file: {e.strerror or e}"
+    return decode_one(path, data, image_size, resize)
+
+
+def decode_batches(
+    paths: Iterable[str],
+    image_size: tuple[int, int],
+    resize: str = "stretch",
+    batch_size: int = 32,
+    workers: int | None = None,
+    prefetch: int = 2,
+) -> Iterator[Batch]:
+    """Yields batches of decoded images in input order.
+
+    Args:
+        paths: Image paths.
+        image_size: (height, width) every image is resized to.
+        resize: A mode of `imagehub.data.RESIZE_MODES`.
+        batch_size: Images per batch (bad files do not count).
+        workers: Decoding threads (default: the number of CPUs, at most 8).
+        prefetch: Batches decoded ahead of the one being consumed.
+
+    Yields:
+        `Batch`es; every input path appears in exactly one, as an image or
+        as an error.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    workers = workers or min(8, os.cpu_count() or 1)
+    lookahead = batch_size * (prefetch + 1)
+    it = iter(paths)
+    pending: collections.deque = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(
+        workers, thread_name_prefix="imagehub-decode"
+    ) as pool:
+        try:
+
+            def fill() -> None:
+                while len(pending) < lookahead:
+                    path = next(it, None)
+                    if path is None:
+                        return
+                    future = pool.submit(_load, path, image_size, resize)
+                    pending.append((path, future))
+
+            fill()
+            good_paths: list[str] = []
+            images: list[np.ndarray] = []
+            errors: list[tuple[str, str]] = []
+            while pending:
+                path, future = pending.popleft()
+                image, reason = future.result()
+                if image is None:
+                    errors.append((path, reason or "unknown error"))
+                else:
+                    good_paths.append(path)
+                    images.append(image)
+                fill()
+                if len(images) == batch_size:
+                    yield Batch(good_paths, np.stack(images), errors)
+                    good_paths, images, errors = [], [], []
+            if good_paths or errors:
+                stacked = np.stack(images) if images else None
+                yield Batch(good_paths, stacked, errors)
+        finally:
+            # The consumer stopped early (an exception, a closed
+            # generator): drop the work not started yet.
+            for _, future in pending:
+                future.cancel()

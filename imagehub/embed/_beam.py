@@ -1,0 +1,369 @@
+"""`embed` as an Apache Beam pipeline: RunInference with an imagehub model.
+
+    paths (scan locally, or Beam's file matching for remote patterns)
+      -> Reshuffle -> read bytes (Beam FileSystems) and decode
+         (`imagehub.data.load_image`, as the local runner does)
+      -> RunInference(KeyedModelHandler(ImagehubModelHandler)) batched by
+         the handler's `batch_elements_kwargs`
+      -> WriteToParquet shards OUT.parquet/part-SSSSS-of-NNNNN.parquet
+    decode failures -> OUT.errors.csv (path, reason)
+
+The same rows as the local runner: path, vector, and logits for classifiers.
+Runs on the DirectRunner by default; any runner by pipeline options.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    import apache_beam as beam
+    from apache_beam.io import fileio
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.metrics.metric import Metrics
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.ml.inference.base import KeyedModelHandler
+    from apache_beam.ml.inference.base import ModelHandler
+    from apache_beam.ml.inference.base import PredictionResult
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "runner='beam' needs Apache Beam, which is not installed: "
+        "pip install 'imagehub[beam]'"
+    ) from e
+
+from imagehub.embed._batches import decode_one
+from imagehub.embed._embed import EmbedSummary
+from imagehub.embed._embed import Inputs
+from imagehub.embed._writer import arrow_schema
+from imagehub.embed._writer import errors_path
+from imagehub.embed._writer import output_stem
+
+logger = logging.getLogger(__name__)
+
+METRICS_NAMESPACE = "imagehub"
+ERRORS_TAG = "errors"
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def pipeline_options(options: Mapping[str, Any] | None) -> PipelineOptions:
+    """Beam `PipelineOptions` from {"runner": "DataflowRunner", ...}."""
+    flags = []
+    for key, value in (options or {}).items():
+        key = str(key).lstrip("-")
+        if value is True or value == "":
+            flags.append(f"--{key}")
+        else:
+            flags.append(f"--{key}={value}")
+    return PipelineOptions(flags)
+
+
+class ImagehubModelHandler(ModelHandler):
+    """RunInference model handler for reusable image SavedModels.
+
+    `load_model` loads the handle with `imagehub.load` on each worker;
+    examples are float32 (height, width, 3) images, and each prediction's
+    inference is the model's output row (features or logits).
+
+    Args:
+        handle: A handle `imagehub.load` accepts on the workers.
+        batch_size: Largest batch passed to the model.
+        image_size: (height, width) of the examples.
+    """
+
+    def __init__(
+        self, handle: str, batch_size: int, image_size: tuple[int, int]
+    ):
+        super().__init__()
+        self._handle = handle
+        self._batch_size = batch_size
+        self._image_size = tuple(image_size)
+
+    def load_model(self):  # -> OpenedModel
+        import imagehub
+        from imagehub.embed._model import OpenedModel
+        from imagehub.spec import read_card
+
+        model_dir = imagehub.resolve(self._handle)
+        return OpenedModel(
+            obj=imagehub.load(model_dir),
+            handle=self._handle,
+            card=read_card(model_dir),
+            image_size=self._image_size,
+        )
+
+    def run_inference(self, batch, model, inference_args=None):
+        outputs = model(np.stack(batch))
+        return [
+            PredictionResult(example, row)
+            for example, row in zip(batch, outputs, strict=True)
+        ]
+
+    def batch_elements_kwargs(self) -> Mapping[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
+
+    def get_num_bytes(self, batch) -> int:
+        return int(sum(x.nbytes for x in batch))
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+
+class ReadAndDecode(beam.DoFn):
+    """path -> (path, image); (path, reason) on the `errors` output.
+
+    Reads through Beam's FileSystems (local, gs://, s3://, ...) and decodes
+    with `imagehub.data.load_image`, exactly as the local runner does.
+    """
+
+    def __init__(self, image_size: tuple[int, int], resize: str):
+        super().__init__()
+        self._size = tuple(image_size)
+        self._resize = resize
+
+    def process(self, path: str):
+        try:
+            with FileSystems.open(
+                path,
+                mime_type="application/octet-stream",
+                compression_type=CompressionTypes.UNCOMPRESSED,
+            ) as f:
+                data = f.read()
+        except Exception as e:  # noqa: BLE001  a bad file, not a bug
+            reason = f"cannot read the file: {e}"
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
+            return
+        image, reason = decode_one(path, data, self._size, self._resize)
+        if image is None:
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
+        else:
+            yield path, image
+
+
+class Count(beam.DoFn):
+    """Passes elements through, counting them in a Beam metric."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self._name = name
+
+    def setup(self) -> None:
+        self._counter = Metrics.counter(METRICS_NAMESPACE, self._name)
+
+    def process(self, element):
+        self._counter.inc()
+        yield element
+
+
+class ToRow(beam.DoFn):
+    """(path, PredictionResult) -> the Parquet row dict."""
+
+    def __init__(self, with_logits: bool):
+        super().__init__()
+        self._with_logits = with_logits
+
+    def process(self, keyed):
+        path, result = keyed
+        vector = np.asarray(result.inference, np.float32).tolist()
+        row = {"path": path, "vector": vector}
+        if self._with_logits:
+            row["logits"] = vector
+        yield row
+
+
+def _csv_line(error: tuple[str, str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(error)
+    return buffer.getvalue()
+
+
+def _local_paths(inputs: Inputs) -> tuple[list[str], list[tuple[str, str]]]:
+    from imagehub.embed._inputs import list_inputs
+
+    return list_inputs(inputs)
+
+
+def _remote_patterns(inputs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Splits remote inputs into glob patterns and list files."""
+    patterns, paths = [], []
+    for item in inputs:
+        if item.lower().endswith(".txt"):
+            with FileSystems.open(item) as f:
+                text = f.read().decode("utf-8")
+            paths.extend(line.strip() for line in text.splitlines() if line)
+        elif item.endswith("/"):
+            patterns.append(item + "**")
+        else:
+            patterns.append(item)
+    return patterns, paths
+
+
+def embed_beam(
+    handle: str,
+    inputs: Inputs,
+    output: str,
+    batch_size: int = 32,
+    image_size: Any = None,
+    resize: str = "stretch",
+    options: Mapping[str, Any] | None = None,
+) -> EmbedSummary:
+    """Runs `embed` as a Beam pipeline and waits for it.
+
+    Args:
+        handle: The model handle; every worker loads it with imagehub.load,
+            so it must be reachable from the workers.
+        inputs: Local folders, globs, list files or images (listed here), or
+            remote (``gs://``, ``s3://``...) globs, folders ending in "/" and
+            list files (matched by Beam's filesystems).
+        output: OUT.parquet: a folder of Parquet shards. A local output is
+            published only when the pipeline succeeds.
+        batch_size: Largest batch RunInference passes to the model.
+        image_size: (height, width); default: the model card's.
+        resize: A mode of `imagehub.data.RESIZE_MODES`.
+        options: Beam pipeline options; DirectRunner when no runner given.
+
+    Returns:
+        An `EmbedSummary` (rows and errors counted by Beam metrics).
+    """
+
+    from imagehub.embed._model import open_model
+    from imagehub.embed._model import parse_image_size
+
+    if not output.lower().endswith(".parquet"):
+        raise ValueError(
+            f"runner='beam' writes Parquet shards; got output={output!r}, "
+            "expected OUT.parquet"
+        )
+    output_stem(output)
+    remote_out = _is_remote(output)
+    if not remote_out and os.path.exists(output):
+        raise FileExistsError(
+            f"Output {output!r} exists; the Beam runner does not resume. "
+            "Delete it or choose another output"
+        )
+    # The launcher needs the card (input size, task) but not the weights
+    # when the card has them.
+    from imagehub import hub
+    from imagehub.spec import read_card
+
+    card = read_card(hub.resolve(handle))
+    size = parse_image_size(image_size)
+    if size is None:
+        size = (
+            tuple(card.default_size)
+            if card is not None
+            else open_model(handle).image_size
+        )
+    with_logits = card is not None and card.num_classes is not None
+
+    items = (
+        [os.fspath(inputs)]
+        if isinstance(inputs, (str, os.PathLike))
+        else [os.fspath(i) for i in inputs]
+    )
+    local_items = [i for i in items if not _is_remote(i)]
+    remote_items = [i for i in items if _is_remote(i)]
+    paths, skipped = _local_paths(local_items) if local_items else ([], [])
+    patterns, listed = _remote_patterns(remote_items)
+    paths += listed
+
+    if remote_out:
+        staging = None
+        shards_prefix = output.rstrip("/") + "/part"
+        errors_out = errors_path(output)
+    else:
+        staging = tempfile.mkdtemp(
+            prefix=f".{os.path.basename(output)}.beam-",
+            dir=os.path.dirname(os.path.abspath(output)),
+        )
+        shards_prefix = os.path.join(staging, "shards", "part")
+        errors_out = os.path.join(staging, "errors.csv")
+
+    handler = KeyedModelHandler(ImagehubModelHandler(handle, batch_size, size))
+    schema = arrow_schema(with_logits)
+
+    try:
+        pipeline = beam.Pipeline(options=pipeline_options(options))
+        sources = []
+        if paths:
+            sources.append(pipeline | "Paths" >> beam.Create(paths))
+        for i, pattern in enumerate(patterns):
+            sources.append(
+                pipeline
+                | f"Match{i}" >> fileio.MatchFiles(pattern)
+                | f"MatchedPath{i}" >> beam.Map(lambda m: m.path)
+            )
+        if not sources:
+            sources.append(pipeline | "NoPaths" >> beam.Create([]))
+        decoded = (
+            sources
+            | "AllPaths" >> beam.Flatten()
+            | "Spread" >> beam.Reshuffle()
+            | "ReadDecode"
+            >> beam.ParDo(ReadAndDecode(size, resize)).with_outputs(
+                ERRORS_TAG, main="images"
+            )
+        )
+        (
+            decoded.images
+            | "RunInference" >> RunInference(handler)
+            | "ToRow" >> beam.ParDo(ToRow(with_logits))
+            | "Count" >> beam.ParDo(Count("embedded"))
+            | "WriteParquet"
+            >> beam.io.WriteToParquet(
+                shards_prefix, schema, file_name_suffix=".parquet"
+            )
+        )
+        scan_errors = pipeline | "Skipped" >> beam.Create(skipped)
+        (
+            (decoded[ERRORS_TAG], scan_errors)
+            | "AllErrors" >> beam.Flatten()
+            | "CountErrors" >> beam.ParDo(Count("errors"))
+            | "ErrorLine" >> beam.Map(_csv_line)
+            | "WriteErrors"
+            >> beam.io.WriteToText(
+                errors_out, shard_name_template="", header="path,reason"
+            )
+        )
+        result = pipeline.run()
+        result.wait_until_finish()
+        counts = {}
+        for name in ("embedded", "errors"):
+            query = result.metrics().query(
+                MetricsFilter()
+                .with_namespace(METRICS_NAMESPACE)
+                .with_name(name)
+            )
+            counters = query["counters"]
+            counts[name] = int(sum(c.committed or 0 for c in counters))
+        if staging is not None:
+            shards = os.path.join(staging, "shards")
+            os.makedirs(shards, exist_ok=True)
+            os.replace(shards, output)
+            os.replace(errors_out, errors_path(output))
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    processed = counts["embedded"] + counts["errors"]
+    return EmbedSummary(
+        output=output,
+        errors_path=errors_path(output),
+        rows=counts["embedded"],
+        errors=counts["errors"],
+        processed=processed,
+    )

@@ -1,0 +1,160 @@
+"""`classify`: the top classes of many images, with labels and scores."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from imagehub.embed._batches import Batch
+from imagehub.embed._embed import Inputs
+from imagehub.embed._embed import Progress
+from imagehub.embed._embed import check_resize
+from imagehub.embed._embed import run_batches
+from imagehub.embed._inputs import list_inputs
+from imagehub.embed._model import OpenedModel
+from imagehub.embed._model import open_model
+
+logger = logging.getLogger(__name__)
+
+# TF Hub's ImageNet classifiers have 1001 logits: index 0 is "background",
+# which the usual 1000-line label files leave out.
+BACKGROUND = "background"
+
+
+def read_labels(path: str | os.PathLike[str]) -> list[str]:
+    """Reads a labels file: one class name a line, in index order."""
+    with open(path, encoding="utf-8") as f:
+        labels = [line.strip() for line in f.read().splitlines()]
+    while labels and not labels[-1]:
+        labels.pop()
+    if not labels:
+        raise ValueError(f"Labels file {os.fspath(path)!r} is empty")
+    return labels
+
+
+def _labels_for(
+    opened: OpenedModel,
+    labels: str | os.PathLike[str] | Sequence[str] | None,
+    num_classes: int,
+) -> list[str] | None:
+    if labels is None:
+        card_labels = opened.card.labels if opened.card else None
+        return list(card_labels) if card_labels else None
+    names = (
+        read_labels(labels)
+        if isinstance(labels, (str, os.PathLike))
+        else [str(x) for x in labels]
+    )
+    if len(names) == num_classes - 1:
+        names = [BACKGROUND, *names]
+    if len(names) != num_classes:
+        raise ValueError(
+            f"labels has {len(names)} names but the model has {num_classes} "
+            f"classes; give one name per class in index order (or "
+            f"{num_classes - 1} when index 0 is background)"
+        )
+    return names
+
+
+def _activation(opened: OpenedModel) -> str:
+    if opened.card is not None and opened.card.activation:
+        return opened.card.activation
+    # TF Hub's image classifiers (no card) are softmax classifiers.
+    return "softmax"
+
+
+def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
+    """Softmax or sigmoid (SPEC C3) of a (batch, classes) logits array."""
+    logits = np.asarray(logits, np.float64)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    if activation != "softmax":
+        raise ValueError(
+            f"Unknown activation {activation!r}; expected softmax or sigmoid"
+        )
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def classify(
+    model: Any,
+    inputs: Inputs,
+    top_k: int = 5,
+    labels: str | os.PathLike[str] | Sequence[str] | None = None,
+    batch_size: int = 32,
+    image_size: Any = None,
+    resize: str = "stretch",
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Classifies every image of `inputs`.
+
+    Scores are the softmax or sigmoid of the logits, as the model card says
+    (SPEC C3); a model without a card is taken to be a softmax classifier.
+
+    Args:
+        model: A handle for `imagehub.load`, or a loaded classifier.
+        inputs: A folder, glob pattern, text file of paths, image path, or
+            a sequence of these.
+        top_k: Classes to report per image, best first.
+        labels: A labels file (one name a line, in index order; for TF Hub's
+            1001-class ImageNet models a 1000-line file gets "background"
+            at index 0) or a list of names. Default: the model card's
+            labels; with none, `label` is None and only indices are known.
+        batch_size: Images per model call.
+        image_size: (height, width) or "H,W"; default: the model card's.
+        resize: How images are fitted to `image_size`.
+        progress: Called with (files done, files to do) after each batch.
+
+    Returns:
+        One dict per input file, in input order: ``{"path": ..., "top_k":
+        [{"index": int, "label": str | None, "score": float}, ...]}``; a
+        file that cannot be decoded has ``"top_k": []`` and an ``"error"``.
+
+    Raises:
+        ValueError: A bad argument, or labels that do not match the model.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    check_resize(resize)
+    opened = open_model(model, image_size)
+    if opened.card is not None and not opened.is_classifier:
+        raise ValueError(
+            f"Model {opened.handle or model!r} is a {opened.card.task} "
+            "model, not a classifier; use embed for its features"
+        )
+    num_classes = opened.num_outputs
+    names = _labels_for(opened, labels, num_classes)
+    activation = _activation(opened)
+    k = min(top_k, num_classes)
+    paths, skipped = list_inputs(inputs)
+    results: dict[str, dict[str, Any]] = {
+        p: {"path": p, "top_k": [], "error": reason} for p, reason in skipped
+    }
+
+    def on_batch(batch: Batch, logits: np.ndarray | None) -> None:
+        for path, reason in batch.errors:
+            results[path] = {"path": path, "top_k": [], "error": reason}
+        if logits is None:
+            return
+        scores = scores_from_logits(logits, activation)
+        best = np.argsort(-scores, axis=-1, kind="stable")[:, :k]
+        for path, row, order in zip(batch.paths, scores, best, strict=True):
+            results[path] = {
+                "path": path,
+                "top_k": [
+                    {
+                        "index": int(i),
+                        "label": names[i] if names else None,
+                        "score": float(row[i]),
+                    }
+                    for i in order
+                ],
+            }
+
+    run_batches(opened, paths, on_batch, batch_size, resize, progress)
+    order = [p for p, _ in skipped] + paths
+    return [results[p] for p in order]

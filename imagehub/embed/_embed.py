@@ -1,0 +1,276 @@
+"""`embed`: feature vectors (or logits) for many images."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from imagehub.embed import _writer
+from imagehub.embed._batches import Batch
+from imagehub.embed._batches import decode_batches
+from imagehub.embed._inputs import list_inputs
+from imagehub.embed._model import OpenedModel
+from imagehub.embed._model import open_model
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+RUNNERS = ("local", "beam")
+
+
+@dataclasses.dataclass
+class EmbedResult:
+    """What `embed` returns without an output file.
+
+    Attributes:
+        paths: The embedded images, in input order.
+        vectors: float32 (len(paths), num_outputs): the features of a
+            feature vector model, the logits of a classifier.
+        logits: The logits again for a classifier, else None.
+        errors: (path, reason) of the files that could not be embedded.
+    """
+
+    paths: list[str]
+    vectors: np.ndarray
+    logits: np.ndarray | None
+    errors: list[tuple[str, str]]
+
+
+@dataclasses.dataclass
+class EmbedSummary:
+    """What `embed` returns after writing an output file.
+
+    Attributes:
+        output: The output written (a file; a folder of shards for Beam).
+        errors_path: The errors file beside it (path, reason).
+        rows: Rows in the output, including earlier runs' when resumed.
+        errors: Files listed in the errors file.
+        processed: Files read in this run (the rest were already done).
+    """
+
+    output: str
+    errors_path: str
+    rows: int
+    errors: int
+    processed: int
+
+
+def check_resize(resize: str) -> None:
+    from imagehub.data import RESIZE_MODES
+
+    if resize not in RESIZE_MODES:
+        raise ValueError(
+            f"Unknown resize {resize!r}; expected one of {tuple(RESIZE_MODES)}"
+        )
+
+
+def run_batches(
+    opened: OpenedModel,
+    paths: Sequence[str],
+    on_batch: Callable[[Batch, np.ndarray | None], None],
+    batch_size: int,
+    resize: str,
+    progress: Progress | None,
+    workers: int | None = None,
+) -> None:
+    """Decodes `paths` ahead on threads and runs the model batch by batch."""
+    total = len(paths)
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    for batch in decode_batches(
+        paths, opened.image_size, resize, batch_size, workers=workers
+    ):
+        outputs = opened(batch.images) if batch.images is not None else None
+        on_batch(batch, outputs)
+        done += batch.size
+        if progress is not None:
+            progress(done, total)
+
+
+def embed(
+    model: Any,
+    inputs: Inputs,
+    output: str | os.PathLike[str] | None = None,
+    batch_size: int = 32,
+    image_size: Any = None,
+    resize: str = "stretch",
+    progress: Progress | None = None,
+    *,
+    part_size: int = _writer.DEFAULT_PART_SIZE,
+    workers: int | None = None,
+    runner: str = "local",
+    beam_options: Mapping[str, str] | None = None,
+) -> EmbedResult | EmbedSummary:
+    """Computes a feature vector (or logits) for every image of `inputs`.
+
+    Images are decoded with `imagehub.data.load_image` on worker threads,
+    ahead of the model, and passed through the model's `__call__` in
+    inference mode. With an `output`, rows are streamed to disk in parts of
+    `part_size` (memory does not grow with the number of images), a rerun
+    with the same output skips the images already written, and files that
+    cannot be decoded are listed in `OUT.errors.csv` while the run goes on.
+
+    A classifier's row has its logits both as `vector` (so readers of
+    `vector` work for any model) and as `logits`.
+
+    Args:
+        model: A handle for `imagehub.load`, or a loaded model (local
+            runner only).
+        inputs: A folder, glob pattern, text file of paths, image path, or
+            a sequence of these.
+        output: OUT.parquet or OUT.npy (the paths go to OUT.paths.txt), or
+            None to return the vectors. With `runner="beam"`: OUT.parquet,
+            written as a folder of Parquet shards.
+        batch_size: Images per model call.
+        image_size: (height, width) or "H,W"; default: the model card's.
+        resize: How images are fitted to `image_size`: a mode of
+            `imagehub.data.RESIZE_MODES`.
+        progress: Called with (files done, files to do) after each batch.
+        part_size: Rows per part file (local runner).
+        workers: Decoding threads (local runner; default: CPUs, at most 8).
+        runner: ``"local"`` or ``"beam"`` (Apache Beam; DirectRunner unless
+            `beam_options` names another runner).
+        beam_options: Beam pipeline options, e.g. ``{"runner":
+            "DataflowRunner", "project": ..., "temp_location": ...}``.
+
+    Returns:
+        An `EmbedResult` when `output` is None, else an `EmbedSummary`.
+
+    Raises:
+        ValueError: A bad argument (named in the message).
+        FileNotFoundError: An input does not exist.
+
+    Example:
+        >>> imagehub.embed("path/to/model", "photos/", "photos.parquet")
+    """
+    if runner not in RUNNERS:
+        raise ValueError(
+            f"Unknown runner {runner!r}; expected one of {RUNNERS}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_resize(resize)
+    if runner == "beam":
+        from imagehub.embed import _beam
+
+        if output is None:
+            raise ValueError(
+                "runner='beam' writes its results; pass output=OUT.parquet"
+            )
+        if not isinstance(model, (str, os.PathLike)):
+            raise ValueError(
+                "runner='beam' loads the model on the workers; pass its "
+                f"handle, not a loaded object ({type(model).__name__})"
+            )
+        return _beam.embed_beam(
+            os.fspath(model),
+            inputs,
+            os.fspath(output),
+            batch_size=batch_size,
+            image_size=image_size,
+            resize=resize,
+            options=beam_options,
+        )
+    if beam_options:
+        raise ValueError("beam_options need runner='beam'")
+    if output is not None:
+        _writer.output_stem(os.fspath(output))  # fail before loading
+    opened = open_model(model, image_size)
+    paths, skipped = list_inputs(inputs)
+    if output is None:
+        return _embed_in_memory(
+            opened, paths, skipped, batch_size, resize, progress, workers
+        )
+    return _embed_to_file(
+        opened,
+        paths,
+        skipped,
+        os.fspath(output),
+        batch_size,
+        resize,
+        progress,
+        part_size,
+        workers,
+    )
+
+
+def _embed_in_memory(
+    opened, paths, skipped, batch_size, resize, progress, workers
+) -> EmbedResult:
+    good: list[str] = []
+    chunks: list[np.ndarray] = []
+    errors = list(skipped)
+
+    def on_batch(batch: Batch, outputs: np.ndarray | None) -> None:
+        errors.extend(batch.errors)
+        if outputs is not None:
+            good.extend(batch.paths)
+            chunks.append(outputs)
+
+    run_batches(opened, paths, on_batch, batch_size, resize, progress, workers)
+    vectors = (
+        np.concatenate(chunks)
+        if chunks
+        else np.zeros((0, opened.num_outputs), np.float32)
+    )
+    return EmbedResult(
+        paths=good,
+        vectors=vectors,
+        logits=vectors if opened.is_classifier else None,
+        errors=errors,
+    )
+
+
+def _embed_to_file(
+    opened,
+    paths,
+    skipped,
+    output,
+    batch_size,
+    resize,
+    progress,
+    part_size,
+    workers,
+) -> EmbedSummary:
+    writer = _writer.PartWriter(
+        output,
+        num_outputs=opened.num_outputs,
+        with_logits=opened.is_classifier,
+        part_size=part_size,
+        model=opened.handle or "",
+    )
+    done = writer.done_paths()
+    todo = [p for p in paths if p not in done]
+    new_skipped = [(p, r) for p, r in skipped if p not in done]
+    if done:
+        logger.info(
+            "Resuming %s: %d of %d files already done",
+            output,
+            len(paths) - len(todo),
+            len(paths),
+        )
+    writer.add_errors(new_skipped)
+
+    def on_batch(batch: Batch, outputs: np.ndarray | None) -> None:
+        writer.add_errors(batch.errors)
+        if outputs is not None:
+            writer.add(batch.paths, outputs)
+
+    run_batches(opened, todo, on_batch, batch_size, resize, progress, workers)
+    rows, errors = writer.close()
+    return EmbedSummary(
+        output=output,
+        errors_path=_writer.errors_path(output),
+        rows=rows,
+        errors=errors,
+        processed=len(todo),
+    )

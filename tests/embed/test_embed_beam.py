@@ -1,0 +1,113 @@
+"""`embed --runner beam`: the same rows as the local runner, on Beam."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import imagehub
+
+from .conftest import model_outputs
+from .conftest import write_bad_files
+
+pytest.importorskip("apache_beam", reason="needs the [beam] extra")
+
+
+@pytest.fixture(scope="module")
+def beam_run(models, image_folder, tmp_path_factory):
+    """One DirectRunner run over the 300 images plus bad files."""
+    folder, paths = image_folder
+    root = tmp_path_factory.mktemp("beam")
+    mixed = str(root / "mixed")
+    shutil.copytree(folder, mixed)
+    bad = write_bad_files(mixed)
+    good = [os.path.join(mixed, os.path.basename(p)) for p in paths]
+    out = str(root / "features.parquet")
+    summary = imagehub.embed(
+        models["feature_vector"],
+        mixed,
+        out,
+        batch_size=25,
+        runner="beam",
+        beam_options={"runner": "DirectRunner"},
+    )
+    return summary, out, good, bad, mixed
+
+
+def _errors(path: str) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["path", "reason"], f"header of {path}: {rows[:1]}"
+    return rows[1:]
+
+
+def test_beam_features_equal_model_call(models, beam_run):
+    summary, out, good, _, _ = beam_run
+    assert os.path.isdir(out), "Beam writes a folder of Parquet shards"
+    shards = [f for f in os.listdir(out) if f.endswith(".parquet")]
+    assert shards and all(f.startswith("part-") for f in shards), shards
+    table = pq.read_table(out).sort_by("path")
+    assert table.column_names == ["path", "vector"]
+    assert table["path"].to_pylist() == sorted(good), "each image once"
+    vectors = np.array(table["vector"].to_pylist(), np.float32)
+    expected = model_outputs(
+        models["feature_vector"], sorted(good), (16, 16), "stretch"
+    )
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    assert summary.rows == len(good), "rows counted by Beam metrics"
+
+
+def test_beam_rows_equal_local_runner(models, beam_run, tmp_path):
+    _, out, _, _, mixed = beam_run
+    local_out = str(tmp_path / "local.parquet")
+    imagehub.embed(models["feature_vector"], mixed, local_out)
+    local = pq.read_table(local_out).sort_by("path")
+    beam = pq.read_table(out).sort_by("path")
+    assert beam["path"].to_pylist() == local["path"].to_pylist()
+    np.testing.assert_allclose(
+        np.array(beam["vector"].to_pylist(), np.float32),
+        np.array(local["vector"].to_pylist(), np.float32),
+        atol=1e-5,
+    )
+    local_errors = sorted(
+        r[0] for r in _errors(str(tmp_path / "local.errors.csv"))
+    )
+    beam_errors = sorted(r[0] for r in _errors(beam_run[0].errors_path))
+    assert beam_errors == local_errors, "the same files fail on both runners"
+
+
+def test_beam_lists_every_bad_file(beam_run):
+    summary, _, _, bad, _ = beam_run
+    rows = _errors(summary.errors_path)
+    assert sorted(r[0] for r in rows) == sorted(bad)
+    assert all(r[1] for r in rows), f"every error has a reason: {rows}"
+    assert summary.errors == len(bad)
+
+
+def test_beam_refuses_an_existing_output(models, beam_run):
+    _, out, _, _, mixed = beam_run
+    with pytest.raises(FileExistsError, match="does not resume"):
+        imagehub.embed(models["feature_vector"], mixed, out, runner="beam")
+
+
+def test_beam_handler_loads_through_imagehub_and_batches(models):
+    from imagehub.embed._beam import ImagehubModelHandler
+
+    handler = ImagehubModelHandler(models["feature_vector"], 7, (16, 16))
+    assert handler.batch_elements_kwargs() == {
+        "min_batch_size": 1,
+        "max_batch_size": 7,
+    }
+    model = handler.load_model()
+    images = [np.full((16, 16, 3), v, np.float32) for v in (0.1, 0.5, 0.9)]
+    results = list(handler.run_inference(images, model))
+    assert [r.inference.shape for r in results] == [(8,)] * 3
+    expected = model.obj(np.stack(images)).numpy()
+    np.testing.assert_allclose(
+        np.stack([r.inference for r in results]), expected, atol=1e-6
+    )

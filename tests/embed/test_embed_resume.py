@@ -176,7 +176,6 @@ def test_embed_saves_config_and_refuses_to_extend_with_other_options(
     assert config["model"] == models["feature_vector"]
     assert (config["image_size"], config["resize"]) == ([16, 16], "crop")
     assert config["num_outputs"] == 8
-    testing.write_flat_folder(str(tmp_path / "cfg2"), 2, size=(20, 20), seed=5)
     with pytest.raises(ValueError, match="resize='crop', now 'pad'"):
         imagehub.embed(models["feature_vector"], folder, out, resize="pad")
     assert pq.read_table(out).num_rows == 12, "the output is untouched"

@@ -232,6 +232,13 @@ def _embed_in_memory(
     )
 
 
+def _model_id(handle: str | None) -> str | None:
+    """The handle, with a local path made absolute (cwd-independent)."""
+    if handle is not None and os.path.exists(handle):
+        return os.path.abspath(handle)
+    return handle
+
+
 def _embed_to_file(
     opened,
     paths,
@@ -249,7 +256,7 @@ def _embed_to_file(
         with_logits=opened.is_classifier,
         part_size=part_size,
         config={
-            "model": opened.handle,
+            "model": _model_id(opened.handle),
             "task": opened.card.task if opened.card else None,
             "image_size": list(opened.image_size),
             "resize": resize,

@@ -161,6 +161,9 @@ class PartWriter:
         self.format = os.path.splitext(self.output)[1].lower()
         self.parts = parts_dir(self.output)
         output_stem(self.output)  # validates the suffix
+        os.makedirs(
+            os.path.dirname(os.path.abspath(self.output)), exist_ok=True
+        )
         if part_size < 1:
             raise ValueError(f"part_size must be positive, got {part_size}")
         self.num_outputs = num_outputs

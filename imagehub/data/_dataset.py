@@ -6,12 +6,14 @@ import logging
 
 import numpy as np
 
+from imagehub.data._decode import RAW_MAX
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_image_size
 from imagehub.data._decode import check_resize
-from imagehub.data._decode import decode
-from imagehub.data._decode import read_file
+from imagehub.data._decode import decode_pillow
 from imagehub.data._errors import ImageError
+from imagehub.data._fastjpeg import decode_plain_jpeg
+from imagehub.data._fastjpeg import is_plain_jpeg
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import split
 
@@ -36,14 +38,18 @@ def dataset(
 ):
     """Builds a `tf.data.Dataset` of image batches from an index.
 
-    Images are decoded by the same function as `load_image` (Pillow, EXIF
-    orientation, colour rules, resize modes), in parallel, and prefetched.
+    Each file is decoded exactly as `load_image` decodes it (same route:
+    TensorFlow's decoder in the graph for plain JPEGs, Pillow through
+    `tf.numpy_function` for everything else; same colour, EXIF and resize
+    rules), in parallel, and prefetched.
 
     Bad files: a file that fails to decode is dropped from the epoch with
-    a logged warning naming it and the reason (its label or path goes with
-    it, so images and labels stay aligned); the epoch never stops. Batches
-    then hold fewer images in total than `len(index)`. Run `validate`
-    first (retrain and embed do) to know the exact count beforehand.
+    a logged warning (its label or path goes with it, so images and labels
+    stay aligned); the epoch never stops. Pillow-path warnings name the
+    file and the reason; a corrupt plain JPEG is dropped with TensorFlow's
+    "Skipping a bad element" warning. Batches then hold fewer images than
+    `len(index)`. Run `validate` first (retrain and embed do) to know the
+    exact count and the names beforehand.
 
     Args:
         index: Images to read, from `scan` (and optionally `validate`).
@@ -89,39 +95,52 @@ def dataset(
             f"{len(index.skipped)}); nothing to read"
         )
     max_pixels = index.max_pixels
+    plain = index.plain_jpeg
+    if plain is None:  # an index built by hand: read the headers now
+        plain = [is_plain_jpeg(p, max_pixels) for p in index.paths]
 
-    def load(path: bytes) -> tuple[np.ndarray, bool]:
+    def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, bool]:
         name = path.decode("utf-8", "surrogateescape")
         try:
-            image = decode(read_file(name), name, size, resize, max_pixels)
-            return image, np.bool_(True)
+            raw = decode_pillow(data, name, size, resize, max_pixels)
+            return raw, np.bool_(True)
         except ImageError as e:
             logger.warning("skipping an image that does not decode: %s", e)
         except Exception as e:  # noqa: BLE001 - never stop an epoch
             logger.warning("skipping %s: unexpected %r", name, e)
-        return np.zeros((*size, 3), np.float32), np.bool_(False)
+        return np.zeros((*size, 3), np.uint16), np.bool_(False)
 
-    def load_tf(path, target):
+    def pillow_branch(data, path):
         image, ok = tf.numpy_function(
-            load, [path], [tf.float32, tf.bool], stateful=False
+            load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
         )
-        image.set_shape((*size, 3))
-        ok.set_shape(())
-        return image, target, ok
+        return image, ok
+
+    def load(path, target, is_plain):
+        data = tf.io.read_file(path)
+        image, ok = tf.cond(
+            is_plain,
+            lambda: (decode_plain_jpeg(data, size, resize), tf.constant(True)),
+            lambda: pillow_branch(data, path),
+        )
+        image = tf.ensure_shape(image, (*size, 3))
+        return image, target, tf.ensure_shape(ok, ())
 
     paths = np.asarray(index.paths, dtype=object).astype(bytes)
     labelled_output = index.labels is not None and not with_paths
     targets = (
         np.asarray(index.labels, dtype=np.int32) if labelled_output else paths
     )
-    ds = tf.data.Dataset.from_tensor_slices((paths, targets))
+    ds = tf.data.Dataset.from_tensor_slices(
+        (paths, targets, np.asarray(plain, dtype=bool))
+    )
     n = len(index)
     if cache:
         if shuffle:
             # One seeded permutation before the cache, so the buffered
             # shuffle after it mixes classes even when files are sorted.
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=False)
-        ds = _decode_map(ds, load_tf, tf)
+        ds = _decode_map(ds, load, tf)
         ds = ds.cache() if cache is True else ds.cache(str(cache))
         if shuffle:
             ds = ds.shuffle(
@@ -132,15 +151,22 @@ def dataset(
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = _decode_map(ds, load_tf, tf)
+        ds = _decode_map(ds, load, tf)
     ds = ds.batch(int(batch_size))
+    # Same division as to_float, so load_image gives identical values.
+    ds = ds.map(
+        lambda raw, target: (tf.cast(raw, tf.float32) / RAW_MAX, target),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _decode_map(ds, load_tf, tf):
-    ds = ds.map(
-        load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+def _decode_map(ds, load, tf):
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # The fast path's decoder raises on a corrupt JPEG (the Pillow path
+    # flags it instead); either way the file is dropped, never the epoch.
+    ds = ds.ignore_errors(log_warning=True)
     ds = ds.filter(lambda image, target, ok: ok)
     return ds.map(lambda image, target, ok: (image, target))
 

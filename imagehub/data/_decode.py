@@ -1,8 +1,10 @@
 """Decoding one image file into float32 RGB in [0, 1].
 
-This is the single decoder of imagehub: `dataset` (training), `validate`
-and `load_image` (inference) all call `decode`, so an image looks the same
-to a model whichever path it took.
+`dataset` (training), `validate` and `load_image` (inference) route every
+file the same way (`decode_bytes`): plain RGB/gray JPEGs without EXIF
+rotation through TensorFlow's decoder (`imagehub.data._fastjpeg`, the
+fast path), every other file through Pillow here. So a given file looks
+the same to a model in training and in inference.
 
 Rules, each applied in this order:
 
@@ -10,7 +12,8 @@ Rules, each applied in this order:
    only JPEG, PNG, GIF, BMP, WebP and TIFF are decoded, other images
    (HEIC, AVIF, ...) raise `ImageError` "unsupported image format".
 2. The header's width x height is checked against `max_pixels` before any
-   pixel is decoded (decompression bombs).
+   pixel is decoded (decompression bombs). Pillow's own limit (twice
+   `PIL.Image.MAX_IMAGE_PIXELS`) applies on top.
 3. Pixels are decoded by Pillow; a truncated or corrupt file raises
    `ImageError`, it is never padded or repaired.
 4. EXIF orientation is applied (the image is turned the way a viewer
@@ -35,12 +38,13 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from imagehub.data._errors import ImageError
+from imagehub.data._fastjpeg import is_plain_jpeg
+from imagehub.data._fastjpeg import plain_jpeg_decoder
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
@@ -53,6 +57,8 @@ DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 DEFAULT_MAX_PIXELS = 100_000_000
 # Value of the letterbox bars of resize="pad".
 PAD_VALUE = 0.0
+# Full scale of the uint16 pixels of decode_bytes (white).
+RAW_MAX = 65535
 
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
@@ -121,9 +127,11 @@ def load_image(
     size = check_image_size(image_size)
     check_resize(resize)
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return decode(bytes(path_or_bytes), "<bytes>", size, resize, max_pixels)
-    source = os.fspath(path_or_bytes)
-    return decode(read_file(source), source, size, resize, max_pixels)
+        data, source = bytes(path_or_bytes), "<bytes>"
+    else:
+        source = os.fspath(path_or_bytes)
+        data = read_file(source)
+    return to_float(decode_bytes(data, source, size, resize, max_pixels))
 
 
 def read_file(path: str) -> bytes:
@@ -139,14 +147,19 @@ def read_file(path: str) -> bytes:
         raise ImageError(path, f"cannot read file: {e.strerror}") from None
 
 
-def decode(
+def decode_bytes(
     data: bytes,
     source: str,
     image_size: tuple[int, int] | None,
     resize: str = "stretch",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    plain: bool | None = None,
 ) -> np.ndarray:
-    """Decodes encoded image bytes; see the module docstring for the rules.
+    """Decodes encoded bytes by the route every reader takes for them.
+
+    Plain JPEGs (see `imagehub.data._fastjpeg`) go through TensorFlow's
+    decoder, everything else through Pillow (`decode_pillow`); `dataset`
+    routes each file the same way inside its graph.
 
     Args:
         data: The encoded file.
@@ -154,9 +167,53 @@ def decode(
         image_size: (height, width) to resize to, or None.
         resize: One of RESIZE_MODES.
         max_pixels: Largest width * height accepted.
+        plain: Whether `data` is a plain JPEG, if already known.
 
     Returns:
-        float32 (height, width, 3) in [0, 1].
+        uint16 (height, width, 3); `to_float` turns it into [0, 1].
+
+    Raises:
+        ImageError: For any file that does not decode.
+    """
+    if plain is None:
+        plain = is_plain_jpeg(data, max_pixels)
+    if not plain:
+        return decode_pillow(data, source, image_size, resize, max_pixels)
+    import tensorflow as tf
+
+    try:
+        decoder = plain_jpeg_decoder(image_size, resize)
+        return decoder(tf.constant(data)).numpy()
+    except tf.errors.OpError as e:
+        tf_reason = str(e.message).strip().splitlines()[0]
+    # Pillow usually names the problem better ("truncated"); if it accepts
+    # the file the error stands anyway, so every reader drops this file.
+    decode_pillow(data, source, image_size, resize, max_pixels)
+    raise ImageError(source, f"corrupt JPEG file: {tf_reason}")
+
+
+def to_float(raw: np.ndarray) -> np.ndarray:
+    """uint16 pixels from `decode_bytes` to float32 in [0, 1].
+
+    `dataset` does the same division in TensorFlow (correctly rounded in
+    both), so training and inference see bit-identical values.
+    """
+    return raw.astype(np.float32) / np.float32(RAW_MAX)
+
+
+def decode_pillow(
+    data: bytes,
+    source: str,
+    image_size: tuple[int, int] | None,
+    resize: str = "stretch",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decodes with Pillow; see the module docstring for the rules.
+
+    Returns uint16 RGB (0 to RAW_MAX): sixteen bits keep 16-bit sources
+    exact, and 8-bit values v map to v * 257 so that v * 257 / 65535 ==
+    v / 255. Half the bytes of float32, which keeps the tf.data pipeline
+    and its caches lean.
 
     Raises:
         ImageError: For any file that does not decode.
@@ -166,17 +223,17 @@ def decode(
     fmt = sniff(data[:HEADER_BYTES])
     if fmt not in SUPPORTED_FORMATS:
         raise ImageError(source, unrecognised_reason(data[:HEADER_BYTES]))
+    # No warnings.catch_warnings here: it is not thread-safe, and tf.data
+    # and validate call this from several threads. Pillow's rare
+    # DecompressionBombWarning (over 89 megapixels) is let through.
     try:
-        with warnings.catch_warnings():
-            # We apply our own cap; Pillow's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[fmt])
-            check_pixels(im.size, max_pixels, source)
-            return _decode_opened(im, image_size, resize)
+        im = Image.open(io.BytesIO(data), formats=[fmt])
+        check_pixels(im.size, max_pixels, source)
+        return _decode_opened(im, image_size, resize)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
-        raise ImageError(source, f"decompression bomb refused: {e}") from None
+        raise ImageError(source, bomb_reason(e)) from None
     except Exception as e:  # noqa: BLE001 - any decoder failure is reported
         raise ImageError(source, describe_failure(e, fmt)) from None
 
@@ -193,6 +250,19 @@ def check_pixels(size: tuple[int, int], max_pixels: int, source: str) -> None:
         )
     if w < 1 or h < 1:
         raise ImageError(source, f"image declares an empty size {w}x{h}")
+
+
+def bomb_reason(error: Exception) -> str:
+    """Reason for an image refused by Pillow's own pixel limit.
+
+    Pillow refuses, in `Image.open`, headers declaring more than twice
+    `PIL.Image.MAX_IMAGE_PIXELS` (about 179 megapixels by default), so a
+    `max_pixels` above that also needs `PIL.Image.MAX_IMAGE_PIXELS` raised.
+    """
+    return (
+        f"decompression bomb guard: {error} Raise max_pixels and "
+        "PIL.Image.MAX_IMAGE_PIXELS if the image is genuine"
+    )
 
 
 def describe_failure(error: Exception, fmt: str) -> str:
@@ -258,16 +328,17 @@ def _scale_factors(size, image_size, resize):
 
 
 def _to_array(im, image_size, resize) -> np.ndarray:
-    """Converts a loaded, upright Pillow image to float32 RGB in [0, 1]."""
+    """Converts a loaded, upright Pillow image to uint16 RGB."""
     from PIL import Image
 
     mode = im.mode
     if mode in _SIXTEEN_BIT_MODES or mode == "F":
-        scale = 1.0 if mode == "F" else 1.0 / 65535.0
-        gray = np.asarray(im, dtype=np.float32) * scale
+        scale = 1.0 if mode == "F" else 1.0 / RAW_MAX
+        gray = np.asarray(im, dtype=np.float32) * np.float32(scale)
         gray = np.clip(np.nan_to_num(gray), 0.0, 1.0)
         channel = _fit(Image.fromarray(gray), image_size, resize)
-        out = np.asarray(channel, dtype=np.float32)
+        out = np.asarray(channel, dtype=np.float32) * np.float32(RAW_MAX)
+        out = np.rint(np.clip(out, 0.0, RAW_MAX)).astype(np.uint16)
         return np.repeat(out[:, :, None], 3, axis=2)
     has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
     if has_alpha:
@@ -275,9 +346,7 @@ def _to_array(im, image_size, resize) -> np.ndarray:
     elif mode != "RGB":
         im = im.convert("RGB")
     im = _fit(im, image_size, resize)
-    out = np.asarray(im, dtype=np.float32)
-    out *= 1.0 / 255.0
-    return out
+    return np.multiply(np.asarray(im), 257, dtype=np.uint16)
 
 
 def _composite(rgba):

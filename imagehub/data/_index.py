@@ -11,8 +11,10 @@ import warnings
 import numpy as np
 
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
+from imagehub.data._decode import bomb_reason
 from imagehub.data._decode import check_pixels
 from imagehub.data._errors import ImageError
+from imagehub.data._fastjpeg import is_plain_jpeg_image
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
@@ -39,6 +41,10 @@ class ImageIndex:
         skipped: ``(path, reason)`` of every file that is not used.
         max_pixels: The decompression bomb cap the index was scanned with;
             `dataset` and `validate` apply it too.
+        plain_jpeg: For each path, whether it is a plain JPEG (RGB or
+            gray, no EXIF rotation) that takes TensorFlow's fast decoding
+            path; None when unknown (an index built by hand), in which
+            case readers look at the headers themselves.
     """
 
     paths: list[str]
@@ -46,13 +52,16 @@ class ImageIndex:
     class_names: list[str]
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    plain_jpeg: list[bool] | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.labels is not None and len(self.labels) != len(self.paths):
-            raise ValueError(
-                f"labels has {len(self.labels)} entries but paths has "
-                f"{len(self.paths)}; they must match"
-            )
+        for name in ("labels", "plain_jpeg"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.paths):
+                raise ValueError(
+                    f"{name} has {len(values)} entries but paths has "
+                    f"{len(self.paths)}; they must match"
+                )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -75,6 +84,11 @@ class ImageIndex:
             class_names=list(self.class_names),
             skipped=[],
             max_pixels=self.max_pixels,
+            plain_jpeg=(
+                None
+                if self.plain_jpeg is None
+                else [self.plain_jpeg[i] for i in positions]
+            ),
         )
 
 
@@ -150,17 +164,21 @@ def scan(
             "pattern or a text file of image paths"
         )
     paths, kept_labels = [], ([] if labels is not None else None)
+    plain: list[bool] = []
     for i, candidate in enumerate(candidates):
-        reason = _reject_reason(candidate, max_pixels)
+        reason, is_plain = _inspect(candidate, max_pixels)
         if reason is not None:
             skipped.append((candidate, reason))
             continue
         paths.append(candidate)
+        plain.append(is_plain)
         if kept_labels is not None:
             kept_labels.append(labels[i])
     if skipped:
         logger.info("scan %s: skipped %d files", path, len(skipped))
-    return ImageIndex(paths, kept_labels, class_names, skipped, max_pixels)
+    return ImageIndex(
+        paths, kept_labels, class_names, skipped, max_pixels, plain
+    )
 
 
 def _hidden(name: str) -> bool:
@@ -215,27 +233,30 @@ def _list_file_or_image(path: str, skipped) -> list[str]:
     return listed
 
 
-def _reject_reason(path: str, max_pixels: int) -> str | None:
-    """Why `path` is not a usable image, from its name and header only."""
+def _inspect(path: str, max_pixels: int) -> tuple[str | None, bool]:
+    """(why `path` is not usable or None, whether it is a plain JPEG).
+
+    Reads the name and the header only, never the pixels.
+    """
     reason = system_file_reason(path)
     if reason:
-        return reason
+        return reason, False
     try:
         with open(path, "rb") as f:
             header = f.read(HEADER_BYTES)
     except FileNotFoundError:
-        return "file not found"
+        return "file not found", False
     except IsADirectoryError:
-        return "is a folder, not a file"
+        return "is a folder, not a file", False
     except OSError as e:
-        return f"cannot read file: {e.strerror}"
+        return f"cannot read file: {e.strerror}", False
     fmt = sniff(header)
     if fmt not in SUPPORTED_FORMATS:
-        return unrecognised_reason(header)
-    return _header_reason(path, fmt, max_pixels)
+        return unrecognised_reason(header), False
+    return _inspect_header(path, fmt, max_pixels)
 
 
-def _header_reason(path: str, fmt: str, max_pixels: int) -> str | None:
+def _inspect_header(path, fmt, max_pixels) -> tuple[str | None, bool]:
     """Reads the image header (no pixels) and checks the declared size."""
     from PIL import Image
 
@@ -244,13 +265,13 @@ def _header_reason(path: str, fmt: str, max_pixels: int) -> str | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path, formats=[fmt]) as im:
                 check_pixels(im.size, max_pixels, path)
+                return None, is_plain_jpeg_image(im, max_pixels)
     except ImageError as e:
-        return e.reason
+        return e.reason, False
     except Image.DecompressionBombError as e:
-        return f"decompression bomb refused: {e}"
+        return bomb_reason(e), False
     except Exception as e:  # noqa: BLE001 - report, never crash a scan
-        return f"corrupt {fmt} file: header not readable ({e})"
-    return None
+        return f"corrupt {fmt} file: header not readable ({e})", False
 
 
 def split(

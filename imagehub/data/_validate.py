@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from imagehub.data._decode import decode
+from imagehub.data._decode import decode_bytes
 from imagehub.data._decode import read_file
 from imagehub.data._errors import ImageError
 from imagehub.data._index import ImageIndex
@@ -15,7 +15,8 @@ from imagehub.data._index import ImageIndex
 logger = logging.getLogger(__name__)
 
 # Size decoded to: small, so JPEGs use a reduced DCT scale, but every
-# byte of the file is still read and checked.
+# byte of the file is still read and checked, by the decoder (TensorFlow
+# or Pillow) that `dataset` will use for it.
 _CHECK_SIZE = (32, 32)
 
 
@@ -45,12 +46,18 @@ def validate(
     workers = workers or min(8, os.cpu_count() or 1)
     ok = [False] * total
     reasons: dict[int, str] = {}
+    plain = index.plain_jpeg
 
     def check(i: int) -> None:
         path = index.paths[i]
         try:
-            decode(
-                read_file(path), path, _CHECK_SIZE, "stretch", index.max_pixels
+            decode_bytes(
+                read_file(path),
+                path,
+                _CHECK_SIZE,
+                "stretch",
+                index.max_pixels,
+                plain=None if plain is None else plain[i],
             )
         except ImageError as e:
             reasons[i] = e.reason

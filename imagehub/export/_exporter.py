@@ -210,12 +210,14 @@ def _trace_call(call: Any, shape: list[Any], names: Sequence[str]) -> list:
 def _collect_variables(model: Any, functions: Sequence[Any]) -> tuple:
     """(variables, trainable_variables) the traced functions use, in the
     model's order; trainable follows Keras (frozen layers stay out)."""
-    keras_vars = {}
     order = {}
     for i, kv in enumerate(getattr(model, "variables", [])):
-        value = getattr(kv, "value", kv)
-        keras_vars[id(value)] = kv
-        order[id(value)] = i
+        order[id(getattr(kv, "value", kv))] = i
+    # Keras decides trainability per layer too (layer.trainable = False).
+    keras_trainable = {
+        id(getattr(kv, "value", kv))
+        for kv in getattr(model, "trainable_variables", [])
+    }
     captured: dict[int, Any] = {}
     for fn in functions:
         for v in fn.variables:
@@ -226,8 +228,7 @@ def _collect_variables(model: Any, functions: Sequence[Any]) -> tuple:
     trainable = [
         v
         for v in ordered
-        if v.trainable
-        and (id(v) not in keras_vars or keras_vars[id(v)].trainable)
+        if v.trainable and (id(v) not in order or id(v) in keras_trainable)
     ]
     return ordered, trainable
 

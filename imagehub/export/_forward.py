@@ -189,6 +189,15 @@ class Forward:
         self.dropouts = [
             la for la in layers if isinstance(la, keras.layers.Dropout)
         ]
+        # imagehub.KerasLayer (or alike): a loaded reusable SavedModel whose
+        # own overrides and regularization losses carry over when trainable.
+        self.hub_layers = [
+            la
+            for la in layers
+            if la.trainable
+            and isinstance(getattr(la, "_arguments", None), dict)
+            and hasattr(getattr(la, "_wrapped", None), "regularization_losses")
+        ]
         # (layer, attribute, value) set while tracing, whatever the call.
         self._fixed_patches: list[tuple[Any, str, Any]] = []
         self.final_activation: str | None = None
@@ -240,8 +249,16 @@ class Forward:
             )
             self.final_activation = found
 
+    def _hub_hparams(self, layer: Any) -> dict[str, float]:
+        card = getattr(layer, "model_card", None)
+        hparams = dict(getattr(card, "hparams", None) or {})
+        return {k: float(v) for k, v in hparams.items() if k in HPARAMS}
+
     def _default_hparams(self) -> dict[str, float]:
         out = {}
+        for layer in self.hub_layers:
+            for name, value in self._hub_hparams(layer).items():
+                out.setdefault(name, value)
         if self.batch_norms:
             momenta = collections.Counter(
                 float(bn.momentum) for bn in self.batch_norms
@@ -258,6 +275,15 @@ class Forward:
         momentum = overrides.get(HP_MOMENTUM)
         if momentum is not None:
             patches += [(bn, "momentum", momentum) for bn in self.batch_norms]
+        for layer in self.hub_layers:
+            forwarded = {
+                k: v
+                for k, v in overrides.items()
+                if k in self._hub_hparams(layer)
+            }
+            if forwarded:
+                arguments = {**layer._arguments, **forwarded}
+                patches.append((layer, "_arguments", arguments))
         rate = overrides.get(HP_DROPOUT)
         if rate is not None:
             patches += [
@@ -335,7 +361,8 @@ def _dropout_call(layer: Any, rate: Any) -> Callable[..., Any]:
 
 
 def regularizer_fns(model: Any, extra: Sequence[Any] = ()) -> list[Any]:
-    """Zero-argument tf.functions, one per regularized weight (R7)."""
+    """Zero-argument tf.functions, one per regularized weight (R7), and
+    those of trainable wrapped SavedModels (imagehub.KerasLayer)."""
     import tensorflow as tf
 
     def make(weight: Any) -> Any:
@@ -355,5 +382,23 @@ def regularizer_fns(model: Any, extra: Sequence[Any] = ()) -> list[Any]:
             seen.add(id(weight))
             if getattr(weight, "regularizer", None) is not None:
                 fns.append(make(weight))
+    for layer in _flatten_layers(model):
+        wrapped = getattr(layer, "_wrapped", None)
+        losses = getattr(wrapped, "regularization_losses", None)
+        if (
+            layer.trainable
+            and losses
+            and isinstance(getattr(layer, "_arguments", None), dict)
+        ):
+            fns.extend(_wrap_loss(fn) for fn in losses)
     fns.extend(extra)
     return fns
+
+
+def _wrap_loss(fn: Any) -> Any:
+    import tensorflow as tf
+
+    def loss() -> Any:
+        return tf.cast(fn(), tf.float32)
+
+    return tf.function(loss, input_signature=[], autograph=False)

@@ -22,6 +22,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -38,6 +39,18 @@ TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 LOCK_SUFFIX = ".lock"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# The one problem of an entry that simply is not there yet.
+MISSING = "not in the cache"
+# Entry names are 32 hex digits (see Handle.cache_name). Anything else in
+# the root is left alone: with TFHUB_CACHE_DIR the root may be shared with
+# tensorflow_hub, whose entries are 40-digit names with their own locks.
+ENTRY_NAME = re.compile(r"[0-9a-f]{32}")
+
+
+def is_lock_name(filename: str) -> bool:
+    """True for the name of an imagehub entry's lock file."""
+    stem, suffix = os.path.splitext(filename)
+    return suffix == LOCK_SUFFIX and bool(ENTRY_NAME.fullmatch(stem))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +121,7 @@ class Cache:
             hashes: Also re-hash every file (slow); otherwise sizes only.
         """
         if not os.path.isdir(self.entry_dir(name)):
-            return ["not in the cache"]
+            return [MISSING]
         manifest = self.read_manifest(name)
         if manifest is None:
             return [f"{MANIFEST} is missing or unreadable"]
@@ -166,8 +179,7 @@ class Cache:
         return sorted(
             n
             for n in names
-            if not n.startswith(".")
-            and not n.endswith(LOCK_SUFFIX)
+            if ENTRY_NAME.fullmatch(n)
             and os.path.isdir(os.path.join(self.root, n))
         )
 
@@ -191,7 +203,7 @@ class Cache:
         Returns:
             The paths removed.
         """
-        removed = []
+        removed: list[str] = []
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:

@@ -44,7 +44,11 @@ class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         _handles.check_http_allowed(newurl)
         logger.debug("%s redirected (%d) to %s", req.full_url, code, newurl)
+        # Python 3.10's handler does not know 308; for a GET it is a 307.
+        code = 307 if code == 308 else code
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    http_error_308 = urllib.request.HTTPRedirectHandler.http_error_302
 
 
 class _Transient(Exception):
@@ -85,7 +89,7 @@ def download(
     _handles.check_http_allowed(url)
     attempts = ATTEMPTS if attempts is None else attempts
     opener = _opener()
-    last: Exception | None = None
+    last: BaseException | None = None
     for attempt in range(1, attempts + 1):
         if beat is not None:
             beat()
@@ -161,7 +165,10 @@ def _attempt(opener, url, dest, progress, beat) -> int:
         try:
             with open(dest, "wb") as out:
                 while True:
-                    chunk = response.read(CHUNK_BYTES)
+                    # read1 returns what has arrived instead of waiting for
+                    # a full chunk, so a slow link still shows progress
+                    # (and keeps the lock's heartbeat going).
+                    chunk = response.read1(CHUNK_BYTES)
                     if not chunk:
                         break
                     out.write(chunk)

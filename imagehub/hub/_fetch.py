@@ -33,7 +33,7 @@ def fetch(handle: _handles.Handle) -> str:
     if not problems:
         logger.debug("Cache hit for %s in %s", handle.original, cache.root)
         return cache.model_dir(name)
-    damaged = problems != ["not in the cache"]
+    damaged = problems != [_cache.MISSING]
     if _config.offline():
         state = (
             f"its cache entry is damaged ({'; '.join(problems)})"
@@ -57,7 +57,7 @@ def fetch(handle: _handles.Handle) -> str:
             if lock is None or cache.is_complete(name):
                 return cache.model_dir(name)
             problems = cache.problems(name)
-            if problems != ["not in the cache"]:
+            if problems != [_cache.MISSING]:
                 logger.warning(
                     "Cache entry %s for %s is damaged (%s); downloading it "
                     "again",

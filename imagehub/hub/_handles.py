@@ -32,6 +32,9 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 GFILE_SCHEMES = ("gs", "s3", "hdfs", "ram")
 _TFHUB_HOSTS = ("tfhub.dev", "www.tfhub.dev")
 _KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
+# Other hosts that serve TF Hub's layout (PUBLISHER/MODEL/VERSION, archive
+# on ?tf-hub-format=compressed); fetched from where they are.
+_HUB_MIRROR_HOSTS = ("hub.tensorflow.google.cn",)
 _COMPRESSED_QUERY = ("tf-hub-format", "compressed")
 # kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION
 _KAGGLE_PARTS = 5
@@ -149,6 +152,9 @@ def _parse_http(handle: str, text: str) -> Handle:
         key = "https://tfhub.dev" + path
         base = _config.tfhub_url()
         return Handle(handle, TFHUB, _compressed(base + path, parts), key)
+    if host in _HUB_MIRROR_HOSTS and path:
+        url = urllib.parse.urlunsplit(parts._replace(path=path, query=""))
+        return Handle(handle, TFHUB, _compressed(url, parts), url)
     if host in _KAGGLE_HOSTS:
         segments = [s for s in path.split("/") if s]
         if not segments or segments[0] != "models":

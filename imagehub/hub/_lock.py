@@ -6,13 +6,16 @@ work progresses; a waiter that sees no touch for `stall_seconds` breaks the
 lock by renaming the file away, under a short-lived second lock so two
 waiters never break each other's fresh lock. The owner deletes the file
 when done, so no lock file outlives a clean exit, an exception or Ctrl-C.
+
+Should a stalled owner wake up after its lock was broken, two processes
+fetch the same entry; that only wastes a download, because an entry is
+published by one atomic rename and the second finds it there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -39,6 +42,13 @@ def _try_flock(path: str) -> int | None:
     replaced between open and flock, so the fd is kept only if it still is
     the file at `path`.
     """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        raise CacheLockError(
+            "imagehub's download cache needs POSIX file locks (fcntl), "
+            "which this platform lacks; resolve local directories instead"
+        ) from None
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o644)
     try:
@@ -161,7 +171,7 @@ def entry_lock(
     """
     start = time.monotonic()
     last_log = start
-    fd = None
+    suspect: tuple[int, int, int] | None = None
     while True:
         fd = _try_flock(path)
         if fd is not None:
@@ -174,7 +184,16 @@ def entry_lock(
         except FileNotFoundError:
             continue
         age = time.time() - stat.st_mtime
-        if age >= stall_seconds:
+        # A stale file must look the same on two polls before it is broken:
+        # a new owner that has just taken a dead owner's old file touches
+        # it within microseconds, and must not be mistaken for a stall.
+        seen = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+        if age < stall_seconds:
+            suspect = None
+        elif suspect != seen:
+            suspect = seen
+        else:
+            suspect = None
             logger.warning(
                 "Lock %s held by %s made no progress for %.0f s; taking it "
                 "over",
@@ -206,15 +225,16 @@ def entry_lock(
         _release(fd, path)
 
 
-def remove_unheld_locks(root: str, suffix: str) -> list[str]:
-    """Deletes lock files under `root` that no process holds."""
-    removed = []
+def remove_unheld_locks(root: str, is_lock: Callable[[str], bool]) -> list[str]:
+    """Deletes the lock files in `root` (names passing `is_lock`) that no
+    process holds."""
+    removed: list[str] = []
     try:
         names = os.listdir(root)
     except FileNotFoundError:
         return removed
     for name in names:
-        if not name.endswith(suffix):
+        if not is_lock(name):
             continue
         path = os.path.join(root, name)
         fd = _try_flock(path)

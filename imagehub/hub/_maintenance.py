@@ -119,5 +119,5 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
         removed.append(path)
     if handles is None:
         cache.remove_leftovers()
-        _lock.remove_unheld_locks(cache.root, _cache.LOCK_SUFFIX)
+        _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
     return removed

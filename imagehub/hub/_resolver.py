@@ -7,12 +7,11 @@ import os
 from typing import Any
 
 from imagehub.hub import _handles
+from imagehub.hub._cache import SAVED_MODEL_FILES
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 
 logger = logging.getLogger(__name__)
-
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 def is_saved_model_dir(path: str) -> bool:
@@ -65,6 +64,15 @@ def resolve(handle: str | os.PathLike[str]) -> str:
         OfflineError: IMAGEHUB_OFFLINE is set and the handle is not cached.
         DownloadError: The download failed after retries.
         UnsafeArchiveError: The archive tries to write outside its target.
+        CacheError: The cache directory cannot be created or written.
+
+    Example:
+        >>> path = imagehub.resolve(
+        ...     "https://tfhub.dev/google/imagenet/"
+        ...     "mobilenet_v1_025_128/classification/4"
+        ... )  # doctest: +SKIP
+        >>> os.path.exists(os.path.join(path, "saved_model.pb"))  # +SKIP
+        True
     """
     parsed = _handles.parse_handle(handle)
     if parsed.kind == _handles.LOCAL:
@@ -91,6 +99,13 @@ def load(
 
     Raises:
         Everything `resolve` raises.
+
+    Example:
+        >>> model = imagehub.load(
+        ...     "kaggle:google/mobilenet-v1/tensorFlow2/"
+        ...     "025-128-classification/4"
+        ... )  # doctest: +SKIP
+        >>> logits = model(images)  # doctest: +SKIP
     """
     path = resolve(handle)
     import tensorflow as tf

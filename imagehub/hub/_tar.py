@@ -164,11 +164,22 @@ def safe_extract(
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         if isinstance(e, OSError) and not _is_format_error(e):
             raise
+        if count == 0:
+            raise DownloadError(
+                f"{source} did not send a tar archive ({e}); it starts with "
+                f"{_head(archive_path)!r}. Check the URL (a login or error "
+                "page instead of the model?)"
+            ) from e
         raise DownloadError(
             f"archive {source} is truncated or corrupt ({e}); nothing was "
             "cached"
         ) from e
     return digests
+
+
+def _head(path: str, size: int = 40) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
 
 
 def _is_format_error(e: OSError) -> bool:

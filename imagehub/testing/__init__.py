@@ -1,5 +1,14 @@
 """Test helpers: tiny SavedModels, generated image folders, a model server."""
 
+from imagehub.testing._broken import BROKEN_KINDS
+from imagehub.testing._broken import add_unregistered_op
+from imagehub.testing._broken import to_pbtxt
+from imagehub.testing._broken import write_broken_model
+from imagehub.testing._broken import write_file_writing_model
+from imagehub.testing._broken import write_keras_export
+from imagehub.testing._broken import write_keras_wrapped
+from imagehub.testing._broken import write_module_model
+from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubcache import cache_entries
@@ -15,9 +24,12 @@ from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
 
 __all__ = [
+    "BROKEN_KINDS",
     "CLASS_COLOURS",
     "ModelServer",
     "TFHUB_CLASSIFIER_DIR",
+    "add_unregistered_op",
+    "assert_reusable",
     "cache_entries",
     "cache_leftovers",
     "pack_saved_model",
@@ -25,7 +37,13 @@ __all__ = [
     "run_cli",
     "same_files",
     "tiny_keras_model",
+    "to_pbtxt",
+    "write_broken_model",
+    "write_file_writing_model",
     "write_flat_folder",
     "write_image_folder",
+    "write_keras_export",
+    "write_keras_wrapped",
+    "write_module_model",
     "write_tiny_model",
 ]

@@ -25,7 +25,9 @@ import tarfile
 import threading
 import time
 import urllib.parse
+from typing import Any
 
+_HOST = "127.0.0.1"
 FAULTS = (
     "drop",  # full Content-Length, half the body, then close
     "truncate",  # a well-formed response whose body is the first half
@@ -77,7 +79,7 @@ class ModelServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = http.server.ThreadingHTTPServer((_HOST, 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -105,8 +107,7 @@ class ModelServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("ModelServer is not running; call start()")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{_HOST}:{self._httpd.server_port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -265,7 +266,7 @@ def pack_saved_model(model_dir: str, compression: str = "gz") -> bytes:
         The archive's bytes, laid out as tfhub.dev serves models.
     """
     buffer = io.BytesIO()
-    mode = f"w:{compression}" if compression else "w"
+    mode: Any = f"w:{compression}" if compression else "w"
     with tarfile.open(fileobj=buffer, mode=mode) as tar:
         for dirpath, dirnames, filenames in os.walk(model_dir):
             dirnames.sort()

@@ -72,3 +72,97 @@ def test_dataset_subsets_disjoint_and_cover_when_split(index):
     assert not set(train) & set(val), "subsets overlap"
     assert sorted(train + val) == sorted(index.paths), "subsets must cover"
     assert len(val) == 6, f"expected 25% of 18 stratified = 6, got {len(val)}"
+
+
+def test_dataset_drops_bad_files_when_mid_epoch(tmp_path, caplog):
+    from tests.data.conftest import encode
+
+    root = tmp_path / "mixed"
+    testing.write_image_folder(root, num_classes=2, per_class=4, size=(24, 24))
+    noise = np.random.default_rng(1).integers(0, 256, (40, 40, 3), np.uint8)
+    jpeg, png = encode(noise, "JPEG"), encode(noise, "PNG")
+    # Headers are fine, so scan keeps them; decoding fails mid-epoch: the
+    # JPEG on TensorFlow's fast path, the PNG on Pillow's path.
+    (root / "class_0" / "0001_cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (root / "class_1" / "0002_cut.png").write_bytes(png[: len(png) // 2])
+    index = data.scan(root)
+    assert len(index) == 10
+    with caplog.at_level("WARNING", logger="imagehub.data"):
+        images, labels = _collect(data.dataset(index, 12, batch_size=3))
+    assert images.shape[0] == 8, f"expected the 8 good images: {len(images)}"
+    # Class 0 is cyan (no red), class 1 magenta (red): labels stay aligned.
+    red = images[..., 0].mean(axis=(1, 2))
+    assert np.array_equal(red > 0.5, labels == 1), (red, labels)
+    assert "0002_cut.png" in caplog.text, "the Pillow path names the file"
+
+
+@pytest.mark.parametrize("resize", ["stretch", "crop", "pad"])
+def test_dataset_matches_load_image_when_any_route(tmp_path, resize):
+    from PIL import Image
+
+    from tests.data.conftest import encode
+    from tests.data.conftest import exif_jpeg
+
+    rng = np.random.default_rng(2)
+    noise = rng.integers(0, 256, (30, 50, 3), np.uint8)
+    files = {
+        "plain.jpg": encode(noise, "JPEG"),  # TensorFlow's fast path
+        "turned.jpg": exif_jpeg(noise, 6),  # Pillow: EXIF rotation
+        "cmyk.jpg": encode(Image.fromarray(noise).convert("CMYK"), "JPEG"),
+        "rgb.png": encode(noise, "PNG"),
+        "deep.png": encode(
+            Image.fromarray(rng.integers(0, 65536, (30, 50), np.uint16)), "PNG"
+        ),
+    }
+    for name, blob in files.items():
+        (tmp_path / name).write_bytes(blob)
+    index = data.scan(tmp_path)
+    assert index.plain_jpeg == [False, False, True, False, False], index.paths
+    ds = data.dataset(index, (14, 11), batch_size=2, resize=resize)
+    images, paths = _collect(ds)
+    for image, path in zip(images, paths, strict=True):
+        expected = data.load_image(path.decode(), (14, 11), resize)
+        assert np.array_equal(image, expected), (
+            f"{path}: dataset and load_image differ by "
+            f"{np.abs(image - expected).max()}"
+        )
+
+
+def test_dataset_same_images_when_cached(index, tmp_path):
+    for cache in (True, str(tmp_path / "cache")):
+        ds = data.dataset(
+            index,
+            8,
+            batch_size=5,
+            cache=cache,
+            shuffle=True,
+            seed=4,
+            with_paths=True,
+        )
+        epochs = [_collect(ds) for _ in range(2)]
+        by_path = [dict(zip(p, x.tolist(), strict=True)) for x, p in epochs]
+        assert by_path[0] == by_path[1], f"cache={cache}: images changed"
+        assert sorted(by_path[0]) == sorted(p.encode() for p in index.paths)
+
+
+def test_dataset_reads_hand_built_index(index):
+    hand = data.ImageIndex(index.paths[:5], None, [])
+    images, paths = _collect(data.dataset(hand, 8))
+    assert [p.decode() for p in paths] == index.paths[:5]
+    assert images.shape == (5, 8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"resize": "zoom"}, "resize='zoom'"),
+        ({"subset": "training"}, "needs validation_split"),
+        ({"validation_split": 0.2, "subset": "test"}, "subset='test'"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"image_size": (0, 4)}, "image_size=\\(0, 4\\)"),
+    ],
+)
+def test_dataset_rejects_bad_arguments(index, kwargs, message):
+    kwargs = {"image_size": 8, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        data.dataset(index, **kwargs)

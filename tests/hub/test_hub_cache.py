@@ -97,12 +97,29 @@ def test_list_reports_entries_with_handle_and_size(url, cache):
 
 def test_clear_removes_entries_and_leftovers(url, cache):
     hub.resolve(url)
-    os.mkdir(os.path.join(cache, ".tmp-abc-999999999-deadbeef"))
-    open(os.path.join(cache, "abc.lock"), "w").close()
+    dead = "0" * 32
+    os.mkdir(os.path.join(cache, f".tmp-{dead}-999999999-deadbeef"))
+    open(os.path.join(cache, f"{dead}.lock"), "w").close()
     removed = hub.clear_cache()
     assert len(removed) == 1
     assert cache_entries(cache) == []
     assert cache_leftovers(cache) == [], "clear left temp dirs or locks"
+
+
+def test_clear_leaves_tensorflow_hub_entries_alone_when_shared_dir(url, cache):
+    # With TFHUB_CACHE_DIR the root may hold tensorflow_hub's entries.
+    theirs = "a" * 40
+    os.makedirs(os.path.join(cache, theirs, "variables"))
+    for name in (f"{theirs}.descriptor.txt", f"{theirs}.lock"):
+        open(os.path.join(cache, name), "w").close()
+    hub.resolve(url)
+    assert len(hub.list_cache()) == 1, "only imagehub's entries are listed"
+    hub.clear_cache()
+    assert sorted(os.listdir(cache)) == [
+        theirs,
+        f"{theirs}.descriptor.txt",
+        f"{theirs}.lock",
+    ]
 
 
 def test_clear_removes_only_named_handle(server, model_tgz, url, cache):
@@ -145,16 +162,61 @@ def test_resolve_fails_at_once_naming_path_when_cache_unusable(
     assert server.total() == 0, "nothing may be downloaded"
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0,
-    reason="root ignores directory permissions",
-)
-def test_resolve_raises_permission_error_naming_path_when_read_only(
-    server, url, tmp_path, monkeypatch
+_TRY_RESOLVE = """
+import sys
+from imagehub import hub
+try:
+    hub.resolve(sys.argv[1])
+except hub.HubError as e:
+    print(type(e).__name__, e)
+"""
+
+
+def _resolve_without_root_powers(url, root):
+    """Resolves in a subprocess that file permissions apply to.
+
+    As root, `setpriv` drops the capabilities that bypass them.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", _TRY_RESOLVE, url]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv")
+        command = [
+            setpriv,
+            "--bounding-set=-dac_override,-dac_read_search",
+            *command,
+        ]
+    package_parent = os.path.dirname(
+        os.path.dirname(os.path.dirname(hub.__file__))
+    )
+    env = dict(os.environ, IMAGEHUB_CACHE_DIR=root, PYTHONPATH=package_parent)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_resolve_fails_at_once_naming_path_when_cache_not_writable(
+    server, url, tmp_path, existing
 ):
     parent = tmp_path / "ro"
-    parent.mkdir(mode=0o500)
-    root = str(parent / "cache")
-    monkeypatch.setenv(_config.CACHE_DIR_VAR, root)
-    with pytest.raises(hub.CachePermissionError, match=root):
-        hub.resolve(url)
+    parent.mkdir()
+    root = parent / "cache"
+    if existing:
+        root.mkdir()
+        root.chmod(0o500)
+    parent.chmod(0o500)
+    try:
+        out = _resolve_without_root_powers(url, str(root))
+    finally:
+        parent.chmod(0o700)
+        if existing:
+            root.chmod(0o700)
+    assert out.startswith("CachePermissionError"), out
+    assert str(root) in out, f"the message must name the cache: {out}"
+    assert server.total() == 0, "nothing may be downloaded"

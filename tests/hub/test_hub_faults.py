@@ -55,6 +55,13 @@ def test_resolve_raises_download_error_when_archive_corrupt(server, url, cache):
     _assert_nothing_cached(cache)
 
 
+def test_resolve_says_not_a_tar_archive_when_server_sends_a_page(server, cache):
+    server.add("/page.tar.gz", b"<html><body>Please sign in</body></html>")
+    with pytest.raises(hub.DownloadError, match="did not send a tar archive"):
+        hub.resolve(server.url("/page.tar.gz"))
+    _assert_nothing_cached(cache)
+
+
 def test_resolve_fails_at_once_naming_url_when_404(server, url, cache):
     server.set_fault(PATH, "404")
     with pytest.raises(hub.ModelNotFoundError, match=f"404.*{url}"):

@@ -32,6 +32,13 @@ def test_parse_uses_override_base_when_tfhub_url_set(monkeypatch):
     assert handle.key == TFHUB, "the cache key must not depend on the mirror"
 
 
+def test_parse_asks_mirror_for_compressed_archive_when_china_mirror():
+    url = "https://hub.tensorflow.google.cn/google/imagenet/m/4"
+    handle = _handles.parse_handle(url)
+    assert handle.kind == _handles.TFHUB
+    assert handle.location == url + "?tf-hub-format=compressed"
+
+
 def test_parse_gives_same_key_when_kaggle_long_short_and_site_forms(
     monkeypatch,
 ):

@@ -119,6 +119,17 @@ def test_four_processes_download_once_when_same_handle(
     assert cache_leftovers(cache) == []
 
 
+def test_four_threads_download_once_when_same_handle(server, url, cache):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.set_fault(PATH, "slow")
+    with ThreadPoolExecutor(4) as pool:
+        paths = set(pool.map(lambda _: hub.resolve(url), range(4)))
+    assert len(paths) == 1, paths
+    assert server.count(PATH) == 1, "threads of one process must share too"
+    assert cache_leftovers(cache) == []
+
+
 def test_resolve_takes_over_lock_when_owner_died(server, url, cache):
     crasher = _start(_CRASHER, url, env=_env(cache))
     crasher.communicate(timeout=60)

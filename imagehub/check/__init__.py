@@ -1,0 +1,54 @@
+"""Conformance checker and safety scan for image SavedModels.
+
+`scan(path)` reads a SavedModel's protobuf without loading it and refuses
+ops that touch files or the host. `check(path_or_handle)` scans, loads and
+probes the model against every rule of SPEC.md, returning a `Report` with
+one PASS / FAIL / WARN / SKIP `Result` per rule.
+"""
+
+import sys
+import types
+from typing import Any
+
+from imagehub.check._check import check
+from imagehub.check._report import EXTRA_CHECKS
+from imagehub.check._report import FAIL
+from imagehub.check._report import PASS
+from imagehub.check._report import SKIP
+from imagehub.check._report import STATUSES
+from imagehub.check._report import WARN
+from imagehub.check._report import Finding
+from imagehub.check._report import Report
+from imagehub.check._report import Result
+from imagehub.check._report import ScanResult
+from imagehub.check._scan import scan
+
+__all__ = [
+    "EXTRA_CHECKS",
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "STATUSES",
+    "WARN",
+    "Finding",
+    "Report",
+    "Result",
+    "ScanResult",
+    "check",
+    "scan",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """`imagehub.check` is both this subpackage and the `check` function.
+
+    Importing a subpackage sets it as an attribute of its parent, which
+    would shadow the lazy function `imagehub.check`; making the module
+    callable keeps `imagehub.check(path)` working either way.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Report:
+        return check(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

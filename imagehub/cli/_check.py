@@ -1,0 +1,114 @@
+"""`imagehub check`: conformance report and safety scan of a SavedModel."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imagehub.cli import UsageError
+
+_TASKS = ("feature_vector", "classification")  # imagehub.spec.TASKS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="check a SavedModel against the image API, rule by rule",
+        description=(
+            "Scans a SavedModel's graph for ops that touch files or the host "
+            "(without loading it), then loads it and probes every rule of "
+            "the reusable image API (SPEC.md). Exit status: 0 conforming, "
+            "1 some rule fails, 2 refused by the scan, not loadable, or bad "
+            "usage."
+        ),
+    )
+    p.add_argument(
+        "model",
+        metavar="PATH_OR_HANDLE",
+        help="SavedModel directory or model handle",
+    )
+    p.add_argument(
+        "--task",
+        choices=_TASKS,
+        default=None,
+        help="task to check against (default: the model card's, else inferred)",
+    )
+    p.add_argument(
+        "--image_size",
+        metavar="H,W",
+        default=None,
+        help="probe size (default: the card's default size, else the "
+        "traces' fixed size, else 224,224)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as one JSON object",
+    )
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="load and probe the model even if the scan refuses it",
+    )
+
+
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise UsageError(
+            f"--image_size must be H,W with positive integers (e.g. 224,224), "
+            f"got {text!r}"
+        )
+    return values[0], values[1]
+
+
+def run(args: argparse.Namespace) -> int:
+    size = parse_image_size(args.image_size)
+    from rich.console import Console
+    from rich.markup import escape
+
+    from imagehub.check import check
+
+    err = Console(stderr=True)
+    if args.json:
+        report = check(
+            args.model, task=args.task, image_size=size, trust=args.trust
+        )
+        sys.stdout.write(report.to_json() + "\n")
+        return report.exit_code
+    with err.status("scanning and loading...") as status:
+
+        def progress(rule: str) -> None:
+            status.update(f"probing {rule}...")
+
+        report = check(
+            args.model,
+            task=args.task,
+            image_size=size,
+            trust=args.trust,
+            progress=progress,
+        )
+    out = Console()
+    if report.scan is not None:
+        out.print(report.scan.summary())
+        for f in report.scan.findings:
+            out.print(
+                f"  [red]{escape(f.op)}[/red] {escape(f.reason)}: "
+                f"{escape(f.where)}",
+                highlight=False,
+            )
+    if report.results:
+        out.print(report.rich_table())
+    for note in report.notes:
+        out.print(f"note: {escape(note)}", highlight=False)
+    colour = "green" if report.conforming else "red"
+    out.print(f"[bold {colour}]{escape(report.summary())}[/]", highlight=False)
+    return report.exit_code

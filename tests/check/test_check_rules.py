@@ -1,0 +1,189 @@
+"""Rule by rule: conforming models pass, each broken model fails its rule."""
+
+import json
+
+import pytest
+
+import imagehub
+from imagehub.check import FAIL
+from imagehub.check import PASS
+from imagehub.check import SKIP
+from imagehub.check import WARN
+from imagehub.spec import rules_for_task
+from imagehub.testing import BROKEN_KINDS
+from imagehub.testing import to_pbtxt
+from imagehub.testing import write_broken_model
+from imagehub.testing import write_keras_export
+from imagehub.testing import write_keras_wrapped
+from imagehub.testing import write_module_model
+from imagehub.testing import write_tiny_model
+
+# Kinds that fail a rule (the others are refused by the scan, see
+# test_check_scan.py).
+RULE_KINDS = sorted(k for k, rules in BROKEN_KINDS.items() if rules)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("rules")
+
+
+@pytest.fixture(scope="module")
+def tiny_report(root):
+    return imagehub.check(write_tiny_model(str(root / "tiny")))
+
+
+@pytest.fixture(scope="module")
+def broken_reports(root):
+    """kind -> Report; each broken model is written and checked once."""
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            path = write_broken_model(str(root / kind), kind)
+            cache[kind] = imagehub.check(path)
+        return cache[kind]
+
+    return get
+
+
+def test_check_passes_when_model_is_the_tiny_reference(tiny_report):
+    assert tiny_report.conforming, tiny_report.to_json()
+    assert tiny_report.exit_code == 0
+    assert tiny_report.task == "feature_vector"
+    assert tiny_report.task_source == "card"
+    statuses = tiny_report.statuses()
+    for rule in (
+        "R1",
+        "R3",
+        "R4",
+        "R5",
+        "R6",
+        "R7",
+        "R8",
+        "R9",
+        "I4",
+        "I5",
+        "F1",
+        "F2",
+        "F3",
+        "M1",
+        "D1",
+    ):
+        assert statuses[rule] == PASS, (rule, tiny_report.result(rule))
+
+
+def test_check_reports_every_rule_of_the_task(tiny_report):
+    rules = [r.rule for r in tiny_report.results]
+    expected = [*rules_for_task("feature_vector")]
+    expected.insert(expected.index("M1"), "D1")
+    assert rules == expected
+
+
+def test_check_probes_a_non_square_size_when_card_allows_a_range(
+    tiny_report,
+):
+    message = tiny_report.result("I4").message
+    sizes = [s for s in message.replace(",", " ").split() if "x" in s]
+    assert any(s.split("x")[0] != s.split("x")[1] for s in sizes), message
+
+
+@pytest.mark.parametrize("kind", RULE_KINDS)
+def test_check_fails_exactly_the_rule_when_model_is_broken(
+    broken_reports, kind
+):
+    report = broken_reports(kind)
+    assert report.loaded, report.error
+    assert set(report.failed) == set(BROKEN_KINDS[kind]), (
+        f"{kind}: expected FAIL {sorted(BROKEN_KINDS[kind])}, got "
+        f"{report.failed}: "
+        + "; ".join(
+            f"{r.rule}: {r.message}" for r in report.results if r.status == FAIL
+        )
+    )
+    assert report.exit_code == 1
+
+
+def test_check_explains_the_fix_when_output_is_softmax(broken_reports):
+    message = broken_reports("softmax_output").result("C3").message
+    assert "Softmax" in message and "logits" in message, message
+
+
+def test_check_skips_f3_when_training_trace_is_missing(broken_reports):
+    report = broken_reports("no_training_trace")
+    assert report.result("F3").status == SKIP
+    assert "training=True" in report.result("R3").message
+
+
+def test_check_judges_f3_from_keras_dropout_layers(root):
+    inside = imagehub.check(write_keras_wrapped(str(root / "kin"), False))
+    assert inside.result("F3").status == PASS, inside.result("F3")
+    assert not inside.failed, inside.failed
+    on_output = imagehub.check(write_keras_wrapped(str(root / "kout"), True))
+    assert on_output.failed == ("F3",), on_output.to_json()
+    assert "output_dropout" in on_output.result("F3").message
+
+
+def test_check_fails_r1_with_export_hint_when_model_is_keras_export(root):
+    report = imagehub.check(write_keras_export(str(root / "keras_export")))
+    assert report.failed == ("R1",), report.to_json()
+    message = report.result("R1").message
+    assert "imagehub export --saved_model" in message, message
+    assert "Model.export()" in message, message
+
+
+def test_check_passes_when_model_is_a_hand_built_tf_module(root):
+    report = imagehub.check(write_module_model(str(root / "module")))
+    assert report.conforming, report.to_json()
+    assert report.task_source == "inferred"
+    assert any("inferred" in n for n in report.notes), report.notes
+    assert report.result("M1").status == WARN
+
+
+def test_check_passes_when_model_is_stored_as_pbtxt(root):
+    src = write_tiny_model(str(root / "pbtxt_src"), task="classification")
+    report = imagehub.check(to_pbtxt(src, root / "pbtxt"))
+    assert report.scan.file == "saved_model.pbtxt"
+    assert report.conforming, report.to_json()
+    assert report.task == "classification"
+
+
+def test_check_infers_task_from_signature_when_there_is_no_card(root):
+    path = write_tiny_model(
+        str(root / "nocard"), task="classification", with_card=False
+    )
+    report = imagehub.check(path)
+    assert report.task == "classification", report.notes
+    assert report.task_source == "inferred"
+    assert report.result("M1").status == WARN
+    assert not report.failed, report.to_json()
+
+
+def test_check_fails_m1_when_task_contradicts_card(root):
+    path = write_tiny_model(str(root / "contradict"))
+    report = imagehub.check(path, task="classification")
+    assert "M1" in report.failed, report.to_json()
+    assert "card says task 'feature_vector'" in report.result("M1").message
+
+
+def test_check_raises_when_task_is_unknown(root):
+    with pytest.raises(ValueError, match="Unknown task 'detection'"):
+        imagehub.check(str(root), task="detection")
+
+
+def test_check_reports_not_found_when_path_is_missing(root):
+    report = imagehub.check(str(root / "missing"))
+    assert report.exit_code == 2 and not report.loaded
+    assert "missing" in report.error
+
+
+def test_report_json_has_the_documented_shape(tiny_report):
+    data = json.loads(tiny_report.to_json())
+    assert data["task"] == "feature_vector"
+    assert data["conforming"] is True
+    assert data["scan"]["refused"] is False
+    assert data["scan"]["ops"] == []
+    assert {tuple(sorted(r)) for r in data["results"]} == {
+        ("message", "rule", "status")
+    }
+    assert {r["status"] for r in data["results"]} <= {PASS, FAIL, WARN, SKIP}

@@ -6,8 +6,9 @@ Rows are buffered up to `part_size` and written as Parquet parts
 each part. A rerun reads the paths of the finished parts and skips them; a
 part cut short by a crash never reaches its final name, so it is simply
 redone. At the end the parts are merged, one at a time, into OUT (Parquet, or
-`.npy` with the paths in `OUT.paths.txt`) and `OUT.errors.csv`, both written
-atomically, and the parts are removed.
+`.npy` with the paths in `OUT.paths.txt`), `OUT.errors.csv` and the run's
+settings `OUT.config.json`, each written atomically, and the parts are
+removed. A rerun with other settings (`RESUME_KEYS`) is refused.
 
 Memory is bounded by construction: the writer holds at most one part's rows.
 """

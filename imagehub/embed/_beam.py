@@ -352,7 +352,14 @@ def embed_beam(
                 .with_name(name)
             )
             counters = query["counters"]
-            counts[name] = int(sum(c.committed or 0 for c in counters))
+            # Some runners report only attempted (not committed) values.
+            counts[name] = int(
+                sum(
+                    (c.committed if c.committed is not None else c.attempted)
+                    or 0
+                    for c in counters
+                )
+            )
         config = {
             "model": handle,
             "task": card.task if card is not None else None,

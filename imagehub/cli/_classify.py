@@ -44,8 +44,9 @@ def _format(result: dict) -> list[str]:
     if "error" in result:
         lines.append(f"  error: {result['error']}")
     for entry in result["top_k"]:
-        name = entry["label"] if entry["label"] is not None else "class"
-        lines.append(f"  {entry['score']:.4f}  {name} ({entry['index']})")
+        # A model without labels: the class index is all there is.
+        name = f"{entry['label']} " if entry["label"] is not None else ""
+        lines.append(f"  {entry['score']:.4f}  {name}({entry['index']})")
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from imagehub.cli._embed import RESIZE_CHOICES
+from imagehub.embed._defaults import DEFAULTS
 
 
 def add_parser(subparsers) -> None:
@@ -25,14 +26,14 @@ def add_parser(subparsers) -> None:
         metavar="IMAGE_OR_DIR",
         help="image files, folders, globs or text files of paths",
     )
-    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument("--top_k", type=int, default=DEFAULTS.top_k)
     p.add_argument(
         "--json", action="store_true", help="print JSON: one object per image"
     )
     p.add_argument("--labels", metavar="FILE", help="labels file")
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
     p.add_argument("--image_size", metavar="H,W")
-    p.add_argument("--resize", choices=RESIZE_CHOICES, default="stretch")
+    p.add_argument("--resize", choices=RESIZE_CHOICES, default=DEFAULTS.resize)
     p.add_argument(
         "--no_progress", action="store_true", help="hide the progress bar"
     )
@@ -43,8 +44,9 @@ def _format(result: dict) -> list[str]:
     if "error" in result:
         lines.append(f"  error: {result['error']}")
     for entry in result["top_k"]:
-        name = entry["label"] if entry["label"] is not None else "class"
-        lines.append(f"  {entry['score']:.4f}  {name} ({entry['index']})")
+        # A model without labels: the class index is all there is.
+        name = f"{entry['label']} " if entry["label"] is not None else ""
+        lines.append(f"  {entry['score']:.4f}  {name}({entry['index']})")
     return lines
 
 

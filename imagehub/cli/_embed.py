@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from imagehub.embed._defaults import DEFAULTS
+
 # Kept literal so building the parser imports no TensorFlow; the library
 # checks them against imagehub.data.RESIZE_MODES.
 RESIZE_CHOICES = ("stretch", "crop", "pad")
@@ -36,21 +38,23 @@ def add_parser(subparsers) -> None:
         metavar="OUT.parquet|OUT.npy",
         help="where to write (OUT.npy: paths go to OUT.paths.txt)",
     )
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
     p.add_argument(
         "--image_size",
         metavar="H,W",
         help="input size (default: the model card's)",
     )
-    p.add_argument("--resize", choices=RESIZE_CHOICES, default="stretch")
+    p.add_argument("--resize", choices=RESIZE_CHOICES, default=DEFAULTS.resize)
     p.add_argument(
         "--part_size",
         type=int,
-        default=1024,
+        default=DEFAULTS.part_size,
         help="rows per part file (memory use and resume granularity)",
     )
     p.add_argument("--workers", type=int, default=None, help="decoding threads")
-    p.add_argument("--runner", choices=("local", "beam"), default="local")
+    p.add_argument(
+        "--runner", choices=("local", "beam"), default=DEFAULTS.runner
+    )
     p.add_argument(
         "--beam_option",
         action="append",

@@ -12,6 +12,11 @@ def image_progress(
     description: str, enabled: bool = True
 ) -> Iterator[Callable[[int, int], None]]:
     """Yields a `progress(done, total)` callback drawing a bar on stderr."""
+    import logging
+
+    # TensorFlow's loader logs through absl at INFO; users need the bar.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("absl").setLevel(logging.WARNING)
     if not enabled:
         yield lambda done, total: None
         return
@@ -26,11 +31,14 @@ def image_progress(
     from rich.text import Text
 
     class ImagesPerSecond(ProgressColumn):
+        """Recent speed while running; the average over the run at the end."""
+
         def render(self, task) -> Text:
-            speed = task.finished_speed or task.speed
-            if speed is None:
-                return Text("- images/s", style="progress.data.speed")
-            return Text(f"{speed:.1f} images/s", style="progress.data.speed")
+            speed = task.speed
+            if (task.finished or speed is None) and task.elapsed:
+                speed = task.completed / task.elapsed
+            text = "- images/s" if not speed else f"{speed:.1f} images/s"
+            return Text(text, style="progress.data.speed")
 
     with Progress(
         TextColumn("{task.description}"),
@@ -41,9 +49,15 @@ def image_progress(
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task("loading the model", total=None)
+        started = False
 
         def progress(done: int, total: int) -> None:
+            nonlocal started
+            if not started:
+                # Time the images, not the TensorFlow import and model load.
+                bar.reset(task, total=total, description=description)
+                started = True
             bar.update(task, completed=done, total=total)
 
         yield progress

@@ -2,45 +2,72 @@
 
 `embed` streams feature vectors (or logits) to Parquet or .npy, resumably,
 with bad files listed beside the output; `classify` gives top-k labels and
-scores. Importing this package imports neither TensorFlow nor Beam.
+scores. Names are loaded on first use, so the CLI can read `DEFAULTS`
+without importing numpy, TensorFlow or Beam.
 """
 
-from imagehub.embed._classify import classify
-from imagehub.embed._classify import read_labels
-from imagehub.embed._classify import scores_from_logits
-from imagehub.embed._embed import RUNNERS
-from imagehub.embed._embed import EmbedResult
-from imagehub.embed._embed import EmbedSummary
-from imagehub.embed._embed import embed
-from imagehub.embed._writer import FORMATS
-from imagehub.embed._writer import errors_path
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "RUNNERS",
-    "EmbedResult",
-    "EmbedSummary",
-    "classify",
-    "embed",
-    "errors_path",
-    "read_labels",
-    "scores_from_logits",
-]
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+from typing import Any
+
+from imagehub.embed._defaults import DEFAULTS as DEFAULTS
+from imagehub.embed._defaults import EmbedDefaults as EmbedDefaults
+
+# name -> private module defining it.
+_LAZY = {
+    "classify": "_classify",
+    "read_labels": "_classify",
+    "scores_from_logits": "_classify",
+    "RUNNERS": "_embed",
+    "EmbedResult": "_embed",
+    "EmbedSummary": "_embed",
+    "embed": "_embed",
+    "FORMATS": "_writer",
+    "errors_path": "_writer",
+    "config_path": "_writer",
+}
+
+__all__ = sorted([*_LAZY, "DEFAULTS", "EmbedDefaults"])
+
+if TYPE_CHECKING:
+    from imagehub.embed._classify import classify as classify
+    from imagehub.embed._classify import read_labels as read_labels
+    from imagehub.embed._classify import (
+        scores_from_logits as scores_from_logits,
+    )
+    from imagehub.embed._embed import RUNNERS as RUNNERS
+    from imagehub.embed._embed import EmbedResult as EmbedResult
+    from imagehub.embed._embed import EmbedSummary as EmbedSummary
+    from imagehub.embed._embed import embed as embed
+    from imagehub.embed._writer import FORMATS as FORMATS
+    from imagehub.embed._writer import config_path as config_path
+    from imagehub.embed._writer import errors_path as errors_path
 
 
-def _make_package_callable() -> None:
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _CallablePackage(types.ModuleType):
     # `imagehub.embed` is both this subpackage and the `embed` function.
     # Importing a submodule (`from imagehub.embed import ...`) sets the
-    # attribute `imagehub.embed` to this module, hiding the function, so the
-    # module itself forwards calls to `embed`.
-    import sys
-    import types
-
-    class _CallablePackage(types.ModuleType):
-        def __call__(self, *args, **kwargs):
-            return embed(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _CallablePackage
+    # attribute `imagehub.embed` to this module, hiding the function, so
+    # the module itself forwards calls to `embed`.
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return __getattr__("embed")(*args, **kwargs)
 
 
-_make_package_callable()
+sys.modules[__name__].__class__ = _CallablePackage

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import shutil
@@ -44,12 +45,19 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "pip install 'imagehub[beam]'"
     ) from e
 
+import imagehub
+from imagehub import hub
 from imagehub.embed._batches import decode_one
+from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import EmbedSummary
 from imagehub.embed._embed import Inputs
+from imagehub.embed._model import open_model
+from imagehub.embed._model import parse_image_size
 from imagehub.embed._writer import arrow_schema
+from imagehub.embed._writer import config_path
 from imagehub.embed._writer import errors_path
 from imagehub.embed._writer import output_stem
+from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +225,9 @@ def embed_beam(
     handle: str,
     inputs: Inputs,
     output: str,
-    batch_size: int = 32,
+    batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
-    resize: str = "stretch",
+    resize: str = DEFAULTS.resize,
     options: Mapping[str, Any] | None = None,
 ) -> EmbedSummary:
     """Runs `embed` as a Beam pipeline and waits for it.
@@ -240,10 +248,6 @@ def embed_beam(
     Returns:
         An `EmbedSummary` (rows and errors counted by Beam metrics).
     """
-
-    from imagehub.embed._model import open_model
-    from imagehub.embed._model import parse_image_size
-
     if not output.lower().endswith(".parquet"):
         raise ValueError(
             f"runner='beam' writes Parquet shards; got output={output!r}, "
@@ -258,9 +262,6 @@ def embed_beam(
         )
     # The launcher needs the card (input size, task) but not the weights
     # when the card has them.
-    from imagehub import hub
-    from imagehub.spec import read_card
-
     card = read_card(hub.resolve(handle))
     size = parse_image_size(image_size)
     if size is None:
@@ -287,6 +288,7 @@ def embed_beam(
         shards_prefix = output.rstrip("/") + "/part"
         errors_out = errors_path(output)
     else:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         staging = tempfile.mkdtemp(
             prefix=f".{os.path.basename(output)}.beam-",
             dir=os.path.dirname(os.path.abspath(output)),
@@ -350,7 +352,26 @@ def embed_beam(
                 .with_name(name)
             )
             counters = query["counters"]
-            counts[name] = int(sum(c.committed or 0 for c in counters))
+            # Some runners report only attempted (not committed) values.
+            counts[name] = int(
+                sum(
+                    (c.committed if c.committed is not None else c.attempted)
+                    or 0
+                    for c in counters
+                )
+            )
+        config = {
+            "model": handle,
+            "task": card.task if card is not None else None,
+            "image_size": list(size),
+            "resize": resize,
+            "batch_size": batch_size,
+            "runner": "beam",
+            "beam_options": dict(options or {}),
+            "imagehub_version": imagehub.__version__,
+        }
+        with FileSystems.create(config_path(output)) as f:
+            f.write((json.dumps(config, indent=2) + "\n").encode())
         if staging is not None:
             shards = os.path.join(staging, "shards")
             os.makedirs(shards, exist_ok=True)

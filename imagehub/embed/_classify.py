@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from imagehub.embed._batches import Batch
+from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import Inputs
 from imagehub.embed._embed import Progress
 from imagehub.embed._embed import check_resize
@@ -83,11 +84,11 @@ def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
 def classify(
     model: Any,
     inputs: Inputs,
-    top_k: int = 5,
+    top_k: int = DEFAULTS.top_k,
     labels: str | os.PathLike[str] | Sequence[str] | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
-    resize: str = "stretch",
+    resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Classifies every image of `inputs`.

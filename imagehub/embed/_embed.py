@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+import imagehub
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
 from imagehub.embed._batches import decode_batches
+from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
@@ -100,14 +102,14 @@ def embed(
     model: Any,
     inputs: Inputs,
     output: str | os.PathLike[str] | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
-    resize: str = "stretch",
+    resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
     *,
-    part_size: int = _writer.DEFAULT_PART_SIZE,
+    part_size: int = DEFAULTS.part_size,
     workers: int | None = None,
-    runner: str = "local",
+    runner: str = DEFAULTS.runner,
     beam_options: Mapping[str, str] | None = None,
 ) -> EmbedResult | EmbedSummary:
     """Computes a feature vector (or logits) for every image of `inputs`.
@@ -230,6 +232,13 @@ def _embed_in_memory(
     )
 
 
+def _model_id(handle: str | None) -> str | None:
+    """The handle, with a local path made absolute (cwd-independent)."""
+    if handle is not None and os.path.exists(handle):
+        return os.path.abspath(handle)
+    return handle
+
+
 def _embed_to_file(
     opened,
     paths,
@@ -246,7 +255,14 @@ def _embed_to_file(
         num_outputs=opened.num_outputs,
         with_logits=opened.is_classifier,
         part_size=part_size,
-        model=opened.handle or "",
+        config={
+            "model": _model_id(opened.handle),
+            "task": opened.card.task if opened.card else None,
+            "image_size": list(opened.image_size),
+            "resize": resize,
+            "batch_size": batch_size,
+            "imagehub_version": imagehub.__version__,
+        },
     )
     done = writer.done_paths()
     todo = [p for p in paths if p not in done]

@@ -6,8 +6,9 @@ Rows are buffered up to `part_size` and written as Parquet parts
 each part. A rerun reads the paths of the finished parts and skips them; a
 part cut short by a crash never reaches its final name, so it is simply
 redone. At the end the parts are merged, one at a time, into OUT (Parquet, or
-`.npy` with the paths in `OUT.paths.txt`) and `OUT.errors.csv`, both written
-atomically, and the parts are removed.
+`.npy` with the paths in `OUT.paths.txt`), `OUT.errors.csv` and the run's
+settings `OUT.config.json`, each written atomically, and the parts are
+removed. A rerun with other settings (`RESUME_KEYS`) is refused.
 
 Memory is bounded by construction: the writer holds at most one part's rows.
 """
@@ -26,12 +27,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from imagehub.embed._defaults import DEFAULTS
+
 logger = logging.getLogger(__name__)
 
 FORMATS = (".parquet", ".npy")
-DEFAULT_PART_SIZE = 1024
 _PART_GLOB = "part-*.parquet"
-_META = "meta.json"
+_META = "config.json"
+# Settings a resumed run must share with the run it continues.
+RESUME_KEYS = ("model", "num_outputs", "with_logits", "image_size", "resize")
 
 
 def output_stem(output: str) -> str:
@@ -53,6 +57,11 @@ def errors_path(output: str) -> str:
 def paths_path(output: str) -> str:
     """Where the paths of a `.npy` output go: OUT.paths.txt."""
     return output_stem(output) + ".paths.txt"
+
+
+def config_path(output: str) -> str:
+    """Where the settings of `output`'s run go: OUT.config.json."""
+    return output_stem(output) + ".config.json"
 
 
 def parts_dir(output: str) -> str:
@@ -136,8 +145,9 @@ class PartWriter:
         num_outputs: Length of each vector.
         with_logits: Also write a `logits` column (classifiers).
         part_size: Rows per part: the most the writer holds in memory.
-        model: A description of the model, recorded to refuse resuming
-            with another one.
+        config: The run's settings (model, image_size, resize, ...), saved
+            as OUT.config.json; resuming with other `RESUME_KEYS` values is
+            refused, so one output never mixes two models.
     """
 
     def __init__(
@@ -145,19 +155,26 @@ class PartWriter:
         output: str | os.PathLike[str],
         num_outputs: int,
         with_logits: bool,
-        part_size: int = DEFAULT_PART_SIZE,
-        model: str = "",
+        part_size: int = DEFAULTS.part_size,
+        config: dict | None = None,
     ):
         self.output = os.fspath(output)
         self.format = os.path.splitext(self.output)[1].lower()
         self.parts = parts_dir(self.output)
         output_stem(self.output)  # validates the suffix
+        os.makedirs(
+            os.path.dirname(os.path.abspath(self.output)), exist_ok=True
+        )
         if part_size < 1:
             raise ValueError(f"part_size must be positive, got {part_size}")
         self.num_outputs = num_outputs
         self.with_logits = with_logits
         self.part_size = part_size
-        self.model = model
+        self.config = {
+            **(config or {}),
+            "num_outputs": num_outputs,
+            "with_logits": with_logits,
+        }
         self._paths: list[str] = []
         self._vectors: list[np.ndarray] = []
         self._errors: list[tuple[str, str]] = []
@@ -172,29 +189,28 @@ class PartWriter:
     def _finished_parts(self) -> list[str]:
         return sorted(glob.glob(os.path.join(self.parts, _PART_GLOB)))
 
-    def _check_meta(self) -> None:
-        meta = {
-            "num_outputs": self.num_outputs,
-            "with_logits": self.with_logits,
-            "model": self.model,
-        }
-        path = os.path.join(self.parts, _META)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-            if (old["num_outputs"], old["with_logits"]) != (
-                self.num_outputs,
-                self.with_logits,
-            ):
-                raise ValueError(
-                    f"The unfinished run in {self.parts} was made with "
-                    f"another model ({old}); delete that folder to start "
-                    f"over, or rerun with the same model ({meta})"
-                )
+    def _check_config(self, path: str) -> None:
+        """Refuses to resume a run made with another model or options."""
+        if not os.path.isfile(path):
             return
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        for key in RESUME_KEYS:
+            if key == "model" and not (old.get(key) and self.config.get(key)):
+                continue  # a loaded object has no handle to compare
+            if key in old and old[key] != self.config.get(key):
+                raise ValueError(
+                    f"{path} records another configuration: {key}="
+                    f"{old[key]!r}, now {self.config.get(key)!r}. Rerun with "
+                    f"the same model and options, or delete "
+                    f"{self.output}, its parts and errors to start over"
+                )
+
+    def _write_config(self, path: str) -> None:
         tmp = _atomic_target(path)
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(meta, f)
+            json.dump(self.config, f, indent=2)
+            f.write("\n")
         os.replace(tmp, path)
 
     def _import_finished_output(self) -> None:
@@ -214,6 +230,7 @@ class PartWriter:
                 shutil.copyfile(
                     errors, os.path.join(staging, "part-00000.errors.csv")
                 )
+            self._write_config(os.path.join(staging, _META))
             # Publishing the folder in one step: a crash leaves either no
             # parts folder (OUT is still the truth) or a complete one.
             os.replace(staging, self.parts)
@@ -252,9 +269,11 @@ class PartWriter:
         if not os.path.isdir(self.parts):
             if not os.path.isfile(self.output):
                 return set()
+            self._check_config(config_path(self.output))
             # A finished output: it becomes part 0 if anything is added.
             self._import_pending = True
             return self._finished_output_paths()
+        self._check_config(os.path.join(self.parts, _META))
         # Leftovers of a crash: temporary files, and errors files whose
         # part was never published.
         for tmp in glob.glob(os.path.join(self.parts, ".*.tmp")):
@@ -321,8 +340,9 @@ class PartWriter:
             self._import_finished_output()
             self._import_pending = False
             self._next_part = 1
-        os.makedirs(self.parts, exist_ok=True)
-        self._check_meta()
+        if not os.path.isdir(self.parts):
+            os.makedirs(self.parts)
+            self._write_config(os.path.join(self.parts, _META))
         name = os.path.join(self.parts, f"part-{self._next_part:05d}")
         vectors = (
             np.concatenate(self._vectors)
@@ -357,6 +377,7 @@ class PartWriter:
                 # Nothing was left to do: OUT is already complete.
                 return self._count_finished()
             os.makedirs(self.parts)  # no images at all: an empty OUT
+            self._write_config(os.path.join(self.parts, _META))
         parts = self._finished_parts()
         errors: list[tuple[str, str]] = []
         for part in parts:
@@ -369,6 +390,7 @@ class PartWriter:
             else self._merge_npy(parts)
         )
         write_errors_csv(errors_path(self.output), errors)
+        self._write_config(config_path(self.output))
         shutil.rmtree(self.parts)
         return rows, len(errors)
 

@@ -131,7 +131,15 @@ class Cache:
         found = []
         model = self.model_dir(name)
         for rel, want in sorted(files.items()):
-            path = os.path.join(model, *rel.split("/"))
+            parts = str(rel).split("/")
+            if rel.startswith("/") or ".." in parts or "" in parts:
+                # Only a hand-edited manifest can say this; never follow it.
+                found.append(f"the manifest lists an unsafe path {rel!r}")
+                continue
+            if not isinstance(want, dict):
+                found.append(f"the manifest entry for {rel} is malformed")
+                continue
+            path = os.path.join(model, *parts)
             try:
                 if hashes:
                     got = _tar.hash_file(path)

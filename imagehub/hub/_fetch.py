@@ -155,10 +155,16 @@ def _check_saved_model(
     ):
         hint = (
             f" (the SavedModel is inside the folder {top[0]!r}; a model "
-            "archive must have saved_model.pb at its top level)"
+            "must have saved_model.pb at its top level)"
         )
+    if "tfhub_module.pb" in files:
+        hint = (
+            " (it holds tfhub_module.pb: a TF1 Hub module for "
+            "hub.Module, not a TF2 SavedModel; pick the model's TF2 version)"
+        )
+    what = "directory" if handle.kind == _handles.GFILE_DIR else "archive"
     raise NotASavedModelError(
-        f"{handle.original!r} is not a SavedModel: the archive from "
+        f"{handle.original!r} is not a SavedModel: the {what} at "
         f"{handle.location} contains neither saved_model.pb nor "
         f"saved_model.pbtxt at its top level; it holds: {shown or 'nothing'}"
         f"{hint}"

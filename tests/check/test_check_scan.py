@@ -7,11 +7,13 @@ import pytest
 
 import imagehub
 from imagehub.check import scan
+from imagehub.check._scan import denied_reason
 from imagehub.testing import TFHUB_CLASSIFIER_DIR
 from imagehub.testing import add_unregistered_op
 from imagehub.testing import to_pbtxt
 from imagehub.testing import write_broken_model
 from imagehub.testing import write_file_writing_model
+from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
 
 READ_FILE_KINDS = (
@@ -38,6 +40,36 @@ def refused_models(root):
         kind: write_broken_model(str(root / kind), kind)
         for kind in (*READ_FILE_KINDS, "save_outside_saver")
     }
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "PrintV2",
+        "WholeFileReaderV2",
+        "ReaderReadUpToV2",
+        "InitializeTableFromTextFileV2",
+        "PyFunc",
+        "EagerPyFunc",
+        "ImmutableConst",
+        "TFRecordDatasetV2",
+        "CreateSummaryFileWriter",
+        "SaveDatasetV2",
+        "Abort",
+    ],
+)
+def test_denied_reason_names_a_reason_when_op_touches_host(op):
+    assert denied_reason(op), f"{op} is not refused"
+
+
+@pytest.mark.parametrize(
+    "op", ["Conv2D", "MatMul", "SaveV2", "RestoreV2", "Print", "MapDataset"]
+)
+def test_denied_reason_is_none_when_op_is_refused_only_by_place(op):
+    assert denied_reason(op) is None
 
 
 def test_scan_is_clean_when_model_conforms(tiny):
@@ -94,6 +126,15 @@ def test_scan_refuses_save_op_when_outside_the_saver(refused_models):
     result = scan(refused_models["save_outside_saver"])
     assert result.ops == ("SaveV2",), result.findings
     assert "saver" in result.findings[0].reason
+
+
+def test_scan_allows_tf1_saver_and_refuses_write_file_in_tf1_graph(root):
+    clean = scan(write_tf1_model(str(root / "tf1")))
+    assert not clean.refused, clean.findings
+    bad = scan(write_tf1_model(str(root / "tf1_bad"), write_file="/x"))
+    assert bad.ops == ("WriteFile",), bad.findings
+    (finding,) = bad.findings
+    assert finding.function is None and "hidden_write" in finding.where
 
 
 def test_scan_refuses_op_when_tensorflow_does_not_register_it(root):

@@ -158,5 +158,24 @@ def test_embed_resume_refuses_another_model(models, image_folder, tmp_path):
             part_size=20,
             progress=_stop_after(60, []),
         )
-    with pytest.raises(ValueError, match="another model"):
+    with pytest.raises(ValueError, match="another configuration: model="):
         imagehub.embed(models["feature_vector"], folder, out, part_size=20)
+
+
+def test_embed_saves_config_and_refuses_to_extend_with_other_options(
+    models, tmp_path
+):
+    import json
+
+    folder = str(tmp_path / "cfg")
+    testing.write_flat_folder(folder, 12, size=(20, 20), seed=4)
+    out = str(tmp_path / "c.parquet")
+    imagehub.embed(models["feature_vector"], folder, out, resize="crop")
+    with open(str(tmp_path / "c.config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["model"] == models["feature_vector"]
+    assert (config["image_size"], config["resize"]) == ([16, 16], "crop")
+    assert config["num_outputs"] == 8
+    with pytest.raises(ValueError, match="resize='crop', now 'pad'"):
+        imagehub.embed(models["feature_vector"], folder, out, resize="pad")
+    assert pq.read_table(out).num_rows == 12, "the output is untouched"

@@ -86,6 +86,20 @@ def test_verify_detects_same_size_corruption_and_fix_removes_it(
     assert all(e.ok for e in hub.verify_cache())
 
 
+def test_verify_never_reads_outside_entry_when_manifest_edited(url, cache):
+    model_dir = hub.resolve(url)
+    manifest_path = os.path.join(os.path.dirname(model_dir), "manifest.json")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["files"]["../../../etc/passwd"] = {"size": 1, "sha256": "0"}
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f)
+    (entry,) = hub.verify_cache()
+    assert entry.problems == (
+        "the manifest lists an unsafe path '../../../etc/passwd'",
+    ), entry.problems
+
+
 def test_list_reports_entries_with_handle_and_size(url, cache):
     hub.resolve(url)
     (entry,) = hub.list_cache()

@@ -100,6 +100,21 @@ def test_resolve_raises_not_a_saved_model_when_archive_has_none(server, cache):
     _assert_nothing_cached(cache)
 
 
+def test_resolve_names_tf1_hub_module_when_archive_holds_one(server, cache):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("tfhub_module.pb")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    server.add("/tf1.tar.gz", buffer.getvalue())
+    with pytest.raises(hub.NotASavedModelError, match="TF1 Hub module"):
+        hub.resolve(server.url("/tf1.tar.gz"))
+    _assert_nothing_cached(cache)
+
+
 def test_resolve_refuses_redirect_to_plain_http_when_not_loopback(
     server, cache
 ):

@@ -341,3 +341,13 @@ def test_mixed_precision_head_returns_float32_logits_when_enabled():
     assert head.get_layer("logits").compute_dtype == "float16"
     logits = head(np.ones((2, 8), np.float32))
     assert str(logits.dtype) in ("float32", "<dtype: 'float32'>"), logits.dtype
+
+
+def test_cache_key_changes_when_module_is_reexported(tmp_path):
+    module = tmp_path / "module"
+    (module / "variables").mkdir(parents=True)
+    (module / "saved_model.pb").write_bytes(b"graph")
+    (module / "variables" / "variables.index").write_bytes(b"v1")
+    key = _features.cache_key(str(module), (16, 16), "stretch", [])
+    (module / "variables" / "variables.index").write_bytes(b"v2 weights")
+    assert key != _features.cache_key(str(module), (16, 16), "stretch", [])

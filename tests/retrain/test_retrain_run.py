@@ -263,12 +263,16 @@ def test_run_killed_after_epoch_2_resumes_at_epoch_3(workdir, tmp_path):
     )
     assert state["epoch"] == 2, state
 
-    epochs = []
+    events = []
     resumed = make_image_classifier(
-        config.replace(resume=True),
-        progress=lambda e: e.stage == "train" and epochs.append(e.epoch),
+        config.replace(resume=True), progress=events.append
     )
+    epochs = [e.epoch for e in events if e.stage == "train"]
     assert epochs and epochs[0] == 3, f"resumed run trained epochs {epochs}"
+    assert not [e for e in events if e.stage == "features"], (
+        "the resumed run must read the features cached on disk"
+    )
+    assert (tmp_path / "model_checkpoints/features/images.npy").is_file()
     assert sorted(set(epochs)) == [3], f"only epoch 3 is left, got {epochs}"
     assert resumed.metrics["resumed_from_epoch"] == 2
     assert len(resumed.history["loss"]) == 3, "history covers all 3 epochs"

@@ -47,8 +47,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from imagehub.data._errors import ImageError
-from imagehub.data._fastjpeg import is_plain_jpeg
+from imagehub.data._fastjpeg import inspect_plain_jpeg
 from imagehub.data._fastjpeg import plain_jpeg_decoder
+from imagehub.data._fastjpeg import plan
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
@@ -63,6 +64,8 @@ DEFAULT_MAX_PIXELS = 100_000_000
 PAD_VALUE = 0.0
 # Full scale of the uint16 pixels of decode_bytes (white).
 RAW_MAX = 65535
+# float32(1 / 65535); float32(65535) * INV_RAW_MAX == 1.0 exactly.
+INV_RAW_MAX = np.float32(1.0 / RAW_MAX)
 
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
@@ -135,7 +138,7 @@ def load_image(
     else:
         source = os.fspath(path_or_bytes)
         data = read_file(source)
-    return to_float(decode_bytes(data, source, size, resize, max_pixels))
+    return decode_bytes(data, source, size, resize, max_pixels)
 
 
 def read_file(path: str) -> bytes:
@@ -157,7 +160,6 @@ def decode_bytes(
     image_size: tuple[int, int] | None,
     resize: str = "stretch",
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    plain: bool | None = None,
 ) -> np.ndarray:
     """Decodes encoded bytes by the route every reader takes for them.
 
@@ -171,22 +173,24 @@ def decode_bytes(
         image_size: (height, width) to resize to, or None.
         resize: One of RESIZE_MODES.
         max_pixels: Largest width * height accepted.
-        plain: Whether `data` is a plain JPEG, if already known.
 
     Returns:
-        uint16 (height, width, 3); `to_float` turns it into [0, 1].
+        float32 (height, width, 3) in [0, 1].
 
     Raises:
         ImageError: For any file that does not decode.
     """
-    if plain is None:
-        plain = is_plain_jpeg(data, max_pixels)
-    if not plain:
-        return decode_pillow(data, source, image_size, resize, max_pixels)
+    size = inspect_plain_jpeg(data, max_pixels)
+    if size is None:
+        return to_float(
+            decode_pillow(data, source, image_size, resize, max_pixels)
+        )
     import tensorflow as tf
 
     try:
-        decoder = plain_jpeg_decoder(image_size, resize)
+        decoder = plain_jpeg_decoder(
+            image_size, resize, plan(size, image_size, resize)
+        )
         return decoder(tf.constant(data)).numpy()
     except tf.errors.OpError as e:
         tf_reason = str(e.message).strip().splitlines()[0]
@@ -197,12 +201,13 @@ def decode_bytes(
 
 
 def to_float(raw: np.ndarray) -> np.ndarray:
-    """uint16 pixels from `decode_bytes` to float32 in [0, 1].
+    """uint16 pixels from `decode_pillow` to float32 in [0, 1].
 
-    `dataset` does the same division in TensorFlow (correctly rounded in
-    both), so training and inference see bit-identical values.
+    `dataset` does the same float32 multiply in TensorFlow, so training and
+    inference see bit-identical values (a multiply, because optimizers may
+    rewrite a division by a constant in one graph and not another).
     """
-    return raw.astype(np.float32) / np.float32(RAW_MAX)
+    return raw.astype(np.float32) * INV_RAW_MAX
 
 
 def decode_pillow(
@@ -216,8 +221,7 @@ def decode_pillow(
 
     Returns uint16 RGB (0 to RAW_MAX): sixteen bits keep 16-bit sources
     exact, and 8-bit values v map to v * 257 so that v * 257 / 65535 ==
-    v / 255. Half the bytes of float32, which keeps the tf.data pipeline
-    and its caches lean.
+    v / 255. Half the bytes of float32 to carry out of Python.
 
     Raises:
         ImageError: For any file that does not decode.

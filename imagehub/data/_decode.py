@@ -14,8 +14,9 @@ Rules, each applied in this order:
 2. The header's width x height is checked against `max_pixels` before any
    pixel is decoded (decompression bombs). Pillow's own limit (twice
    `PIL.Image.MAX_IMAGE_PIXELS`) applies on top.
-3. Pixels are decoded by Pillow; a truncated or corrupt file raises
-   `ImageError`, it is never padded or repaired.
+3. Pixels are decoded (Pillow, or TensorFlow on the fast path); a
+   truncated or corrupt file raises `ImageError`, it is never padded or
+   repaired.
 4. EXIF orientation is applied (the image is turned the way a viewer
    shows it).
 5. Colour: grayscale becomes three equal channels; CMYK and YCCK JPEGs are
@@ -33,8 +34,7 @@ Rules, each applied in this order:
    that scale is still at least the target size. On the TensorFlow fast
    path the remaining factor, below 2 except for images over 16 times the
    target, is resampled bilinearly, with TensorFlow's antialiased kernel
-   from 2x on (see `imagehub.data._fastjpeg._resize` for the measured
-   reason).
+   from 2x on (see `imagehub.data._fastjpeg` for the measured reason).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 DEFAULT_MAX_PIXELS = 100_000_000
 # Value of the letterbox bars of resize="pad".
 PAD_VALUE = 0.0
-# Full scale of the uint16 pixels of decode_bytes (white).
+# Full scale of the uint16 pixels of decode_pillow (white).
 RAW_MAX = 65535
 # float32(1 / 65535); float32(65535) * INV_RAW_MAX == 1.0 exactly.
 INV_RAW_MAX = np.float32(1.0 / RAW_MAX)

@@ -7,7 +7,8 @@ import logging
 
 import numpy as np
 
-from imagehub.data._decode import INV_RAW_MAX
+from imagehub.data._decode import INV_255
+from imagehub.data._decode import RAW_TO_255
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_image_size
 from imagehub.data._decode import check_resize
@@ -107,6 +108,7 @@ def dataset(
     # routes in use are built into the graph (tracing each costs time).
     routes = [0 if s is None else 1 + plan(s, size, resize) for s in plain]
     used = sorted(set(routes))
+    has_pillow = 0 in used
     branch_of = np.asarray([used.index(r) for r in routes], dtype=np.int32)
 
     def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, bool]:
@@ -127,8 +129,8 @@ def dataset(
             raw, ok = tf.numpy_function(
                 load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
             )
-            # The same division as to_float: identical to load_image.
-            return tf.cast(raw, tf.float32) * INV_RAW_MAX, ok
+            # The same float32 ops as load_image, then finalize per batch.
+            return tf.cast(raw, tf.float32) * RAW_TO_255, ok
 
         def fast(plan_index):
             image = decode_plain_jpeg(data, size, resize, plan_index)
@@ -142,6 +144,8 @@ def dataset(
         else:
             image, ok = tf.switch_case(branch, branches)
         image = tf.ensure_shape(image, (*size, 3))
+        if not has_pillow:  # only the fast path, which never flags
+            return image, target
         return image, target, tf.ensure_shape(ok, ())
 
     paths = np.asarray(index.paths, dtype=object).astype(bytes)
@@ -156,7 +160,7 @@ def dataset(
             # One seeded permutation before the cache, so the buffered
             # shuffle after it mixes classes even when files are sorted.
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=False)
-        ds = _decode_map(ds, load, tf)
+        ds = _decode_map(ds, load, has_pillow, tf)
         ds = ds.cache() if cache is True else ds.cache(str(cache))
         if shuffle:
             ds = ds.shuffle(
@@ -167,16 +171,27 @@ def dataset(
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = _decode_map(ds, load, tf)
+        ds = _decode_map(ds, load, has_pillow, tf)
     ds = ds.batch(int(batch_size))
+    # `finalize` of load_image, on whole batches: 0-255 floats to [0, 1].
+    ds = ds.map(
+        lambda images, targets: (
+            tf.minimum(images, 255.0) * INV_255,
+            targets,
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _decode_map(ds, load, tf):
+def _decode_map(ds, load, has_pillow, tf):
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # The fast path's decoder raises on a corrupt JPEG (the Pillow path
     # flags it instead); either way the file is dropped, never the epoch.
     ds = ds.ignore_errors(log_warning=True)
+    if not has_pillow:
+        return ds
     ds = ds.filter(lambda image, target, ok: ok)
     return ds.map(lambda image, target, ok: (image, target))
 

@@ -64,8 +64,10 @@ DEFAULT_MAX_PIXELS = 100_000_000
 PAD_VALUE = 0.0
 # Full scale of the uint16 pixels of decode_pillow (white).
 RAW_MAX = 65535
-# float32(1 / 65535); float32(65535) * INV_RAW_MAX == 1.0 exactly.
-INV_RAW_MAX = np.float32(1.0 / RAW_MAX)
+# decode_pillow's uint16 to the fast path's 0-255 scale.
+RAW_TO_255 = np.float32(255.0 / RAW_MAX)
+# float32(1 / 255); float32(255) * INV_255 == 1.0 exactly.
+INV_255 = np.float32(1.0 / 255.0)
 
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
@@ -182,16 +184,15 @@ def decode_bytes(
     """
     size = inspect_plain_jpeg(data, max_pixels)
     if size is None:
-        return to_float(
-            decode_pillow(data, source, image_size, resize, max_pixels)
-        )
+        raw = decode_pillow(data, source, image_size, resize, max_pixels)
+        return finalize(raw.astype(np.float32) * RAW_TO_255)
     import tensorflow as tf
 
     try:
         decoder = plain_jpeg_decoder(
             image_size, resize, plan(size, image_size, resize)
         )
-        return decoder(tf.constant(data)).numpy()
+        return finalize(decoder(tf.constant(data)).numpy())
     except tf.errors.OpError as e:
         tf_reason = str(e.message).strip().splitlines()[0]
     # Pillow usually names the problem better ("truncated"); if it accepts
@@ -200,14 +201,17 @@ def decode_bytes(
     raise ImageError(source, f"corrupt JPEG file: {tf_reason}")
 
 
-def to_float(raw: np.ndarray) -> np.ndarray:
-    """uint16 pixels from `decode_pillow` to float32 in [0, 1].
+def finalize(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels on a 0-255 scale to float32 in [0, 1].
 
-    `dataset` does the same float32 multiply in TensorFlow, so training and
-    inference see bit-identical values (a multiply, because optimizers may
-    rewrite a division by a constant in one graph and not another).
+    `dataset` applies the same two float32 operations in TensorFlow, on
+    whole batches, and the Pillow route's ``raw * RAW_TO_255`` before it,
+    so every reader gets bit-identical values. Multiplies, not divisions:
+    graph optimizers may rewrite a division by a constant in one graph and
+    not in another. Resampling weights are >= 0 and sum to 1, so only
+    rounding can push a value past 255; the minimum takes it back.
     """
-    return raw.astype(np.float32) * INV_RAW_MAX
+    return np.minimum(pixels, np.float32(255.0)) * INV_255
 
 
 def decode_pillow(

@@ -39,10 +39,6 @@ RATIOS = (1, 2, 4, 8)
 # Shrink factor (after the DCT reduction) from which the antialiased
 # resampling kernel is used.
 ANTIALIAS_FROM = 2.0
-# A multiply, not a division: graph optimizers may turn a division by a
-# constant into a multiply in one graph and not in another, and results
-# must be bit-identical in every reader. float32(1/255) * 255 == 1.0.
-_INV_255 = 1.0 / 255.0
 # Number of fast-path plans: each ratio, with and without antialiasing.
 NUM_PLANS = 2 * len(RATIOS)
 
@@ -126,7 +122,10 @@ def scale_factors(w, h, th, tw, resize) -> tuple[float, float]:
 
 
 def decode_plain_jpeg(data, image_size, resize, plan_index):
-    """TensorFlow ops: plain JPEG bytes to float32 (H, W, 3) in [0, 1].
+    """TensorFlow ops: plain JPEG bytes to float32 (H, W, 3) in [0, 255].
+
+    `imagehub.data._decode.finalize` (or the same ops on a batch) brings
+    the values to [0, 1].
 
     Args:
         data: Scalar string tensor of the encoded JPEG.
@@ -143,11 +142,8 @@ def decode_plain_jpeg(data, image_size, resize, plan_index):
     ratio = RATIOS[plan_index // 2]
     pixels = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
     if image_size is not None:
-        pixels = _fit(pixels, image_size, resize, bool(plan_index % 2), tf)
-        # Resampling weights are >= 0 and sum to 1, so only rounding can
-        # push a value past 255.
-        return tf.minimum(pixels, 255.0) * _INV_255
-    return tf.cast(pixels, tf.float32) * _INV_255
+        return _fit(pixels, image_size, resize, bool(plan_index % 2), tf)
+    return tf.cast(pixels, tf.float32)
 
 
 def _fit(pixels, image_size, resize, antialias, tf):

@@ -51,6 +51,7 @@ from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import EmbedSummary
 from imagehub.embed._embed import Inputs
+from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
 from imagehub.embed._model import parse_image_size
 from imagehub.embed._writer import arrow_schema
@@ -102,11 +103,7 @@ class ImagehubModelHandler(ModelHandler):
         self._batch_size = batch_size
         self._image_size = tuple(image_size)
 
-    def load_model(self):  # -> OpenedModel
-        import imagehub
-        from imagehub.embed._model import OpenedModel
-        from imagehub.spec import read_card
-
+    def load_model(self) -> OpenedModel:
         model_dir = imagehub.resolve(self._handle)
         return OpenedModel(
             obj=imagehub.load(model_dir),

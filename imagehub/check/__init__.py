@@ -4,6 +4,12 @@
 ops that touch files or the host. `check(path_or_handle)` scans, loads and
 probes the model against every rule of SPEC.md, returning a `Report` with
 one PASS / FAIL / WARN / SKIP `Result` per rule.
+
+Models without an imagehub model card (as published on TF Hub or by other
+tools) get WARN, not FAIL, for the card and signature rules (M1, M2) and
+for what only a card can document (I2, I4); a card that disagrees with the
+model FAILs. D1 (deterministic inference) is an extra check that only
+warns.
 """
 
 import sys

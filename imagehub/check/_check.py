@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imagehub.check import _probes as P
+from imagehub.check import _probes_input as In
 from imagehub.check import _probes_task as T
 from imagehub.check._context import FALLBACK_SIZE
 from imagehub.check._context import Context
@@ -17,6 +18,7 @@ from imagehub.check._report import Report
 from imagehub.check._report import Result
 from imagehub.check._report import ScanResult
 from imagehub.check._scan import scan
+from imagehub.hub import HubError
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import TASKS
 from imagehub.spec import read_card
@@ -46,12 +48,12 @@ def _probe_table(task: str) -> list[tuple[str, Callable[[Context], Result]]]:
         "R7": P.r7,
         "R8": P.r8,
         "R9": P.r9,
-        "I1": P.i1,
-        "I2": P.i2,
-        "I3": P.i3,
+        "I1": In.i1,
+        "I2": In.i2,
+        "I3": In.i3,
         # I4 before F2/C2: it records the outputs at each size.
-        "I4": P.i4,
-        "I5": P.i5,
+        "I4": In.i4,
+        "I5": In.i5,
         f"{own}1": lambda c: T.output_shape(c, f"{own}1"),
         f"{own}2": lambda c: T.output_constant(c, f"{own}2"),
         f"{own}3": T.f3 if own == "F" else T.c3,
@@ -82,11 +84,9 @@ def _parse_size(image_size: Any) -> tuple[int, int] | None:
 
 
 def _resolve(path_or_handle: str | os.PathLike[str]) -> str:
-    try:
-        from imagehub import hub
-    except ImportError:  # imagehub.hub not installed: local paths only
-        return os.fspath(path_or_handle)
-    return hub.resolve(path_or_handle)
+    from imagehub.hub import resolve
+
+    return resolve(path_or_handle)
 
 
 def check(
@@ -129,7 +129,7 @@ def check(
     size = _parse_size(image_size)
     try:
         path = _resolve(path_or_handle)
-    except Exception as e:  # noqa: BLE001 - HubError and OS errors alike
+    except (HubError, OSError) as e:
         return _not_checked(os.fspath(path_or_handle), task, size, None, e)
     try:
         scan_result = scan(path)

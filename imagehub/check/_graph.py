@@ -244,22 +244,153 @@ def _output_index(
     return idx if arg == "output" else None
 
 
+_MERGE_OPS = frozenset({"Add", "AddV2", "AddN"})
+_IMAGES = "images"
+
+
 def dropout_on_output(graph: FunctionGraph) -> str | None:
-    """Where a random op reaches an output without a weight layer between.
+    """Where a random mask reaches the output with nothing to absorb it.
 
-    Dropout multiplies a tensor by a random mask; if no matmul or
-    convolution sits between that mask and the output, the output itself
-    is dropped out (F3).
+    Dropout multiplies a tensor by a random mask. The mask is absorbed by
+    a weight layer (matmul, convolution) after it, and by a residual sum
+    with a mask-free path from the images (stochastic depth and dropout
+    inside residual blocks); anything else carries it to the output, and
+    then the output features themselves are dropped out (F3). Dropout just
+    before a pooling counts: it randomises the features the same way.
+
+    Returns:
+        "function/node (op)" of the random op, or None.
     """
+    taints = _Taint(graph).outputs(graph.root, (frozenset({_IMAGES}),))
+    for taint in taints:
+        masks = sorted(t for t in taint if t != _IMAGES)
+        if masks:
+            return masks[0]
+    return None
 
-    def classify(node: Any) -> str:
+
+class _Taint:
+    """Forward data-flow: which tensors depend on the images, and which
+    carry an open random mask (named by the random op)."""
+
+    def __init__(self, graph: FunctionGraph):
+        self.graph = graph
+        self._memo: dict[tuple[Any, ...], list[frozenset[str]]] = {}
+
+    def outputs(
+        self, fname: str, arg_taints: tuple[frozenset[str], ...]
+    ) -> list[frozenset[str]]:
+        """Taint of each output of `fname` given its arguments' taints."""
+        fdef = self.graph.library[fname]
+        n_args = len(fdef.signature.input_arg)
+        args = tuple(arg_taints[:n_args]) + (frozenset(),) * max(
+            0, n_args - len(arg_taints)
+        )
+        key = (fname, args)
+        if key in self._memo:
+            return self._memo[key]
+        n_out = len(fdef.signature.output_arg)
+        # Recursion ends here conservatively.
+        self._memo[key] = [frozenset()] * n_out
+        values = self._evaluate(fdef, args)
+        body = {n.name: n for n in fdef.node_def}
+        result = [
+            self._ref(fdef.ret[a.name], values, body)
+            for a in fdef.signature.output_arg
+        ]
+        self._memo[key] = result
+        return result
+
+    def _evaluate(
+        self, fdef: Any, args: tuple[frozenset[str], ...]
+    ) -> dict[str, Any]:
+        """Taints of every node (a list per output for calls)."""
+        values: dict[str, Any] = {
+            a.name: args[i] for i, a in enumerate(fdef.signature.input_arg)
+        }
+        body = {n.name: n for n in fdef.node_def}
+        for name in _topological(body):
+            node = body[name]
+            inputs = [
+                self._ref(x, values, body)
+                for x in node.input
+                if not x.startswith("^")
+            ]
+            values[name] = self._node(node, inputs, fdef.signature.name)
+        return values
+
+    def _ref(
+        self, ref: str, values: dict[str, Any], body: dict[str, Any]
+    ) -> Any:
+        parts = ref.split(":")
+        value = values.get(parts[0], frozenset())
+        if isinstance(value, list):
+            node = body.get(parts[0])
+            idx = (
+                _output_index(node, parts, self.graph.library)
+                if node is not None
+                else 0
+            )
+            if idx is None or idx >= len(value):
+                return frozenset().union(*value) if value else frozenset()
+            return value[idx]
+        return value
+
+    def _node(self, node: Any, inputs: list[frozenset[str]], fname: str) -> Any:
+        union = frozenset().union(*inputs) if inputs else frozenset()
+        branches = self.graph._branches(node)
+        if branches is not None:
+            offset = (
+                0
+                if node.op in _CALL_OPS or (node.op in self.graph.library)
+                else 1
+            )
+            args = tuple(inputs[offset:])
+            outs: list[frozenset[str]] | None = None
+            for branch in branches:
+                if branch not in self.graph.library:
+                    return union
+                got = self.outputs(branch, args)
+                outs = (
+                    got
+                    if outs is None
+                    else [a | b for a, b in zip(outs, got, strict=False)]
+                )
+            return outs if outs is not None else union
         if is_random_op(node.op):
-            return HIT
+            return (union & {_IMAGES}) | {f"{fname}/{node.name} ({node.op})"}
         if node.op in PARAMETRIC_OPS:
-            return STOP
-        return THROUGH
+            return union & {_IMAGES}
+        if node.op in _MERGE_OPS:
+            clean = any(t == {_IMAGES} for t in inputs)
+            if clean:
+                return frozenset({_IMAGES})
+        return union
 
-    return graph.trace_outputs(classify)
+
+def _topological(body: dict[str, Any]) -> list[str]:
+    """Node names of a function body, inputs before the nodes using them."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+    for root in body:
+        if root in state:
+            continue
+        stack = [(root, False)]
+        while stack:
+            name, done = stack.pop()
+            if done:
+                state[name] = 2
+                order.append(name)
+                continue
+            if state.get(name):
+                continue
+            state[name] = 1
+            stack.append((name, True))
+            for ref in body[name].input:
+                dep = ref.lstrip("^").split(":")[0]
+                if dep in body and not state.get(dep):
+                    stack.append((dep, False))
+    return order
 
 
 def probability_output(graph: FunctionGraph) -> str | None:

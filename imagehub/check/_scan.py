@@ -8,6 +8,14 @@ constants (`DatasetFromGraph`). It refuses ops that touch files or the host,
 checkpoint ops outside the saver's own functions, and ops TensorFlow does not
 register (checked against the op registry after the walk, which loads no
 model).
+
+The saver's own functions: every TF2 SavedModel saves and restores its
+variables through functions holding SaveV2, MergeV2Checkpoints and
+RestoreV2. The MetaGraph's `saver_def` names the save tensor and the
+restore op; the nodes they depend on form the saver, and a library function
+is the saver's own when only those nodes reach it through calls (a function
+any other node or object-graph function also reaches is not). Checkpoint
+ops anywhere else are refused.
 """
 
 from __future__ import annotations

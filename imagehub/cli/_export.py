@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from collections.abc import Callable
 from typing import Any
 
 from imagehub.cli import UsageError
@@ -84,6 +86,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out"
     )
+    # Let "--input_range -1,1" parse: argparse takes "-1,1" for a flag
+    # unless it looks like a negative number.
+    p._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?(,\d+)?$")
     p.set_defaults(command="export")
 
 
@@ -142,6 +147,7 @@ def _export(args: argparse.Namespace, status: Any) -> str:
 
     size = parse_size(args.image_size)
     options: dict[str, Any] = {"overwrite": args.overwrite}
+    export_fn: Callable[..., str]
     if args.task == "classification":
         export_fn = ex.export_classifier
         options["activation"] = args.activation
@@ -211,6 +217,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileExistsError) as e:
         raise UsageError(str(e)) from e
     card = read_card(path)
+    if card is None:  # _verify checked it; only a race could remove it
+        print(f"Exported to {path}")
+        return 0
     what = (
         f"{card.num_outputs} features"
         if card.task == "feature_vector"

@@ -58,11 +58,14 @@ def dataset(
         resize: One of ``RESIZE_MODES``: ``"stretch"``, ``"crop"``,
             ``"pad"``.
         shuffle: Shuffle the images, in a new order every epoch.
-        seed: Makes the shuffle order (and the validation split)
-            reproducible: two datasets built with the same seed yield the
-            same batches, epoch after epoch.
+        seed: Makes the shuffle order reproducible: two datasets built
+            with the same seed yield the same batches, epoch after epoch.
+            Also seeds the validation split.
         validation_split: Fraction of images held out, in (0, 1); requires
-            `subset`. The split is `split(index, validation_split, seed)`.
+            `subset`. The split is `split(index, validation_split, seed)`:
+            deterministic even when seed is None (then seed 0), so the
+            "training" and "validation" datasets of two calls are disjoint
+            and together cover the index.
         subset: ``"training"`` or ``"validation"``: which side of the
             split to read.
         cache: None (no cache), True (keep decoded images in memory) or a

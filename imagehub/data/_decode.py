@@ -27,10 +27,14 @@ Rules, each applied in this order:
    ignores the aspect ratio (as tensorflow_hub's examples do), ``"crop"``
    takes the central region of the target aspect ratio then resizes,
    ``"pad"`` fits the whole image inside and letterboxes with black (0.0,
-   like ``tf.image.resize_with_pad``). Resampling is bilinear and
-   antialiased when shrinking (Pillow's filters widen with the scale).
-   JPEGs are decoded at a reduced DCT scale first when that scale is
-   still at least the target size.
+   like ``tf.image.resize_with_pad``). Shrinking is antialiased: Pillow's
+   bilinear filter widens with the scale; JPEGs are first decoded at a
+   reduced DCT scale (1/2, 1/4, 1/8: a low-pass in the DCT domain) when
+   that scale is still at least the target size. On the TensorFlow fast
+   path the remaining factor, below 2 except for images over 16 times the
+   target, is resampled bilinearly, with TensorFlow's antialiased kernel
+   from 2x on (see `imagehub.data._fastjpeg._resize` for the measured
+   reason).
 """
 
 from __future__ import annotations

@@ -197,8 +197,10 @@ def build_arch(
         alpha: Width multiplier, for architectures that have one.
         weights: ``"imagenet"`` (Keras downloads them), ``"none"``/None
             (random initialisation) or the path of a local weights file.
-        image_size: Fixed (height, width) to build for; by default the
-            network accepts any size where the architecture allows it.
+        image_size: (height, width) to build for where the size is fixed
+            (classifiers, NASNet); feature vectors of the other
+            architectures accept any size (pass the default size to the
+            exporter instead).
         task: ``"feature_vector"`` or ``"classification"``.
 
     Returns:
@@ -227,12 +229,12 @@ def build_arch(
         kwargs["alpha"] = float(alpha)
     weights_arg = _weights_arg(weights)
     classify = task == TASK_CLASSIFICATION
-    if image_size is not None:
+    if not classify and spec.any_size:
+        shape: tuple[int | None, ...] = (None, None, 3)
+    elif image_size is not None:
         shape = (int(image_size[0]), int(image_size[1]), 3)
-    elif classify or not spec.any_size:
-        shape = (spec.default_size, spec.default_size, 3)
     else:
-        shape = (None, None, 3)
+        shape = (spec.default_size, spec.default_size, 3)
     if classify:
         kwargs["include_top"] = True
         kwargs["classifier_activation"] = None
@@ -247,16 +249,18 @@ def build_arch(
             weights=None if is_file else weights_arg,
             **kwargs,
         )
-    except (OSError, ValueError) as e:
+    except Exception as e:  # keras.utils.get_file raises bare Exception
         if weights_arg == WEIGHTS_IMAGENET and not isinstance(e, ValueError):
             raise ValueError(
                 f"Could not download the ImageNet weights of {spec.name}: "
                 f"{e}. Without network access pass --weights PATH (a local "
                 "weights file) or --weights none."
             ) from e
-        raise ValueError(f"Could not build {spec.name}: {e}") from e
+        if isinstance(e, (ValueError, OSError)):
+            raise ValueError(f"Could not build {spec.name}: {e}") from e
+        raise
     if is_file:
-        load_weights_checked(model, weights_arg)
+        load_weights_checked(model, str(weights_arg))
     _log.info(
         "Built %s (alpha=%s, weights=%s, input %s)",
         spec.name,

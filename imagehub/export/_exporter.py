@@ -155,38 +155,33 @@ def _make_call(forward: Forward, defaults: dict[str, float]) -> Any:
 
     momentum = defaults.get(HP_MOMENTUM)
     rate = defaults.get(HP_DROPOUT)
-    if HP_MOMENTUM in defaults and HP_DROPOUT in defaults:
 
-        def call(
+    def call_both(
+        images, training=False, batch_norm_momentum=momentum, dropout_rate=rate
+    ):
+        return run(
             images,
-            training=False,
-            batch_norm_momentum=momentum,
-            dropout_rate=rate,
-        ):
-            return run(
-                images,
-                training,
-                batch_norm_momentum=batch_norm_momentum,
-                dropout_rate=dropout_rate,
-            )
+            training,
+            batch_norm_momentum=batch_norm_momentum,
+            dropout_rate=dropout_rate,
+        )
 
-    elif HP_MOMENTUM in defaults:
+    def call_momentum(images, training=False, batch_norm_momentum=momentum):
+        return run(images, training, batch_norm_momentum=batch_norm_momentum)
 
-        def call(images, training=False, batch_norm_momentum=momentum):
-            return run(
-                images, training, batch_norm_momentum=batch_norm_momentum
-            )
+    def call_dropout(images, training=False, dropout_rate=rate):
+        return run(images, training, dropout_rate=dropout_rate)
 
-    elif HP_DROPOUT in defaults:
+    def call_plain(images, training=False):
+        return run(images, training)
 
-        def call(images, training=False, dropout_rate=rate):
-            return run(images, training, dropout_rate=dropout_rate)
-
-    else:
-
-        def call(images, training=False):
-            return run(images, training)
-
+    variants: dict[tuple[bool, bool], Callable[..., Any]] = {
+        (True, True): call_both,
+        (True, False): call_momentum,
+        (False, True): call_dropout,
+        (False, False): call_plain,
+    }
+    call = variants[(HP_MOMENTUM in defaults, HP_DROPOUT in defaults)]
     return tf.function(call, autograph=False)
 
 
@@ -359,7 +354,7 @@ def export(
                 f"image_size={size} but the model takes only "
                 f"{(model_h, model_w)}"
             )
-    elif model_fixed:
+    elif model_h is not None and model_w is not None:
         size = (int(model_h), int(model_w))
     else:
         size = DEFAULT_IMAGE_SIZE

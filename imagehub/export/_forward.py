@@ -255,7 +255,7 @@ class Forward:
         return {k: float(v) for k, v in hparams.items() if k in HPARAMS}
 
     def _default_hparams(self) -> dict[str, float]:
-        out = {}
+        out: dict[str, float] = {}
         for layer in self.hub_layers:
             for name, value in self._hub_hparams(layer).items():
                 out.setdefault(name, value)

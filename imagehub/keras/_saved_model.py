@@ -62,14 +62,7 @@ class Wrapped:
 def _load(handle: Any, load_options: Any) -> tuple[Any, str | None, str]:
     """Returns (loaded object, resolved directory or None, handle text)."""
     if isinstance(handle, (str, os.PathLike)):
-        try:  # TEMPORARY until imagehub.hub lands in main.
-            from imagehub import hub
-        except ImportError:
-            import tensorflow as tf
-
-            path = os.fspath(handle)
-            obj = tf.saved_model.load(path, options=load_options)
-            return obj, path, path
+        from imagehub import hub
 
         path = hub.resolve(handle)
         return hub.load(path, options=load_options), path, os.fspath(handle)

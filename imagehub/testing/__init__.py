@@ -8,6 +8,9 @@ from imagehub.testing._broken import write_file_writing_model
 from imagehub.testing._broken import write_keras_export
 from imagehub.testing._broken import write_keras_wrapped
 from imagehub.testing._broken import write_module_model
+from imagehub.testing._broken import write_probabilities_model
+from imagehub.testing._broken import write_residual_dropout_model
+from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
@@ -45,5 +48,8 @@ __all__ = [
     "write_keras_export",
     "write_keras_wrapped",
     "write_module_model",
+    "write_probabilities_model",
+    "write_residual_dropout_model",
+    "write_tf1_model",
     "write_tiny_model",
 ]

@@ -43,6 +43,8 @@ class _Flaws:
     stray_trainable: bool = False
     flatten: bool = False
     int_output: bool = False
+    residual_dropout: bool = False
+    manual_softmax: bool = False
     # A host op hidden in the graph: "function", "dataset", "serialized"
     # (ReadFile) or "save" (SaveV2 outside the saver).
     read_file: str | None = None
@@ -116,6 +118,10 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
             if training:
                 x = tf.nn.dropout(x, rate=dropout_rate)
             x = tf.nn.relu(tf.nn.conv2d(x, self.k2, 1, "SAME") + self.b2)
+            if training and flaws.residual_dropout:
+                # Dropout on a residual branch after the last weight layer,
+                # summed with the clean shortcut (as in ViT blocks).
+                x = x + tf.nn.dropout(tf.nn.relu(x - 0.5), rate=dropout_rate)
             if flaws.flatten:
                 x = tf.reshape(x, [tf.shape(x)[0], -1])
             else:
@@ -124,6 +130,10 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
                 x = tf.matmul(x, self.head)
             if flaws.softmax:
                 x = tf.nn.softmax(x)
+            if flaws.manual_softmax:
+                # Probabilities without a Softmax op: only the values tell.
+                e = tf.exp(x - tf.reduce_max(x, axis=1, keepdims=True))
+                x = e / tf.reduce_sum(e, axis=1, keepdims=True)
             if training and flaws.output_dropout:
                 x = tf.nn.dropout(x, rate=dropout_rate)
             if read_file is not None:
@@ -296,6 +306,20 @@ def write_broken_model(path: str | os.PathLike[str], kind: str) -> str:
     return _save(net, os.fspath(path), flaws.task, num_outputs, flaws.batch)
 
 
+def write_residual_dropout_model(path: str | os.PathLike[str]) -> str:
+    """Writes a conforming feature vector whose last op before pooling is
+    a residual sum with a dropped-out branch (dropout inside, F3 passes)."""
+    net = _net(_Flaws(residual_dropout=True))
+    return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
+
+
+def write_probabilities_model(path: str | os.PathLike[str]) -> str:
+    """Writes a classifier that returns probabilities computed by hand
+    (exp / sum, no Softmax op): C3 can only warn from the values."""
+    net = _net(_Flaws(task=TASK_CLASSIFICATION, manual_softmax=True))
+    return _save(net, os.fspath(path), TASK_CLASSIFICATION, NUM_CLASSES)
+
+
 def write_module_model(path: str | os.PathLike[str]) -> str:
     """Writes a contract-following feature vector built on `tf.Module`.
 
@@ -414,6 +438,37 @@ def write_file_writing_model(
     net = _net(_Flaws())
     net.writer = FileWriter()
     return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
+
+
+def write_tf1_model(
+    path: str | os.PathLike[str], write_file: str | None = None
+) -> str:
+    """Writes a TF1-style SavedModel (graph, TF1 saver, one signature).
+
+    With `write_file`, the main graph also holds a WriteFile node outside
+    the saver (it never runs here).
+    """
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        w = v1.get_variable("w", [4, 2])
+        y = tf.matmul(x, w, name="y")
+        if write_file is not None:
+            tf.io.write_file(write_file, "payload", name="hidden_write")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(os.fspath(path))
+            signature = v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+            builder.add_meta_graph_and_variables(
+                sess,
+                ["serve"],
+                signature_def_map={"serving_default": signature},
+            )
+            builder.save()
+    return os.fspath(path)
 
 
 def to_pbtxt(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str:

@@ -16,6 +16,9 @@ from imagehub.testing import write_broken_model
 from imagehub.testing import write_keras_export
 from imagehub.testing import write_keras_wrapped
 from imagehub.testing import write_module_model
+from imagehub.testing import write_probabilities_model
+from imagehub.testing import write_residual_dropout_model
+from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
@@ -29,8 +32,13 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_report(root):
-    return imagehub.check(write_tiny_model(str(root / "tiny")))
+def tiny_path(root):
+    return write_tiny_model(str(root / "tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny_path):
+    return imagehub.check(tiny_path)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +117,13 @@ def test_check_explains_the_fix_when_output_is_softmax(broken_reports):
     assert "Softmax" in message and "logits" in message, message
 
 
+def test_check_warns_c3_when_values_look_like_probabilities(root):
+    report = imagehub.check(write_probabilities_model(str(root / "probs")))
+    assert report.result("C3").status == WARN, report.result("C3")
+    assert "probabilities" in report.result("C3").message
+    assert not report.failed, report.to_json()
+
+
 def test_check_skips_f3_when_training_trace_is_missing(broken_reports):
     report = broken_reports("no_training_trace")
     assert report.result("F3").status == SKIP
@@ -124,12 +139,25 @@ def test_check_judges_f3_from_keras_dropout_layers(root):
     assert "output_dropout" in on_output.result("F3").message
 
 
+def test_check_passes_f3_when_dropout_branch_joins_a_clean_residual(root):
+    path = write_residual_dropout_model(str(root / "residual"))
+    report = imagehub.check(path)
+    assert report.result("F3").status == PASS, report.result("F3")
+    assert not report.failed, report.to_json()
+
+
 def test_check_fails_r1_with_export_hint_when_model_is_keras_export(root):
     report = imagehub.check(write_keras_export(str(root / "keras_export")))
     assert report.failed == ("R1",), report.to_json()
     message = report.result("R1").message
     assert "imagehub export --saved_model" in message, message
     assert "Model.export()" in message, message
+
+
+def test_check_fails_r1_when_model_is_a_tf1_graph(root):
+    report = imagehub.check(write_tf1_model(str(root / "tf1")))
+    assert report.failed == ("R1",), report.to_json()
+    assert "imagehub export --saved_model" in report.result("R1").message
 
 
 def test_check_passes_when_model_is_a_hand_built_tf_module(root):
@@ -171,6 +199,13 @@ def test_check_raises_when_task_is_unknown(root):
         imagehub.check(str(root), task="detection")
 
 
+def test_check_resolves_handle_when_given_a_file_url(tiny_path):
+    report = imagehub.check("file://" + tiny_path, image_size=(8, 12))
+    assert report.path == tiny_path, report.path
+    assert report.conforming, report.to_json()
+    assert report.image_size == (8, 12)
+
+
 def test_check_reports_not_found_when_path_is_missing(root):
     report = imagehub.check(str(root / "missing"))
     assert report.exit_code == 2 and not report.loaded
@@ -187,3 +222,11 @@ def test_report_json_has_the_documented_shape(tiny_report):
         ("message", "rule", "status")
     }
     assert {r["status"] for r in data["results"]} <= {PASS, FAIL, WARN, SKIP}
+
+
+def test_check_stays_callable_when_subpackage_was_imported():
+    import imagehub.check as module
+
+    assert callable(imagehub.check), type(imagehub.check)
+    assert imagehub.scan is module.scan
+    assert module.check is not None and module.Report is not None

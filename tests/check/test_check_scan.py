@@ -12,6 +12,7 @@ from imagehub.testing import add_unregistered_op
 from imagehub.testing import to_pbtxt
 from imagehub.testing import write_broken_model
 from imagehub.testing import write_file_writing_model
+from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
 
 READ_FILE_KINDS = (
@@ -94,6 +95,15 @@ def test_scan_refuses_save_op_when_outside_the_saver(refused_models):
     result = scan(refused_models["save_outside_saver"])
     assert result.ops == ("SaveV2",), result.findings
     assert "saver" in result.findings[0].reason
+
+
+def test_scan_allows_tf1_saver_and_refuses_write_file_in_tf1_graph(root):
+    clean = scan(write_tf1_model(str(root / "tf1")))
+    assert not clean.refused, clean.findings
+    bad = scan(write_tf1_model(str(root / "tf1_bad"), write_file="/x"))
+    assert bad.ops == ("WriteFile",), bad.findings
+    (finding,) = bad.findings
+    assert finding.function is None and "hidden_write" in finding.where
 
 
 def test_scan_refuses_op_when_tensorflow_does_not_register_it(root):

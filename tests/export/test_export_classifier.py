@@ -100,3 +100,11 @@ def test_sequential_sigmoid_layer_is_stripped(tmp_path):
     assert card.activation == "sigmoid"
     assert card.fixed_size and card.default_size == (SIZE, SIZE)
     assert card.hparams == {"dropout_rate": pytest.approx(0.2)}
+
+
+def test_conformance_checker_passes_classifier(exported):
+    from imagehub.check import check
+
+    report = check(exported)
+    failed = [r for r in report.results if r.status == "FAIL"]
+    assert report.exit_code == 0, failed or report.error

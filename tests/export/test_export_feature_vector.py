@@ -203,3 +203,11 @@ def test_tfsmlayer_runs_serving_default(exported):
     got = layer(x)["feature_vector"]
     want = tf.saved_model.load(exported)(x).numpy()
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
+
+
+def test_conformance_checker_passes_every_rule(exported):
+    from imagehub.check import check
+
+    report = check(exported)
+    failed = [r for r in report.results if r.status == "FAIL"]
+    assert report.exit_code == 0, failed or report.error

@@ -40,7 +40,7 @@ def test_fit_runs_when_mixed_float16(mixed_policy, tiny_dir, images):
     assert np.isfinite(history.history["loss"]).all(), history.history
     moved = [
         not np.allclose(b, w.numpy())
-        for b, w in zip(before, layer.trainable_weights)
+        for b, w in zip(before, layer.trainable_weights, strict=True)
     ]
     assert all(moved), "fine-tuning under mixed precision did not update"
 

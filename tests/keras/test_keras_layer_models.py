@@ -120,9 +120,11 @@ def test_fit_works_when_inside_tf_function(tiny_dir, images):
                 )
             ) + tf.add_n(layer.losses)
         grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
         return grads
 
     grads = step(x, y)
-    missing = [v.path for v, g in zip(variables, grads) if g is None]
+    missing = [
+        v.path for v, g in zip(variables, grads, strict=True) if g is None
+    ]
     assert missing == [], f"no gradient reached {missing}"

@@ -80,12 +80,13 @@ def test_frozen_keeps_every_variable_when_fit(data):
 def test_trainable_changes_variables_when_fit(fine_tuned):
     layer, _, before, after = fine_tuned
     trainable = {w.value.name for w in layer.trainable_weights}
-    unchanged = [n for n in trainable if np.allclose(before[n], after[n])]
+    # Exact comparison: with random weights some gradients are ~1e-8.
+    unchanged = [n for n in trainable if (before[n] == after[n]).all()]
     assert unchanged == [], f"fine-tuning left {unchanged[:5]} unchanged"
     stats = [n for n in before if "moving_mean" in n]
-    assert stats and all(
-        not np.allclose(before[n], after[n]) for n in stats
-    ), "batch-norm statistics did not move in training mode"
+    assert stats, "no batch-norm statistics found"
+    still = [n for n in stats if (before[n] == after[n]).all()]
+    assert still == [], f"batch-norm statistics {still[:5]} did not move"
 
 
 def test_regularization_loss_equals_saved_model_when_trainable(data):
@@ -122,9 +123,7 @@ def test_arguments_unknown_fail_with_traced_list_when_given():
 
 
 @pytest.mark.slow
-def test_keras_round_trip_identical_when_fine_tuned(
-    fine_tuned, data, tmp_path
-):
+def test_keras_round_trip_identical_when_fine_tuned(fine_tuned, data, tmp_path):
     x, _ = data
     _, model, _, _ = fine_tuned
     path = str(tmp_path / "tfhub.keras")

@@ -90,9 +90,7 @@ def test_frozen_layer_passes_training_false_when_called_training(
         np.testing.assert_array_equal(value, before[path], err_msg=path)
 
 
-def test_trainable_layer_passes_training_when_called_training(
-    tiny_dir, images
-):
+def test_trainable_layer_passes_training_when_called_training(tiny_dir, images):
     x, _ = images
     layer = imagehub.KerasLayer(tiny_dir, trainable=True)
     mean = next(w for w in layer.weights if w.name == "bn_moving_mean")

@@ -1,0 +1,192 @@
+"""Benchmark: the full `imagehub check` against one load-and-call.
+
+The model is MobileNetV3Small (random weights) as `imagehub export --arch
+MobileNetV3Small --weights none` writes it (feature vector, 224x224
+default). Measured side by side in one run:
+
+- in process (TensorFlow already imported): `imagehub.check(path)` against
+  `tf.saved_model.load(path)` followed by one call on a 1x224x224x3 batch;
+- end to end: `python -m imagehub check PATH` against `python -c` doing
+  the load and the call (both pay the TensorFlow import).
+
+The goal (issue 3): the full check costs no more than 15 loads-and-calls
+(in process). Writes bench/results/check.md and check.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+GOAL = 15.0
+REPEATS = 3
+
+_LOAD_AND_CALL = """
+import sys
+import numpy as np
+import tensorflow as tf
+obj = tf.saved_model.load(sys.argv[1])
+obj(tf.constant(np.random.rand(1, 224, 224, 3).astype(np.float32)))
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT, env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    return env
+
+
+def _export(path: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagehub",
+            "export",
+            "--arch",
+            "MobileNetV3Small",
+            "--weights",
+            "none",
+            "--out",
+            path,
+        ],
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def _load_and_call(path: str) -> float:
+    import numpy as np
+    import tensorflow as tf
+
+    images = tf.constant(np.random.rand(1, 224, 224, 3).astype(np.float32))
+    start = time.perf_counter()
+    obj = tf.saved_model.load(path)
+    obj(images)
+    return time.perf_counter() - start
+
+
+def _check(path: str) -> tuple[float, object]:
+    import imagehub
+
+    start = time.perf_counter()
+    report = imagehub.check(path)
+    return time.perf_counter() - start, report
+
+
+def _subprocess_time(args: list[str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run(args, env=_env(), capture_output=True)
+    return time.perf_counter() - start, proc.returncode
+
+
+def _machine() -> str:
+    import tensorflow as tf
+
+    return (
+        f"{platform.platform()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, TF {tf.__version__}"
+    )
+
+
+def main() -> int:
+    sys.path.insert(0, ROOT)
+    os.environ.update(_env())
+    tmp = tempfile.mkdtemp(prefix="imagehub-bench-check-")
+    path = os.path.join(tmp, "mobilenetv3small")
+    export_s = _export(path)
+    print(f"exported MobileNetV3Small in {export_s:.1f}s", flush=True)
+
+    # Interleave so both see the same machine load.
+    loads, checks = [], []
+    report = None
+    for _ in range(REPEATS):
+        loads.append(_load_and_call(path))
+        seconds, report = _check(path)
+        checks.append(seconds)
+        print(
+            f"load+call {loads[-1]:.2f}s  check {checks[-1]:.2f}s", flush=True
+        )
+    load_s, check_s = min(loads), min(checks)
+    ratio = check_s / load_s
+
+    cli_s, cli_code = _subprocess_time(
+        [sys.executable, "-m", "imagehub", "check", path]
+    )
+    base_s, base_code = _subprocess_time(
+        [sys.executable, "-c", _LOAD_AND_CALL, path]
+    )
+    if cli_code != 0 or base_code != 0:
+        print(f"exit codes: check {cli_code}, load-and-call {base_code}")
+    e2e_ratio = cli_s / base_s
+
+    machine = _machine()
+    passed = ratio <= GOAL and report.conforming
+    failed = ", ".join(report.failed) or "none"
+    runs_load = ", ".join(f"{x:.2f}" for x in loads)
+    runs_check = ", ".join(f"{x:.2f}" for x in checks)
+    md = "\n".join(
+        [
+            "# imagehub check: cost of the full check",
+            "",
+            "Model: MobileNetV3Small, random weights, exported by "
+            "`imagehub export --arch MobileNetV3Small --weights none` "
+            f"(feature vector, 224x224). Check verdict: {report.summary()}.",
+            "",
+            "| measurement | imagehub check | baseline: load + 1 call | "
+            "ratio | goal |",
+            "|---|---|---|---|---|",
+            f"| in process (min of {REPEATS}) | {check_s:.2f} s | "
+            f"{load_s:.2f} s | {ratio:.1f}x | <= {GOAL:.0f}x |",
+            f"| end to end, `python -m imagehub check` vs `python -c` "
+            f"(includes the TensorFlow import) | {cli_s:.2f} s | "
+            f"{base_s:.2f} s | {e2e_ratio:.1f}x | (not the goal) |",
+            "",
+            f"All runs in process: load+call {runs_load} s; "
+            f"check {runs_check} s.",
+            f"Failed rules: {failed}. Goal met: {'yes' if passed else 'no'}.",
+            "",
+            f"Machine: {machine}. Shared with other jobs while measured, so "
+            "absolute times are noisy; the ratio is measured side by side.",
+            "",
+        ]
+    )
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "check.md"), "w", encoding="utf-8") as f:
+        f.write(md)
+    result = {
+        "name": "check",
+        "baseline": "tf.saved_model.load + one call (MobileNetV3Small)",
+        "ours_s": round(check_s, 3),
+        "baseline_s": round(load_s, 3),
+        "ratio": round(ratio, 2),
+        "goal": f"<= {GOAL:.0f}",
+        "passed": passed,
+        "end_to_end_ratio": round(e2e_ratio, 2),
+        "conforming": report.conforming,
+        "machine": machine,
+    }
+    with open(os.path.join(RESULTS, "check.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""`imagehub retrain`: make_image_classifier's successor on the command line.
+
+Every flag of tensorflow_hub's make_image_classifier works as before (same
+names, defaults and meaning; booleans as ``--flag``, ``--noflag`` or
+``--flag=true|false``), plus imagehub's additions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from imagehub.retrain._flags import add_flags
+from imagehub.retrain._flags import config_from_args
+
+DESCRIPTION = """\
+Retrain an image classifier on a folder of images (one subfolder per
+class) on top of an image feature-vector SavedModel, and export it as a
+SavedModel in the classification API, a labels file, a TFLite model and a
+report. The successor of tensorflow_hub's make_image_classifier: its
+command lines run unchanged.
+
+example:
+  imagehub retrain --image_dir photos --tfhub_module FEATURE_VECTOR_DIR \\
+    --saved_model_dir out/model --labels_output_file out/labels.txt \\
+    --tflite_output_file out/model.tflite
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "retrain",
+        help="retrain a classifier on a folder of images "
+        "(make_image_classifier)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_flags(parser)
+
+
+class _Bars:
+    """Rich progress bars for the events of a run."""
+
+    def __init__(self, progress: Any):
+        self.progress = progress
+        self.tasks: dict[Any, Any] = {}
+
+    def _task(self, key: Any, description: str, total: int) -> Any:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total)
+        return self.tasks[key]
+
+    def __call__(self, event: Any) -> None:
+        stage = event.stage
+        if stage == "validate":
+            task = self._task(stage, "checking images", event.total)
+        elif stage == "features":
+            task = self._task(stage, "caching features", event.total)
+        elif stage == "train":
+            task = self._task(
+                ("epoch", event.epoch), f"epoch {event.epoch}", event.total
+            )
+            logs = event.logs
+            if "loss" in logs:
+                self.progress.update(
+                    task,
+                    description=f"epoch {event.epoch} loss {logs['loss']:.4f}"
+                    f" acc {logs.get('accuracy', 0.0):.3f}",
+                )
+        elif stage == "epoch_end":
+            task = self._task(("epoch", event.epoch), "", event.total)
+            logs = event.logs
+            self.progress.update(
+                task,
+                description=(
+                    f"epoch {event.epoch}/{event.total} "
+                    f"loss {logs.get('loss', 0.0):.4f} "
+                    f"acc {logs.get('accuracy', 0.0):.3f} "
+                    f"val_loss {logs.get('val_loss', 0.0):.4f} "
+                    f"val_acc {logs.get('val_accuracy', 0.0):.3f}"
+                ),
+            )
+            return
+        elif stage == "export":
+            task = self._task(stage, "writing outputs", event.total)
+        else:
+            return
+        self.progress.update(task, completed=event.done, total=event.total)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagehub.cli import UsageError
+
+    try:
+        config = config_from_args(args)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+    from rich.console import Console
+    from rich.progress import BarColumn
+    from rich.progress import MofNCompleteColumn
+    from rich.progress import Progress
+    from rich.progress import TextColumn
+    from rich.progress import TimeElapsedColumn
+
+    from imagehub.retrain import RetrainError
+    from imagehub.retrain import make_image_classifier
+
+    err = Console(stderr=True)
+    out = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err) as bars:
+            result = make_image_classifier(config, progress=_Bars(bars))
+    except RetrainError as e:
+        print(f"imagehub retrain: error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"imagehub retrain: error: {e}", file=sys.stderr)
+        return 1
+    if result.skipped:
+        err.print(
+            f"{len(result.skipped)} files left out (see the log above for "
+            "each file and reason)"
+        )
+    accuracy = result.val_accuracy
+    if config.assert_accuracy_at_least is not None:
+        out.print(
+            f"ACCURACY PASSED: found {accuracy:f}, expected at least "
+            f"{config.assert_accuracy_at_least:f}"
+        )
+    count = result.metrics["validation"]["count"]
+    out.print(
+        f"Final validation accuracy: {accuracy:.4f} on {count} images "
+        f"({len(result.labels)} classes, {result.metrics['epochs_run']} "
+        f"epochs, {result.seconds:.1f} s)"
+    )
+    tflite = result.metrics.get("tflite")
+    if tflite:
+        out.print(
+            f"TFLite ({tflite['quantize']}) top-1 agreement with the "
+            f"SavedModel: {tflite['agreement']:.1%} of {tflite['count']} "
+            "validation images"
+        )
+    names = {
+        "saved_model": "SavedModel",
+        "tflite": "TFLite model",
+        "labels": "Labels",
+        "report": "Report",
+        "checkpoints": "Checkpoints",
+    }
+    for kind, path in result.outputs.items():
+        out.print(f"{names.get(kind, kind)} written to {path}")
+    if not any(k in result.outputs for k in ("saved_model", "tflite")):
+        out.print(
+            "No model exported: pass --saved_model_dir and/or "
+            "--tflite_output_file to keep it."
+        )
+    return 0

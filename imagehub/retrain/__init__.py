@@ -1,0 +1,40 @@
+"""Retraining an image classifier on a folder of images: the successor of
+tensorflow_hub's `make_image_classifier`, on Keras 3.
+
+`make_image_classifier(RetrainConfig(...))` trains Dropout -> Dense logits on
+top of an image feature-vector module (frozen, with its features computed
+once and cached, or fine-tuned) and exports a conforming classification
+SavedModel, a labels file, a TFLite model and a report. `RetrainConfig`
+holds every flag of the old tool with its old default. Importing this
+package does not import TensorFlow.
+"""
+
+from imagehub.retrain._config import RetrainConfig
+from imagehub.retrain._config import old_flag_names
+from imagehub.retrain._errors import AccuracyError
+from imagehub.retrain._errors import ImageSizeError
+from imagehub.retrain._errors import RetrainError
+from imagehub.retrain._errors import TFLiteMismatchError
+from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._flags import add_flags
+from imagehub.retrain._flags import config_from_args
+from imagehub.retrain._flags import parse_flags
+from imagehub.retrain._progress import ProgressEvent
+from imagehub.retrain._retrain import RetrainResult
+from imagehub.retrain._retrain import make_image_classifier
+
+__all__ = [
+    "AccuracyError",
+    "ImageSizeError",
+    "ProgressEvent",
+    "RetrainConfig",
+    "RetrainError",
+    "RetrainResult",
+    "TFLiteMismatchError",
+    "TrainingDivergedError",
+    "add_flags",
+    "config_from_args",
+    "make_image_classifier",
+    "old_flag_names",
+    "parse_flags",
+]

@@ -1,0 +1,316 @@
+"""The hyperparameters and options of `imagehub retrain`, in one place.
+
+`RetrainConfig` holds every flag of tensorflow_hub's old
+`make_image_classifier` under the same name, with the same default and the
+same meaning, plus imagehub's new options. The command-line flags take their
+names, defaults and help from the fields below (see `_flags.py`), and the
+resolved config is saved beside every output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+# The old tool's default module (TF2 MobileNet V2 feature vector).
+DEFAULT_TFHUB_MODULE = (
+    "https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4"
+)
+DISTRIBUTION_STRATEGIES = ("", "mirrored")
+TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+# Quantizations that keep float arithmetic: their TFLite model must agree
+# with the SavedModel on >= FLOAT_AGREEMENT_MIN of the validation images.
+FLOAT_QUANTIZATIONS = ("none", "float16")
+FLOAT_AGREEMENT_MIN = 0.99
+RESIZE_MODES = ("stretch", "crop", "pad")
+CLASS_WEIGHTS = ("auto", "none")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
+    """A dataclass field carrying its flag help; `old` marks the old tool's
+    flags (same name, default and meaning as in make_image_classifier)."""
+    return dataclasses.field(
+        default=default, metadata={"help": help, "old": old, **extra}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainConfig:
+    """Everything `make_image_classifier` needs: data, model, training,
+    outputs. Build one with keyword arguments; unset fields keep the old
+    tool's defaults.
+
+    Example:
+        >>> config = RetrainConfig(
+        ...     image_dir="photos", tfhub_module="feature_vector_dir",
+        ...     saved_model_dir="out/model", train_epochs=10)
+    """
+
+    # --- the old make_image_classifier flags ---------------------------
+    image_dir: str | None = _field(
+        None,
+        "A directory with subdirectories of images, one per class. If "
+        "unset, the flower photos bundled with imagehub are used. The "
+        "images are split into training and validation parts.",
+    )
+    tfhub_module: str = _field(
+        DEFAULT_TFHUB_MODULE,
+        "Handle of the image feature-vector SavedModel to retrain on (a "
+        "directory, file:// or https:// URL); --model is an alias.",
+    )
+    image_size: int | None = _field(
+        None,
+        "Height and width of the images fed to the module. Taken from "
+        "the model card, else from the module's traced input signature; "
+        "needed only for variable-size modules without a card.",
+    )
+    saved_model_dir: str | None = _field(
+        None,
+        "Export the trained classifier as a SavedModel directory here "
+        "(the imagehub classification API, with model card and serving "
+        "signatures).",
+    )
+    tflite_output_file: str | None = _field(
+        None, "Export the trained classifier as a .tflite file here."
+    )
+    labels_output_file: str | None = _field(
+        None,
+        "Write the class names (image subdirectory names) here, one a "
+        "line, in the order of the model's outputs.",
+    )
+    summaries_dir: str | None = _field(
+        None, "Where to save summary logs for TensorBoard."
+    )
+    assert_accuracy_at_least: float | None = _field(
+        None,
+        "If set, fail (non-zero exit, nothing exported) when the final "
+        "validation accuracy is below this number (between 0 and 1).",
+    )
+    train_epochs: int = _field(
+        5, "Training makes this many passes over the training images."
+    )
+    do_fine_tuning: bool = _field(
+        False,
+        "Train the module together with the new classification layer.",
+    )
+    batch_size: int = _field(
+        32, "Number of images in each training step's batch."
+    )
+    learning_rate: float = _field(
+        0.005, "The learning rate of gradient descent."
+    )
+    momentum: float = _field(
+        0.9, "The momentum of gradient descent (SGD optimizer)."
+    )
+    dropout_rate: float = _field(
+        0.2,
+        "Fraction of the features dropped before the classification "
+        "layer during training.",
+    )
+    l1_regularizer: float = _field(
+        0.0, "L1 regularization coefficient of the classification layer."
+    )
+    l2_regularizer: float = _field(
+        0.0001, "L2 regularization coefficient of the classification layer."
+    )
+    label_smoothing: float = _field(
+        0.1, "Label smoothing coefficient of the cross-entropy loss."
+    )
+    validation_split: float = _field(
+        0.2, "Fraction of the images held out for validation."
+    )
+    do_data_augmentation: bool = _field(
+        False,
+        "Randomly distort the training images (rotation, flip, shifts, "
+        "shear, zoom as set by the flags below).",
+    )
+    rotation_range: float = _field(
+        40,
+        "Random rotation range in DEGREES (converted correctly for "
+        "Keras, which expects a fraction of a full turn).",
+    )
+    horizontal_flip: bool = _field(
+        True, "Randomly flip training images horizontally."
+    )
+    width_shift_range: float = _field(
+        0.2,
+        "Random horizontal shift: a fraction of the width if < 1, else pixels.",
+    )
+    height_shift_range: float = _field(
+        0.2,
+        "Random vertical shift: a fraction of the height if < 1, else pixels.",
+    )
+    shear_range: float = _field(0.2, "Random shear angle range in degrees.")
+    zoom_range: float = _field(
+        0.2, "Random zoom range: images are zoomed by 1 +- this fraction."
+    )
+    distribution_strategy: str = _field(
+        "",
+        "Distribution strategy: '' (none) or 'mirrored' (all local GPUs).",
+        choices=DISTRIBUTION_STRATEGIES,
+    )
+    use_mixed_precision: bool = _field(
+        False,
+        "Train with the mixed_float16 policy (float16 compute, float32 "
+        "weights and logits); useful on recent GPUs.",
+    )
+    set_memory_growth: bool = _field(
+        False, "Let TensorFlow grow GPU memory as needed."
+    )
+    # --- new in imagehub ------------------------------------------------
+    cache_features: bool | None = _field(
+        None,
+        "Run the frozen module once per image and train the classifier "
+        "on the cached features (default: on when the module is frozen "
+        "and augmentation is off).",
+        old=False,
+    )
+    resize: str = _field(
+        "stretch",
+        "How images are brought to the module's size: stretch (the old "
+        "tool's behaviour), crop (central crop) or pad (letterbox).",
+        old=False,
+        choices=RESIZE_MODES,
+    )
+    class_weights: str = _field(
+        "none",
+        "'auto' weights each class by the inverse of its frequency "
+        "among the training images; 'none' weights all images alike.",
+        old=False,
+        choices=CLASS_WEIGHTS,
+    )
+    early_stopping_patience: int | None = _field(
+        None,
+        "Stop when the validation loss has not improved for this many "
+        "epochs, and keep the best epoch's weights.",
+        old=False,
+    )
+    seed: int | None = _field(
+        None,
+        "Seed of the split, the initial weights, dropout and the batch "
+        "order; also makes TensorFlow's ops deterministic.",
+        old=False,
+    )
+    resume: bool = _field(
+        False,
+        "Continue an interrupted run from its last checkpoint (in "
+        "--checkpoint_dir).",
+        old=False,
+    )
+    checkpoint_dir: str | None = _field(
+        None,
+        "Where a checkpoint is written after each epoch (default: "
+        "beside the first output, '<name>_checkpoints').",
+        old=False,
+    )
+    tflite_quantize: str = _field(
+        "none",
+        "TFLite post-training quantization: none, dynamic (int8 "
+        "weights), float16, or int8 (calibrated on training images).",
+        old=False,
+        choices=TFLITE_QUANTIZATIONS,
+    )
+    report_dir: str | None = _field(
+        None,
+        "Where metrics.json, the hyperparameters, the plots and "
+        "report.html go (default: beside the SavedModel, "
+        "'<name>_report').",
+        old=False,
+    )
+    optimizer: str = _field(
+        "sgd",
+        "sgd (with --momentum, the old tool's) or adam.",
+        old=False,
+        choices=OPTIMIZERS,
+    )
+    validate_images: bool = _field(
+        True,
+        "Decode every image once before training and leave out (and "
+        "report) the ones that do not decode. With cached features the "
+        "feature pass does this instead.",
+        old=False,
+    )
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            value = getattr(self, name)
+            return ValueError(f"{name}={value!r}; expected {expected}")
+
+        for name in ("train_epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "an integer >= 1")
+        if self.image_size is not None and int(self.image_size) < 1:
+            raise bad("image_size", "a positive number of pixels or None")
+        if not 0.0 < self.validation_split < 1.0:
+            raise bad("validation_split", "a fraction in (0, 1)")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise bad("dropout_rate", "a fraction in [0, 1)")
+        if not 0.0 <= self.label_smoothing <= 1.0:
+            raise bad("label_smoothing", "a fraction in [0, 1]")
+        for name in ("learning_rate",):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise bad(name, "a positive number")
+        for name in (
+            "momentum",
+            "l1_regularizer",
+            "l2_regularizer",
+            "rotation_range",
+            "width_shift_range",
+            "height_shift_range",
+            "shear_range",
+            "zoom_range",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise bad(name, "a number >= 0")
+        if self.assert_accuracy_at_least is not None and not (
+            0.0 <= self.assert_accuracy_at_least <= 1.0
+        ):
+            raise bad("assert_accuracy_at_least", "a number in [0, 1]")
+        if (
+            self.early_stopping_patience is not None
+            and self.early_stopping_patience < 1
+        ):
+            raise bad("early_stopping_patience", "an integer >= 1 or None")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise bad(f.name, f"one of {choices}")
+        if self.cache_features and not self.frozen_backbone_without_aug:
+            raise ValueError(
+                "cache_features=True needs a frozen module without "
+                "augmentation (features change every step when "
+                "do_fine_tuning or do_data_augmentation is set); drop "
+                "--cache_features or those flags"
+            )
+
+    @property
+    def frozen_backbone_without_aug(self) -> bool:
+        return not self.do_fine_tuning and not self.do_data_augmentation
+
+    @property
+    def use_feature_cache(self) -> bool:
+        """Whether training runs on cached features (resolves None)."""
+        if self.cache_features is None:
+            return self.frozen_backbone_without_aug
+        return bool(self.cache_features)
+
+    def replace(self, **changes: Any) -> RetrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict, plus the resolved choices."""
+        out = dataclasses.asdict(self)
+        out["resolved"] = {"cache_features": self.use_feature_cache}
+        return out
+
+
+def old_flag_names() -> tuple[str, ...]:
+    """Names of make_image_classifier's flags, in definition order."""
+    return tuple(
+        f.name for f in dataclasses.fields(RetrainConfig) if f.metadata["old"]
+    )

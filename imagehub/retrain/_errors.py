@@ -1,0 +1,24 @@
+"""Errors of a retraining run. Each says what went wrong and what to do;
+none leaves a half-written output behind."""
+
+from __future__ import annotations
+
+
+class RetrainError(RuntimeError):
+    """A retraining run could not finish; nothing was exported."""
+
+
+class AccuracyError(RetrainError):
+    """The final validation accuracy is below --assert_accuracy_at_least."""
+
+
+class TrainingDivergedError(RetrainError):
+    """The loss became NaN or infinite."""
+
+
+class TFLiteMismatchError(RetrainError):
+    """The float TFLite model disagrees with the SavedModel too often."""
+
+
+class ImageSizeError(RetrainError, ValueError):
+    """--image_size does not fit the module, or no size is known."""

@@ -1,0 +1,285 @@
+"""The run report: metrics.json, the hyperparameters, two plots and a
+one-page report.html (per-class precision and recall, misclassified
+validation images as thumbnails)."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+HPARAMS_FILE = "hparams.json"
+CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+HTML_FILE = "report.html"
+THUMBS_DIR = "misclassified"
+THUMB_SIZE = 96
+MAX_THUMBS = 60
+
+
+def classification_metrics(
+    labels: np.ndarray, predictions: np.ndarray, class_names: list[str]
+) -> dict[str, Any]:
+    """Accuracy, confusion matrix and per-class precision and recall.
+
+    Precision of a class nobody predicted (and recall of a class with no
+    images) is None rather than a made-up number.
+    """
+    k = len(class_names)
+    labels = np.asarray(labels, np.int64)
+    predictions = np.asarray(predictions, np.int64)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class = []
+    for c, name in enumerate(class_names):
+        tp = int(confusion[c, c])
+        predicted = int(confusion[:, c].sum())
+        actual = int(confusion[c, :].sum())
+        per_class.append(
+            {
+                "class": name,
+                "precision": tp / predicted if predicted else None,
+                "recall": tp / actual if actual else None,
+                "support": actual,
+            }
+        )
+    n = len(labels)
+    return {
+        "accuracy": float(np.mean(labels == predictions)) if n else 0.0,
+        "count": n,
+        "confusion_matrix": confusion.tolist(),
+        "per_class": per_class,
+    }
+
+
+def _plot_curves(history: dict[str, list[float]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            values = history.get(prefix + key)
+            if values:
+                ax.plot(
+                    range(1, len(values) + 1), values, marker="o", label=label
+                )
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_confusion(
+    confusion: list[list[int]], class_names: list[str], path: str
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    k = len(class_names)
+    size = min(3 + 0.5 * k, 14)
+    fig, ax = plt.subplots(figsize=(size, size))
+    matrix = np.asarray(confusion)
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if k <= 30:
+        top = matrix.max() or 1
+        for i in range(k):
+            for j in range(k):
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > top / 2 else "black",
+                )
+    ax.set_title("validation confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _write_thumbnails(
+    directory: str, misclassified: list[dict[str, Any]], resize: str
+) -> None:
+    from PIL import Image
+
+    from imagehub.data import ImageError
+    from imagehub.data import load_image
+
+    os.makedirs(os.path.join(directory, THUMBS_DIR), exist_ok=True)
+    for i, item in enumerate(misclassified):
+        name = f"{i:03d}.jpg"
+        try:
+            pixels = load_image(
+                item["path"], image_size=(THUMB_SIZE, THUMB_SIZE), resize=resize
+            )
+        except (ImageError, OSError) as e:
+            logger.warning("no thumbnail for %s: %s", item["path"], e)
+            continue
+        array = np.clip(np.asarray(pixels) * 255.0 + 0.5, 0, 255)
+        Image.fromarray(array.astype(np.uint8)).save(
+            os.path.join(directory, THUMBS_DIR, name), quality=85
+        )
+        item["thumbnail"] = f"{THUMBS_DIR}/{name}"
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _html(
+    metrics: dict[str, Any],
+    hparams: dict[str, Any],
+    misclassified: list[dict[str, Any]],
+) -> str:
+    e = html.escape
+    val = metrics["validation"]
+    rows = "\n".join(
+        f"<tr><td>{e(c['class'])}</td><td>{_fmt(c['precision'])}</td>"
+        f"<td>{_fmt(c['recall'])}</td><td>{c['support']}</td></tr>"
+        for c in val["per_class"]
+    )
+    thumbs = "\n".join(
+        f'<figure><img src="{e(m["thumbnail"])}" alt="{e(m["path"])}">'
+        f"<figcaption>{e(m['true'])} &rarr; <b>{e(m['predicted'])}</b>"
+        f"<br><small>{e(os.path.basename(m['path']))}</small></figcaption>"
+        "</figure>"
+        for m in misclassified
+        if "thumbnail" in m
+    )
+    if not misclassified:
+        thumbs = "<p>None: every validation image is classified right.</p>"
+    extra = ""
+    if metrics.get("tflite"):
+        t = metrics["tflite"]
+        extra = (
+            f"<li>TFLite ({e(t['quantize'])}) top-1 agreement with the "
+            f"SavedModel: {t['agreement']:.1%} of {t['count']} images</li>"
+        )
+    settings = ", ".join(
+        f"{k}={v!r}"
+        for k, v in hparams.items()
+        if k
+        in (
+            "tfhub_module",
+            "train_epochs",
+            "batch_size",
+            "learning_rate",
+            "momentum",
+            "dropout_rate",
+            "label_smoothing",
+            "do_fine_tuning",
+            "do_data_augmentation",
+            "seed",
+        )
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>imagehub retrain report</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 1em auto; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: right; }}
+td:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: 4px; width: {THUMB_SIZE + 20}px;
+  font-size: 80%; vertical-align: top; }}
+img.plot {{ max-width: 100%; }}
+</style></head><body>
+<h1>imagehub retrain report</h1>
+<ul>
+<li>Final validation accuracy: <b>{val["accuracy"]:.1%}</b> on {val["count"]}
+images ({metrics["num_train"]} training images, {len(val["per_class"])}
+classes, {metrics["epochs_run"]} epochs)</li>
+{extra}
+<li>Settings: {e(settings)} (all in <a href="{HPARAMS_FILE}">{HPARAMS_FILE}</a>,
+numbers in <a href="{METRICS_FILE}">{METRICS_FILE}</a>)</li>
+</ul>
+<h2>Training curves</h2>
+<img class="plot" src="{CURVES_FILE}" alt="loss and accuracy per epoch">
+<h2>Per-class precision and recall (validation)</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>images</th></tr>
+{rows}
+</table>
+<h2>Confusion matrix</h2>
+<img class="plot" src="{CONFUSION_FILE}" alt="confusion matrix">
+<h2>Misclassified validation images ({len(misclassified)})</h2>
+{thumbs}
+</body></html>
+"""
+
+
+def _write_json(path: str, value: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+
+
+def write_report(
+    directory: str,
+    *,
+    metrics: dict[str, Any],
+    hparams: dict[str, Any],
+    history: dict[str, list[float]],
+    class_names: list[str],
+    val_paths: list[str],
+    val_labels: np.ndarray,
+    val_predictions: np.ndarray,
+    resize: str = "stretch",
+) -> None:
+    """Writes the report files into `directory` (which must exist).
+
+    Args:
+        directory: Output folder (normally a temporary sibling that the
+            caller moves into place).
+        metrics: The run's metrics; must hold ``validation`` from
+            `classification_metrics`, ``num_train`` and ``epochs_run``.
+        hparams: The resolved configuration.
+        history: Per-epoch training and validation loss and accuracy.
+        class_names: Class names in index order.
+        val_paths: Validation image paths, aligned with the labels.
+        val_labels: True class indices.
+        val_predictions: Predicted class indices.
+        resize: The resize mode, for thumbnails showing what the model saw.
+    """
+    wrong = np.flatnonzero(
+        np.asarray(val_labels) != np.asarray(val_predictions)
+    )
+    misclassified = [
+        {
+            "path": val_paths[i],
+            "true": class_names[int(val_labels[i])],
+            "predicted": class_names[int(val_predictions[i])],
+        }
+        for i in wrong
+    ]
+    metrics = dict(metrics)
+    metrics["misclassified"] = misclassified
+    _write_json(os.path.join(directory, HPARAMS_FILE), hparams)
+    _plot_curves(history, os.path.join(directory, CURVES_FILE))
+    _plot_confusion(
+        metrics["validation"]["confusion_matrix"],
+        class_names,
+        os.path.join(directory, CONFUSION_FILE),
+    )
+    shown = misclassified[:MAX_THUMBS]
+    _write_thumbnails(directory, shown, resize)
+    _write_json(os.path.join(directory, METRICS_FILE), metrics)
+    with open(os.path.join(directory, HTML_FILE), "w", encoding="utf-8") as f:
+        f.write(_html(metrics, hparams, shown))

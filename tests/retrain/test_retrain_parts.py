@@ -1,0 +1,335 @@
+"""The pieces of a retraining run, one at a time: checkpoints, the feature
+cache, the report, atomic outputs, the input size, augmentation units."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from imagehub.retrain import ImageSizeError
+from imagehub.retrain import RetrainConfig
+from imagehub.retrain import _atomic
+from imagehub.retrain import _features
+from imagehub.retrain import _report
+from imagehub.retrain import _train
+from imagehub.retrain._checkpoint import Checkpointer
+from imagehub.retrain._checkpoint import CheckpointMismatchError
+from imagehub.retrain._module import resolve_image_size
+from imagehub.retrain._module import traced_image_size
+from imagehub.spec import ModelCard
+
+
+def _card(fixed, size=(16, 16), low=(3, 3), high=None):
+    return ModelCard(
+        task="feature_vector",
+        num_outputs=8,
+        default_size=size,
+        min_size=low,
+        max_size=high,
+        fixed_size=fixed,
+    )
+
+
+# --- checkpoints ---------------------------------------------------------
+
+
+def test_checkpoint_round_trips_values_and_state_when_saved(tmp_path):
+    ckpt = Checkpointer(tmp_path, {"seed": 1, "classes": ["a", "b"]})
+    model = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, 2])]
+    opt = [np.array(7), np.ones(3, np.float32)]
+    ckpt.save(1, model, opt, {"history": {"loss": [0.5]}})
+    ckpt.save(2, [m + 1 for m in model], opt, {"history": {"loss": [0.5, 0.4]}})
+    loaded = Checkpointer(tmp_path, {"seed": 1, "classes": ["a", "b"]}).load()
+    assert loaded.epoch == 2, "the last checkpoint is the one to resume"
+    for got, want in zip(loaded.model_values, model, strict=True):
+        np.testing.assert_array_equal(got, want + 1)
+    np.testing.assert_array_equal(loaded.optimizer_values[1], opt[1])
+    assert loaded.state["history"]["loss"] == [0.5, 0.4]
+    npz = sorted(p.name for p in tmp_path.glob("ckpt-*.npz"))
+    assert npz == ["ckpt-0002.npz"], f"older checkpoints must go: {npz}"
+
+
+def test_checkpoint_load_is_none_when_there_is_none(tmp_path):
+    assert Checkpointer(tmp_path / "nothing", {}).load() is None
+
+
+def test_checkpoint_refuses_other_setup_when_fingerprint_differs(tmp_path):
+    Checkpointer(tmp_path, {"seed": 1, "batch_size": 8}).save(1, [], [], {})
+    with pytest.raises(CheckpointMismatchError, match="batch_size"):
+        Checkpointer(tmp_path, {"seed": 1, "batch_size": 16}).load()
+
+
+# --- feature cache -------------------------------------------------------
+
+
+def test_feature_cache_hits_when_key_matches_and_misses_when_stale(tmp_path):
+    cache = _features.FeatureCache(tmp_path, "train")
+    features = np.random.default_rng(0).normal(size=(4, 8)).astype("f4")
+    positions = np.array([0, 1, 3, 2])
+    cache.save("key-1", features, positions)
+    hit = cache.load("key-1")
+    assert hit is not None, "same key must hit"
+    np.testing.assert_array_equal(hit[0], features)
+    np.testing.assert_array_equal(hit[1], positions)
+    assert cache.load("key-2") is None, "another key must miss"
+
+
+def test_cache_key_changes_when_an_image_changes(tmp_path):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"one")
+    key = _features.cache_key("m", (16, 16), "stretch", [str(image)])
+    assert key == _features.cache_key("m", (16, 16), "stretch", [str(image)])
+    assert key != _features.cache_key("m", (16, 16), "crop", [str(image)])
+    assert key != _features.cache_key("m", (24, 24), "stretch", [str(image)])
+    image.write_bytes(b"other content")
+    assert key != _features.cache_key("m", (16, 16), "stretch", [str(image)])
+
+
+def test_cached_features_compute_once_when_called_twice(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.ones((2, 3), np.float32), np.array([0, 1])
+
+    cache = _features.FeatureCache(tmp_path, "train")
+    _features.cached_features(cache, "k", compute)
+    features, _ = _features.cached_features(cache, "k", compute)
+    assert len(calls) == 1, "the second call must read the .npy cache"
+    assert features.shape == (2, 3)
+
+
+def test_compute_features_runs_backbone_once_per_image_when_called():
+    import tensorflow as tf
+
+    paths = [f"img{i}.jpg" for i in range(5)]
+    images = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
+    images = np.broadcast_to(images, (5, 2, 2, 3)).copy()
+    batches = tf.data.Dataset.from_tensor_slices((images, paths)).batch(2)
+    seen = []
+
+    def backbone(x):
+        seen.append(int(x.shape[0]))
+        return tf.reduce_mean(x, axis=[1, 2])
+
+    events = []
+    features, positions = _features.compute_features(
+        backbone, batches, paths, events.append
+    )
+    assert sum(seen) == 5, f"each image once, got batches {seen}"
+    np.testing.assert_array_equal(positions, np.arange(5))
+    np.testing.assert_allclose(features[:, 0], np.arange(5))
+    assert events[-1].done == events[-1].total == 5
+
+
+# --- report --------------------------------------------------------------
+
+
+def test_classification_metrics_gives_precision_recall_when_known():
+    labels = np.array([0, 0, 1, 1, 2])
+    preds = np.array([0, 1, 1, 1, 1])
+    m = _report.classification_metrics(labels, preds, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    a, b, c = m["per_class"]
+    assert (a["precision"], a["recall"]) == (1.0, 0.5)
+    assert b["precision"] == pytest.approx(2 / 4) and b["recall"] == 1.0
+    assert c["precision"] is None, "nobody predicted c: precision unknown"
+    assert c["recall"] == 0.0
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
+
+
+def test_write_report_writes_every_file_when_called(tmp_path):
+    from imagehub.testing import write_image_folder
+
+    write_image_folder(tmp_path / "imgs", num_classes=2, per_class=2)
+    paths = sorted(str(p) for p in (tmp_path / "imgs").rglob("*.jpg"))
+    labels = np.array([0, 0, 1, 1])
+    preds = np.array([0, 1, 1, 1])
+    names = ["class_0", "class_1"]
+    metrics = {
+        "validation": _report.classification_metrics(labels, preds, names),
+        "num_train": 10,
+        "epochs_run": 2,
+    }
+    out = tmp_path / "report"
+    out.mkdir()
+    _report.write_report(
+        str(out),
+        metrics=metrics,
+        hparams=RetrainConfig().to_dict(),
+        history={"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]},
+        class_names=names,
+        val_paths=paths,
+        val_labels=labels,
+        val_predictions=preds,
+    )
+    for name in (
+        "metrics.json",
+        "hparams.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "report.html",
+    ):
+        assert (out / name).is_file(), f"{name} missing"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert [m["path"] for m in saved["misclassified"]] == [paths[1]]
+    page = (out / "report.html").read_text()
+    assert "class_0" in page and "misclassified/000.jpg" in page
+    assert (out / "misclassified" / "000.jpg").is_file()
+    assert json.loads((out / "hparams.json").read_text())["train_epochs"] == 5
+
+
+# --- atomic outputs ------------------------------------------------------
+
+
+def test_commit_replaces_a_folder_when_it_exists(tmp_path):
+    final = tmp_path / "model"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    tmp = _atomic.temp_sibling(str(final), directory=True)
+    with open(os.path.join(tmp, "new.txt"), "w") as f:
+        f.write("new")
+    _atomic.commit(tmp, str(final))
+    assert sorted(os.listdir(final)) == ["new.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["model"], "no temporary left"
+
+
+def test_atomic_path_leaves_nothing_when_writing_fails(tmp_path):
+    target = tmp_path / "labels.txt"
+    with pytest.raises(RuntimeError):
+        with _atomic.atomic_path(str(target)) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == [], "neither target nor temp may remain"
+
+
+# --- input size ----------------------------------------------------------
+
+
+def test_image_size_comes_from_card_when_fixed():
+    assert resolve_image_size(_card(True, (224, 224)), None, None) == (
+        224,
+        224,
+    )
+
+
+def test_image_size_mismatch_is_an_error_when_card_fixes_it():
+    with pytest.raises(ImageSizeError, match="224"):
+        resolve_image_size(_card(True, (224, 224)), None, 128)
+
+
+def test_image_size_flag_wins_when_card_permits_a_range():
+    assert resolve_image_size(_card(False), None, 24) == (24, 24)
+    assert resolve_image_size(_card(False), None, None) == (16, 16)
+    with pytest.raises(ImageSizeError, match="permits"):
+        resolve_image_size(_card(False, high=(32, 32)), None, 64)
+
+
+def test_image_size_comes_from_trace_when_no_card():
+    assert resolve_image_size(None, (96, 96), None) == (96, 96)
+    with pytest.raises(ImageSizeError, match="traced"):
+        resolve_image_size(None, (96, 96), 128)
+
+
+def test_image_size_flag_is_needed_when_nothing_else_tells():
+    with pytest.raises(ImageSizeError, match="--image_size"):
+        resolve_image_size(None, (None, None), None)
+    assert resolve_image_size(None, (None, None), 32) == (32, 32)
+
+
+def test_traced_image_size_reads_fixed_signature_when_saved(tmp_path):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(x, axis=[1, 2]),
+        input_signature=[tf.TensorSpec([None, 40, 48, 3], tf.float32)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "m"))
+    loaded = tf.saved_model.load(str(tmp_path / "m"))
+    assert traced_image_size(loaded) == (40, 48)
+
+
+# --- training helpers ----------------------------------------------------
+
+
+def test_rotation_range_degrees_become_fraction_of_turn_when_augmenting():
+    config = RetrainConfig(do_data_augmentation=True, rotation_range=40)
+    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    rotation = next(x for x in layers if type(x).__name__ == "RandomRotation")
+    np.testing.assert_allclose(rotation.factor, (-40 / 360, 40 / 360))
+
+
+def test_shift_in_pixels_becomes_fraction_when_at_least_one():
+    config = RetrainConfig(
+        do_data_augmentation=True, width_shift_range=50, height_shift_range=0.1
+    )
+    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    shift = next(x for x in layers if type(x).__name__ == "RandomTranslation")
+    cfg = shift.get_config()
+    np.testing.assert_allclose(cfg["width_factor"], (-0.25, 0.25))
+    np.testing.assert_allclose(cfg["height_factor"], (-0.1, 0.1))
+
+
+def test_class_weights_balance_classes_when_auto():
+    weights = _train.class_weights(np.array([0, 0, 0, 1]), 2)
+    np.testing.assert_allclose(weights, [4 / 6, 4 / 2])
+    counts = np.array([3, 1])
+    assert float(np.dot(weights, counts)) == pytest.approx(4.0)
+
+
+def test_epoch_order_is_seeded_and_differs_by_epoch():
+    a = _train.epoch_order(3, 0, 50)
+    np.testing.assert_array_equal(a, _train.epoch_order(3, 0, 50))
+    assert sorted(a.tolist()) == list(range(50))
+    assert not np.array_equal(a, _train.epoch_order(3, 1, 50))
+
+
+def _head_data(flip_validation: bool):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    features = np.eye(3, 8, dtype=np.float32)[labels] * 2.0
+    features += rng.normal(0, 0.1, features.shape).astype(np.float32)
+    hot = np.eye(3, dtype=np.float32)[labels]
+    val_hot = np.roll(hot, 1, axis=1) if flip_validation else hot
+
+    def epoch_dataset(order):
+        return tf.data.Dataset.from_tensor_slices(
+            (features[order], hot[order])
+        ).batch(8)
+
+    val = tf.data.Dataset.from_tensor_slices((features, val_hot)).batch(8)
+    return _train.TrainData(60, epoch_dataset, val)
+
+
+def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
+    config = RetrainConfig(
+        train_epochs=6, batch_size=8, learning_rate=0.1, momentum=0.0,
+        early_stopping_patience=2,
+    )  # fmt: skip
+    head = _train.build_head(8, 3, config, seed=0)
+    _train.compile_model(head, config)
+    saved = []
+
+    def progress(event):
+        if event.stage == "epoch_end" and event.epoch == 1:
+            saved.extend(np.array(v) for v in head.variables)
+
+    outcome = _train.fit(
+        head,
+        _head_data(flip_validation=True),
+        config,
+        seed=0,
+        saved_variables=head.variables,
+        checkpointer=Checkpointer(tmp_path, {"t": 1}),
+        progress=progress,
+    )
+    assert outcome["stopped_early"], outcome
+    assert outcome["epochs_run"] == 3, "patience 2 after the best epoch 1"
+    assert outcome["best_epoch"] == 1
+    for got, want in zip(head.variables, saved, strict=True):
+        np.testing.assert_array_equal(np.array(got), want)

@@ -1,0 +1,321 @@
+"""Whole retraining runs on a generated 3-class image folder and the tiny
+feature-vector SavedModel (8 features, 16x16 images)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from imagehub.retrain import RetrainConfig
+from imagehub.retrain import TrainingDivergedError
+from imagehub.retrain import make_image_classifier
+from imagehub.testing import run_cli
+from imagehub.testing import write_image_folder
+from imagehub.testing import write_tiny_model
+
+CLASSES = ["class_0", "class_1", "class_2"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    write_image_folder(
+        root / "images", num_classes=3, per_class=20, size=(16, 16)
+    )
+    # A truncated JPEG: its header reads, its pixels do not.
+    good = (root / "images" / "class_0" / "0000.jpg").read_bytes()
+    (root / "images" / "class_0" / "truncated.jpg").write_bytes(
+        good[: len(good) // 2]
+    )
+    write_tiny_model(root / "module")
+    return root
+
+
+@pytest.fixture(scope="module")
+def old_run(workdir):
+    """make_image_classifier's README command line with the flag values of
+    its own end-to-end test, unchanged."""
+    out = workdir / "old"
+    done = run_cli(
+        "retrain",
+        "--image_dir",
+        str(workdir / "images"),
+        "--tfhub_module",
+        str(workdir / "module"),
+        "--image_size",
+        "16",
+        "--saved_model_dir",
+        str(out / "new_model"),
+        "--labels_output_file",
+        str(out / "class_labels.txt"),
+        "--tflite_output_file",
+        str(out / "new_mobile_model.tflite"),
+        "--train_epochs",
+        "10",
+        "--batch_size",
+        "8",
+        "--learning_rate",
+        "0.1",
+        "--momentum",
+        "0.0",
+        "--assert_accuracy_at_least",
+        "0.9",
+    )
+    return done, out
+
+
+def _config(workdir, **changes):
+    base = dict(
+        image_dir=str(workdir / "images"),
+        tfhub_module=str(workdir / "module"),
+        batch_size=8,
+        learning_rate=0.1,
+        train_epochs=2,
+        seed=3,
+    )
+    base.update(changes)
+    return RetrainConfig(**base)
+
+
+def _head_weights(result):
+    head = result.model.get_layer("head")
+    return [np.asarray(v) for v in head.get_layer("logits").weights]
+
+
+def test_old_command_line_runs_unchanged(old_run):
+    done, _ = old_run
+    assert done.returncode == 0, (
+        f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    )
+    assert "Final validation accuracy" in done.stdout, done.stdout
+    assert "ACCURACY PASSED" in done.stdout, done.stdout
+
+
+def test_all_outputs_exist_when_run_finishes(old_run):
+    _, out = old_run
+    assert (out / "new_model" / "saved_model.pb").is_file()
+    assert (out / "new_mobile_model.tflite").stat().st_size > 0
+    labels = (out / "class_labels.txt").read_text().splitlines()
+    assert labels == CLASSES, f"labels file in index order, got {labels}"
+    report = out / "new_model_report"
+    for name in (
+        "metrics.json",
+        "hparams.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "report.html",
+    ):
+        assert (report / name).is_file(), f"report file {name} missing"
+    leftovers = [p.name for p in out.iterdir() if ".tmp-" in p.name]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def test_bad_image_is_reported_not_fatal_when_in_the_folder(old_run):
+    done, out = old_run
+    metrics = json.loads((out / "new_model_report/metrics.json").read_text())
+    assert metrics["num_skipped"] >= 1, "the truncated JPEG must be left out"
+    assert "truncated.jpg" in done.stderr, "the bad file must be reported"
+
+
+def test_tflite_int8_converts_with_training_images_when_asked(old_run):
+    import tensorflow as tf
+
+    from imagehub.retrain import _tflite
+
+    _, out = old_run
+    rng = np.random.default_rng(0)
+    content = _tflite.convert(
+        str(out / "new_model"),
+        "int8",
+        lambda: (rng.uniform(size=(1, 16, 16, 3)) for _ in range(8)),
+    )
+    interpreter = tf.lite.Interpreter(model_content=content)
+    kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in kinds, f"no int8 tensors in the int8 model: {kinds}"
+    lite = _tflite.TFLiteClassifier(content)
+    assert lite(rng.uniform(size=(2, 16, 16, 3))).shape == (2, 3)
+
+
+def test_validation_accuracy_reaches_95_percent_when_separable(old_run):
+    _, out = old_run
+    metrics = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )
+    assert metrics["val_accuracy"] >= 0.95, metrics["validation"]
+    assert metrics["cache_features"] is True, "frozen module: cached"
+
+
+def test_saved_model_passes_imagehub_check_when_exported(old_run):
+    import imagehub
+
+    _, out = old_run
+    report = imagehub.check(str(out / "new_model"), task="classification")
+    assert report.conforming, str(report)
+
+
+def test_saved_model_card_lists_labels_and_softmax_when_exported(old_run):
+    from imagehub.spec import read_card
+
+    _, out = old_run
+    card = read_card(out / "new_model")
+    assert card is not None, "model card (M1) missing"
+    assert card.task == "classification"
+    assert list(card.labels) == CLASSES
+    assert card.activation == "softmax"
+
+
+def test_tflite_top1_agrees_with_saved_model_when_converted(old_run, workdir):
+    import tensorflow as tf
+
+    from imagehub import data
+
+    _, out = old_run
+    metrics = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )
+    assert metrics["tflite"]["agreement"] >= 0.99, metrics["tflite"]
+    # Independently: every image of the folder through both models.
+    loaded = tf.saved_model.load(str(out / "new_model"))
+    serving = loaded.signatures["serving_default"]
+    interpreter = tf.lite.Interpreter(
+        model_path=str(out / "new_mobile_model.tflite")
+    )
+    index = data.scan(workdir / "images")
+    for images, _ in data.dataset(index, (16, 16), batch_size=60):
+        want = np.argmax(serving(images=images)["logits"].numpy(), axis=-1)
+        detail = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(detail["index"], images.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(detail["index"], images.numpy())
+        interpreter.invoke()
+        got = interpreter.get_tensor(
+            interpreter.get_output_details()[0]["index"]
+        )
+        np.testing.assert_array_equal(np.argmax(got, axis=-1), want)
+
+
+def test_cached_and_uncached_training_reach_same_weights_when_seeded(
+    workdir,
+):
+    cached = make_image_classifier(_config(workdir, cache_features=True))
+    uncached = make_image_classifier(_config(workdir, cache_features=False))
+    assert cached.metrics["cache_features"] is True
+    assert uncached.metrics["cache_features"] is False
+    for a, b in zip(
+        _head_weights(cached), _head_weights(uncached), strict=True
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    assert cached.history["loss"] == pytest.approx(
+        uncached.history["loss"], abs=1e-5
+    )
+
+
+def test_random_labels_with_assert_exit_nonzero_and_export_nothing(tmp_path):
+    from imagehub.cli import main
+
+    write_image_folder(
+        tmp_path / "images", per_class=20, size=(16, 16), random_labels=True
+    )
+    write_tiny_model(tmp_path / "module")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(tmp_path / "images"),
+            "--tfhub_module",
+            str(tmp_path / "module"),
+            "--saved_model_dir",
+            str(out / "model"),
+            "--labels_output_file",
+            str(out / "labels.txt"),
+            "--tflite_output_file",
+            str(out / "model.tflite"),
+            "--train_epochs",
+            "2",
+            "--assert_accuracy_at_least",
+            "0.9",
+        ]
+    )
+    assert code != 0, "an accuracy below the assertion must fail the run"
+    exported = sorted(
+        p.name for p in out.iterdir() if not p.name.endswith("_checkpoints")
+    )
+    assert exported == [], f"nothing may be exported, found {exported}"
+
+
+def test_run_killed_after_epoch_2_resumes_at_epoch_3(workdir, tmp_path):
+    config = _config(
+        workdir,
+        train_epochs=3,
+        saved_model_dir=str(tmp_path / "model"),
+    )
+
+    def kill_after_epoch_2(event):
+        if event.stage == "epoch_end" and event.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_image_classifier(config, progress=kill_after_epoch_2)
+    assert not (tmp_path / "model").exists(), "a killed run exports nothing"
+    state = json.loads(
+        (tmp_path / "model_checkpoints" / "checkpoint.json").read_text()
+    )
+    assert state["epoch"] == 2, state
+
+    epochs = []
+    resumed = make_image_classifier(
+        config.replace(resume=True),
+        progress=lambda e: e.stage == "train" and epochs.append(e.epoch),
+    )
+    assert epochs and epochs[0] == 3, f"resumed run trained epochs {epochs}"
+    assert sorted(set(epochs)) == [3], f"only epoch 3 is left, got {epochs}"
+    assert resumed.metrics["resumed_from_epoch"] == 2
+    assert len(resumed.history["loss"]) == 3, "history covers all 3 epochs"
+    # The same as a run that was never interrupted.
+    whole = make_image_classifier(config.replace(saved_model_dir=None))
+    for a, b in zip(_head_weights(resumed), _head_weights(whole), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_nan_loss_stops_run_and_exports_nothing_when_diverging(
+    workdir, tmp_path
+):
+    config = _config(
+        workdir,
+        learning_rate=1e30,
+        train_epochs=3,
+        saved_model_dir=str(tmp_path / "model"),
+    )
+    with pytest.raises(TrainingDivergedError, match="NaN"):
+        make_image_classifier(config)
+    assert not (tmp_path / "model").exists()
+    assert not (tmp_path / "model_report").exists()
+
+
+def test_fine_tuning_trains_the_module_when_requested(workdir):
+    import imagehub
+
+    result = make_image_classifier(
+        _config(
+            workdir,
+            train_epochs=1,
+            do_fine_tuning=True,
+            do_data_augmentation=True,
+        )
+    )
+    assert result.metrics["cache_features"] is False
+    module = result.model.get_layer("module")
+    assert module.trainable_weights, "fine-tuning must train module weights"
+    before = [
+        v.numpy() for v in imagehub.load(str(workdir / "module")).variables
+    ]
+
+    def unchanged(weight):
+        value = np.asarray(weight)
+        return any(
+            b.shape == value.shape and np.allclose(b, value) for b in before
+        )
+
+    moved = [w.name for w in module.trainable_weights if not unchanged(w)]
+    assert moved, "no module weight moved during fine-tuning"

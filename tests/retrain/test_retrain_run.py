@@ -146,10 +146,10 @@ def test_validation_accuracy_reaches_95_percent_when_separable(old_run):
 
 
 def test_saved_model_passes_imagehub_check_when_exported(old_run):
-    import imagehub
+    from imagehub.check import check
 
     _, out = old_run
-    report = imagehub.check(str(out / "new_model"), task="classification")
+    report = check(str(out / "new_model"), task="classification")
     assert report.conforming, str(report)
 
 

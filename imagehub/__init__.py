@@ -71,6 +71,11 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
+        if module.__name__ == f"{__name__}.{name}":
+            # A subpackage named like its function (`check`, `embed`): the
+            # import just set it as our attribute, and it is callable (see
+            # imagehub/_callable.py); caching the function would hide it.
+            return module
         value = getattr(module, name)
         globals()[name] = value
         return value

@@ -44,3 +44,15 @@ def test_functions_named_like_subpackages_stay_callable_after_import():
     report = imagehub.check("/nonexistent/model")
     assert type(report) is type(check("/nonexistent/model"))
     assert not report.conforming
+
+
+def test_subpackage_attributes_survive_calling_the_function_first():
+    code = (
+        "import imagehub; imagehub.check('/nonexistent'); "
+        "import imagehub.check; print(imagehub.check.scan.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("scan"), out.stdout

@@ -35,7 +35,10 @@ logger = logging.getLogger(__name__)
 PB_NAME = "saved_model.pb"
 PBTXT_NAME = "saved_model.pbtxt"
 
-# Ops that read or write files, run Python, or map memory, by reason.
+# Ops that read or write files, run Python, or map memory, by reason. The
+# issue's list, plus the other ops of this TensorFlow that open files
+# (datasets and readers over files, summary writers, dataset savers and
+# snapshots, debug dumps) or stop the process.
 _FILE_OPS = frozenset(
     {
         "ReadFile",
@@ -43,14 +46,69 @@ _FILE_OPS = frozenset(
         "MatchingFiles",
         "WholeFileReader",
         "WholeFileReaderV2",
+        # Datasets and readers that open files named by their inputs.
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "TextLineDataset",
+        "CSVDataset",
+        "CSVDatasetV2",
+        "ExperimentalCSVDataset",
+        "LMDBDataset",
+        "ExperimentalLMDBDataset",
+        "SqlDataset",
+        "ExperimentalSqlDataset",
+        "MatchingFilesDataset",
+        "ExperimentalMatchingFilesDataset",
+        "LoadDataset",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "LMDBReader",
+        # Writers.
+        "SaveDataset",
+        "SaveDatasetV2",
+        "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord",
+        "SnapshotDataset",
+        "SnapshotDatasetV2",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "WriteSummary",
+        "WriteScalarSummary",
+        "WriteHistogramSummary",
+        "WriteImageSummary",
+        "WriteAudioSummary",
+        "WriteGraphSummary",
+        "WriteRawProtoSummary",
+        "ImportEvent",
+        "DebugIdentity",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "DebugNanCount",
+        "DebugNumericSummary",
+        "DebugNumericSummaryV2",
     }
 )
 _FILE_OP_PREFIXES = ("ReaderRead", "InitializeTableFromTextFile")
 _PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 _PRINT_OPS = frozenset({"PrintV2"})
 _MEMORY_OPS = frozenset({"ImmutableConst"})
+_HOST_OPS = frozenset({"Abort"})
 _CHECKPOINT_OPS = frozenset(
-    {"Save", "SaveV2", "MergeV2Checkpoints", "RestoreV2"}
+    {
+        "Save",
+        "SaveV2",
+        "SaveSlices",
+        "MergeV2Checkpoints",
+        "Restore",
+        "RestoreV2",
+        "RestoreSlice",
+    }
 )
 # Function-call ops: their `f` (or branch) attributes name library functions.
 _DATASET_FROM_GRAPH = "DatasetFromGraph"
@@ -59,6 +117,7 @@ REASON_FILES = "reads or writes files"
 REASON_PYTHON = "runs Python code"
 REASON_PRINT = "prints (PrintV2 can write to any file)"
 REASON_MEMORY = "maps a file into memory"
+REASON_HOST = "stops the host process"
 REASON_CHECKPOINT = "checkpoint I/O outside the saver's own functions"
 REASON_UNREGISTERED = "not registered in this TensorFlow (unknown code)"
 
@@ -73,6 +132,8 @@ def denied_reason(op: str) -> str | None:
         return REASON_PRINT
     if op in _MEMORY_OPS:
         return REASON_MEMORY
+    if op in _HOST_OPS:
+        return REASON_HOST
     return None
 
 

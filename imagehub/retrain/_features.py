@@ -38,24 +38,36 @@ def cache_key(
     """A digest of everything the features depend on.
 
     Files are identified by path, size and modification time, so editing an
-    image invalidates the cache.
+    image, or re-exporting the module in place, invalidates the cache.
     """
     digest = hashlib.sha256()
+    module_files = (
+        [
+            os.path.join(module, "saved_model.pb"),
+            os.path.join(module, "variables", "variables.index"),
+        ]
+        if os.path.isdir(module)
+        else []
+    )
     head = {
         "format": CACHE_FORMAT_VERSION,
         "module": module,
+        "module_files": [_stamp(p) for p in module_files],
         "image_size": list(image_size),
         "resize": resize,
     }
     digest.update(json.dumps(head, sort_keys=True).encode())
     for path in paths:
-        try:
-            st = os.stat(path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        digest.update(f"\n{path}\0{stamp}".encode())
+        digest.update(f"\n{path}\0{_stamp(path)}".encode())
     return digest.hexdigest()
+
+
+def _stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 class FeatureCache:

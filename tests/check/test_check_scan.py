@@ -7,6 +7,7 @@ import pytest
 
 import imagehub
 from imagehub.check import scan
+from imagehub.check._scan import denied_reason
 from imagehub.testing import TFHUB_CLASSIFIER_DIR
 from imagehub.testing import add_unregistered_op
 from imagehub.testing import to_pbtxt
@@ -39,6 +40,36 @@ def refused_models(root):
         kind: write_broken_model(str(root / kind), kind)
         for kind in (*READ_FILE_KINDS, "save_outside_saver")
     }
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "PrintV2",
+        "WholeFileReaderV2",
+        "ReaderReadUpToV2",
+        "InitializeTableFromTextFileV2",
+        "PyFunc",
+        "EagerPyFunc",
+        "ImmutableConst",
+        "TFRecordDatasetV2",
+        "CreateSummaryFileWriter",
+        "SaveDatasetV2",
+        "Abort",
+    ],
+)
+def test_denied_reason_names_a_reason_when_op_touches_host(op):
+    assert denied_reason(op), f"{op} is not refused"
+
+
+@pytest.mark.parametrize(
+    "op", ["Conv2D", "MatMul", "SaveV2", "RestoreV2", "Print", "MapDataset"]
+)
+def test_denied_reason_is_none_when_op_is_refused_only_by_place(op):
+    assert denied_reason(op) is None
 
 
 def test_scan_is_clean_when_model_conforms(tiny):

@@ -333,3 +333,21 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
     assert outcome["best_epoch"] == 1
     for got, want in zip(head.variables, saved, strict=True):
         np.testing.assert_array_equal(np.array(got), want)
+
+
+def test_mixed_precision_head_returns_float32_logits_when_enabled():
+    config = RetrainConfig(use_mixed_precision=True)
+    head = _train.build_head(8, 3, config, seed=0)
+    assert head.get_layer("logits").compute_dtype == "float16"
+    logits = head(np.ones((2, 8), np.float32))
+    assert str(logits.dtype) in ("float32", "<dtype: 'float32'>"), logits.dtype
+
+
+def test_cache_key_changes_when_module_is_reexported(tmp_path):
+    module = tmp_path / "module"
+    (module / "variables").mkdir(parents=True)
+    (module / "saved_model.pb").write_bytes(b"graph")
+    (module / "variables" / "variables.index").write_bytes(b"v1")
+    key = _features.cache_key(str(module), (16, 16), "stretch", [])
+    (module / "variables" / "variables.index").write_bytes(b"v2 weights")
+    assert key != _features.cache_key(str(module), (16, 16), "stretch", [])

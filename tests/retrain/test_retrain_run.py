@@ -146,10 +146,10 @@ def test_validation_accuracy_reaches_95_percent_when_separable(old_run):
 
 
 def test_saved_model_passes_imagehub_check_when_exported(old_run):
-    import imagehub
+    from imagehub.check import check
 
     _, out = old_run
-    report = imagehub.check(str(out / "new_model"), task="classification")
+    report = check(str(out / "new_model"), task="classification")
     assert report.conforming, str(report)
 
 
@@ -263,12 +263,16 @@ def test_run_killed_after_epoch_2_resumes_at_epoch_3(workdir, tmp_path):
     )
     assert state["epoch"] == 2, state
 
-    epochs = []
+    events = []
     resumed = make_image_classifier(
-        config.replace(resume=True),
-        progress=lambda e: e.stage == "train" and epochs.append(e.epoch),
+        config.replace(resume=True), progress=events.append
     )
+    epochs = [e.epoch for e in events if e.stage == "train"]
     assert epochs and epochs[0] == 3, f"resumed run trained epochs {epochs}"
+    assert not [e for e in events if e.stage == "features"], (
+        "the resumed run must read the features cached on disk"
+    )
+    assert (tmp_path / "model_checkpoints/features/images.npy").is_file()
     assert sorted(set(epochs)) == [3], f"only epoch 3 is left, got {epochs}"
     assert resumed.metrics["resumed_from_epoch"] == 2
     assert len(resumed.history["loss"]) == 3, "history covers all 3 epochs"
@@ -319,3 +323,32 @@ def test_fine_tuning_trains_the_module_when_requested(workdir):
 
     moved = [w.name for w in module.trainable_weights if not unchanged(w)]
     assert moved, "no module weight moved during fine-tuning"
+
+
+def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
+    from imagehub.cli import main
+
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(workdir / "images"),
+            "--tfhub_module",
+            str(workdir / "no_such_module"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "--tfhub_module" in err and "no_such_module" in err, err
+
+
+def test_summaries_dir_without_tensorboard_names_pip_line(workdir, tmp_path):
+    import importlib.util
+
+    from imagehub.retrain import MissingDependencyError
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed: the logs would be written")
+    with pytest.raises(MissingDependencyError, match="pip install"):
+        make_image_classifier(_config(workdir, summaries_dir=str(tmp_path)))
+    assert not any(tmp_path.iterdir()), "nothing may be written"

@@ -248,6 +248,7 @@ def main() -> int:
         # CPU time per image: what other processes on a shared machine
         # inflate least (least of the runs).
         cpu = {k: min(r[1] for r in v) for k, v in runs.items()}
+        cpu_ratio = cpu["model"] / cpu["embed"]
         vs_model = best["embed"] / best["model"]
         vs_plain = best["embed"] / best["plain"]
 
@@ -277,7 +278,9 @@ def main() -> int:
             f"({best['model']:.1f} images/s)",
             "ratio": round(vs_model, 3),
             "goal": ">= 0.8",
-            "passed": bool(vs_model >= 0.8),
+            # On a shared machine the wall-clock ratio swings both ways;
+            # passing needs the CPU-time ratio (next row) to agree.
+            "passed": bool(vs_model >= 0.8 and cpu_ratio >= 0.8),
         },
         {
             "name": "embed: imagehub.embed vs plain loop",
@@ -293,7 +296,7 @@ def main() -> int:
             "ours": f"{cpu['embed']:.2f} CPU ms/image (decoding "
             f"{cpu['decode']:.2f} of it, one thread)",
             "baseline": f"model alone {cpu['model']:.2f} CPU ms/image",
-            "ratio": round(cpu["model"] / cpu["embed"], 3),
+            "ratio": round(cpu_ratio, 3),
             "goal": "report (the images/s ratio on an idle machine)",
             "passed": True,
         },
@@ -338,7 +341,8 @@ def main() -> int:
         "process) is inflated least by the other jobs: on an idle machine "
         "that the pipeline keeps busy, the images/s ratio approaches the "
         "CPU ratio (decoding runs on CPU cores the model could use; on a "
-        "GPU it runs beside the model). Peak RSS: "
+        "GPU it runs beside the model). The images/s row passes only if "
+        "the CPU-time ratio reaches 0.8 too. Peak RSS: "
         f"{rss_small:.1f} MB at {args.images} images, {rss_big:.1f} MB at "
         f"{args.big}.",
         "",

@@ -25,6 +25,18 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "checkpoint.json"
 
 
+def stored_seed(directory: str | None) -> int | None:
+    """The seed saved with the last checkpoint in `directory`, or None
+    when there is no readable one."""
+    if not directory:
+        return None
+    try:
+        with open(os.path.join(directory, STATE_FILE), encoding="utf-8") as f:
+            return int(json.load(f)["state"]["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class CheckpointMismatchError(ValueError):
     """The checkpoint to resume from was written by a different setup."""
 

@@ -115,6 +115,11 @@ class FeatureCache:
                 json.dump(meta, f)
 
 
+def decode_paths(batch_paths: Any) -> list[str]:
+    """The file paths of a batch of the reader's path tensor."""
+    return [p.decode("utf-8", "surrogateescape") for p in batch_paths.numpy()]
+
+
 def compute_features(
     backbone: Callable[[Any], Any],
     batches: Any,
@@ -142,10 +147,7 @@ def compute_features(
     report(progress, STAGE_FEATURES, 0, total)
     for images, batch_paths in batches:
         chunks.append(np.asarray(backbone(images), dtype=np.float32))
-        positions += [
-            where[p.decode("utf-8", "surrogateescape")]
-            for p in batch_paths.numpy()
-        ]
+        positions += [where[p] for p in decode_paths(batch_paths)]
         report(progress, STAGE_FEATURES, len(positions), total)
     if not chunks:
         raise ValueError("no image could be read; nothing to compute")

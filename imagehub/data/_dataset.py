@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from imagehub.data._fastjpeg import inspect_plain_jpeg
 from imagehub.data._fastjpeg import plan
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import split
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ def dataset(
     subset: str | None = None,
     cache: bool | str | None = None,
     with_paths: bool = False,
-):
+) -> tf.data.Dataset:
     """Builds a `tf.data.Dataset` of image batches from an index.
 
     Each file is decoded exactly as `load_image` decodes it (same route:

@@ -19,8 +19,8 @@ image is over 16 times the target (or stretched very unevenly); below 2x
 plain bilinear interpolation still draws on every source pixel, from 2x
 on TensorFlow's antialiased kernel is used. The antialiased kernel
 (ScaleAndTranslate) costs about 1.5 ms of CPU per 224x224 image, more
-than the DCT reduction saves: measured with bench/data.py, it put the
-fast path behind Keras's reader.
+than the DCT reduction saves: measured on bench/data.py's images, it put
+the fast path behind Keras's reader.
 """
 
 from __future__ import annotations

@@ -239,7 +239,8 @@ def _list_file_or_image(path: str, skipped) -> list[str]:
 def _inspect(path: str, max_pixels: int):
     """(why `path` is not usable or None, plain JPEG size or None).
 
-    Reads the name and the header only, never the pixels.
+    Reads the name and the header only, never the pixels; the file is
+    opened once.
     """
     reason = system_file_reason(path)
     if reason:
@@ -247,28 +248,30 @@ def _inspect(path: str, max_pixels: int):
     try:
         with open(path, "rb") as f:
             header = f.read(HEADER_BYTES)
+            fmt = sniff(header)
+            if fmt not in SUPPORTED_FORMATS:
+                return unrecognised_reason(header), None
+            f.seek(0)
+            return _inspect_header(f, path, fmt, max_pixels)
     except FileNotFoundError:
         return "file not found", None
     except IsADirectoryError:
         return "is a folder, not a file", None
     except OSError as e:
         return f"cannot read file: {e.strerror}", None
-    fmt = sniff(header)
-    if fmt not in SUPPORTED_FORMATS:
-        return unrecognised_reason(header), None
-    return _inspect_header(path, fmt, max_pixels)
 
 
-def _inspect_header(path, fmt, max_pixels):
+def _inspect_header(f, path, fmt, max_pixels):
     """Reads the image header (no pixels) and checks the declared size."""
     from PIL import Image
 
     try:
+        # Scans run on the caller's thread: the filter cannot race.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=[fmt]) as im:
-                check_pixels(im.size, max_pixels, path)
-                return None, plain_jpeg_size(im, max_pixels)
+            im = Image.open(f, formats=[fmt])
+        check_pixels(im.size, max_pixels, path)
+        return None, plain_jpeg_size(im, max_pixels)
     except ImageError as e:
         return e.reason, None
     except Image.DecompressionBombError as e:

@@ -29,3 +29,18 @@ def test_import_without_tensorflow_names_pip_command():
     )
     assert out.returncode != 0
     assert "pip install 'imagehub[cpu]'" in out.stderr
+
+
+def test_functions_named_like_subpackages_stay_callable_after_import():
+    import imagehub
+    import imagehub.check  # noqa: F401  (sets the attribute to the module)
+    import imagehub.embed  # noqa: F401
+    from imagehub.check import check
+    from imagehub.embed import embed
+
+    assert callable(imagehub.check) and callable(imagehub.embed)
+    assert imagehub.check.check is check and imagehub.embed.embed is embed
+    # Calling the module forwards to the function of the same name.
+    report = imagehub.check("/nonexistent/model")
+    assert type(report) is type(check("/nonexistent/model"))
+    assert not report.conforming

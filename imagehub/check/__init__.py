@@ -12,10 +12,7 @@ model FAILs. D1 (deterministic inference) is an extra check that only
 warns.
 """
 
-import sys
-import types
-from typing import Any
-
+from imagehub._callable import make_module_callable
 from imagehub.check._check import check
 from imagehub.check._report import EXTRA_CHECKS
 from imagehub.check._report import FAIL
@@ -45,16 +42,5 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """`imagehub.check` is both this subpackage and the `check` function.
-
-    Importing a subpackage sets it as an attribute of its parent, which
-    would shadow the lazy function `imagehub.check`; making the module
-    callable keeps `imagehub.check(path)` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Report:
-        return check(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `imagehub.check` is also a function: see imagehub/_callable.py.
+make_module_callable(__name__, "check")

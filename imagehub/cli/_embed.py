@@ -89,8 +89,11 @@ def parse_beam_options(values: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import typing
+
     from imagehub.cli import UsageError
     from imagehub.cli._progress import image_progress
+    from imagehub.embed import EmbedSummary
 
     beam_options = parse_beam_options(args.beam_option)
     if beam_options and args.runner != "beam":
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 )
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         raise UsageError(str(e)) from e
+    summary = typing.cast(EmbedSummary, summary)  # an output was given
     print(
         f"{summary.output}: {summary.rows} images "
         f"({summary.processed} files read in this run)"

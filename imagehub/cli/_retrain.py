@@ -48,7 +48,9 @@ class _Bars:
 
     def _task(self, key: Any, description: str, total: int) -> Any:
         if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(description, total=total)
+            self.tasks[key] = self.progress.add_task(
+                description, total=total, metrics=""
+            )
         return self.tasks[key]
 
     def __call__(self, event: Any) -> None:
@@ -65,19 +67,19 @@ class _Bars:
             if "loss" in logs:
                 self.progress.update(
                     task,
-                    description=f"epoch {event.epoch} loss {logs['loss']:.4f}"
-                    f" acc {logs.get('accuracy', 0.0):.3f}",
+                    metrics=f"loss {logs['loss']:.3f} "
+                    f"acc {logs.get('accuracy', 0.0):.3f}",
                 )
         elif stage == "epoch_end":
             task = self._task(("epoch", event.epoch), "", event.total)
             logs = event.logs
             self.progress.update(
                 task,
-                description=(
-                    f"epoch {event.epoch}/{event.total} "
-                    f"loss {logs.get('loss', 0.0):.4f} "
+                description=f"epoch {event.epoch}/{event.total}",
+                metrics=(
+                    f"loss {logs.get('loss', 0.0):.3f} "
                     f"acc {logs.get('accuracy', 0.0):.3f} "
-                    f"val_loss {logs.get('val_loss', 0.0):.4f} "
+                    f"val_loss {logs.get('val_loss', 0.0):.3f} "
                     f"val_acc {logs.get('val_accuracy', 0.0):.3f}"
                 ),
             )
@@ -111,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
     out = Console()
     columns = (
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[metrics]}"),
     )
     try:
         with Progress(*columns, console=err) as bars:
@@ -126,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if result.skipped:
         err.print(
-            f"{len(result.skipped)} files left out (see the log above for "
-            "each file and reason)"
+            f"{len(result.skipped)} files not used (not images, or images "
+            "that do not decode; the log above names each with the reason)"
         )
     accuracy = result.val_accuracy
     if config.assert_accuracy_at_least is not None:

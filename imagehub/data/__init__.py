@@ -7,8 +7,20 @@
 - `load_image` reads one image (path or bytes) for inference.
 - `split` divides an index into disjoint training and validation parts.
 
-All decoding goes through one function (see `imagehub.data._decode`), so
-training and inference see identical pixels.
+Every reader routes a given file the same way (plain JPEGs through
+TensorFlow's decoder, everything else through Pillow; see
+`imagehub.data._decode`), so training and inference see identical pixels.
+
+Bad files never stop a job: `scan` skips what is not an image from the
+headers, `validate` (run by retrain and embed before they start) finds
+what does not decode, and `dataset` drops any file that still fails with
+a logged warning.
+
+Example:
+    >>> from imagehub import data
+    >>> index = data.validate(data.scan("flowers/"))
+    >>> train = data.dataset(index, (224, 224), shuffle=True, seed=1,
+    ...                      validation_split=0.2, subset="training")
 """
 
 from imagehub.data._dataset import dataset

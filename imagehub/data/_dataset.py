@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 
-from imagehub.data._decode import RAW_MAX
+from imagehub.data._decode import INV_255
+from imagehub.data._decode import RAW_TO_255
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_image_size
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_pillow
 from imagehub.data._errors import ImageError
 from imagehub.data._fastjpeg import decode_plain_jpeg
-from imagehub.data._fastjpeg import is_plain_jpeg
+from imagehub.data._fastjpeg import inspect_plain_jpeg
+from imagehub.data._fastjpeg import plan
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import split
 
@@ -100,7 +103,13 @@ def dataset(
     max_pixels = index.max_pixels
     plain = index.plain_jpeg
     if plain is None:  # an index built by hand: read the headers now
-        plain = [is_plain_jpeg(p, max_pixels) for p in index.paths]
+        plain = [inspect_plain_jpeg(p, max_pixels) for p in index.paths]
+    # Route 0: Pillow; route 1 + k: the fast path with plan k. Only the
+    # routes in use are built into the graph (tracing each costs time).
+    routes = [0 if s is None else 1 + plan(s, size, resize) for s in plain]
+    used = sorted(set(routes))
+    has_pillow = 0 in used
+    branch_of = np.asarray([used.index(r) for r in routes], dtype=np.int32)
 
     def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, bool]:
         name = path.decode("utf-8", "surrogateescape")
@@ -113,20 +122,30 @@ def dataset(
             logger.warning("skipping %s: unexpected %r", name, e)
         return np.zeros((*size, 3), np.uint16), np.bool_(False)
 
-    def pillow_branch(data, path):
-        image, ok = tf.numpy_function(
-            load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
-        )
-        return image, ok
-
-    def load(path, target, is_plain):
+    def load(path, target, branch):
         data = tf.io.read_file(path)
-        image, ok = tf.cond(
-            is_plain,
-            lambda: (decode_plain_jpeg(data, size, resize), tf.constant(True)),
-            lambda: pillow_branch(data, path),
-        )
+
+        def pillow():
+            raw, ok = tf.numpy_function(
+                load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
+            )
+            # The same float32 ops as load_image, then finalize per batch.
+            return tf.cast(raw, tf.float32) * RAW_TO_255, ok
+
+        def fast(plan_index):
+            image = decode_plain_jpeg(data, size, resize, plan_index)
+            return image, tf.constant(True)
+
+        branches = [
+            pillow if r == 0 else functools.partial(fast, r - 1) for r in used
+        ]
+        if len(branches) == 1:
+            image, ok = branches[0]()
+        else:
+            image, ok = tf.switch_case(branch, branches)
         image = tf.ensure_shape(image, (*size, 3))
+        if not has_pillow:  # only the fast path, which never flags
+            return image, target
         return image, target, tf.ensure_shape(ok, ())
 
     paths = np.asarray(index.paths, dtype=object).astype(bytes)
@@ -134,16 +153,14 @@ def dataset(
     targets = (
         np.asarray(index.labels, dtype=np.int32) if labelled_output else paths
     )
-    ds = tf.data.Dataset.from_tensor_slices(
-        (paths, targets, np.asarray(plain, dtype=bool))
-    )
+    ds = tf.data.Dataset.from_tensor_slices((paths, targets, branch_of))
     n = len(index)
     if cache:
         if shuffle:
             # One seeded permutation before the cache, so the buffered
             # shuffle after it mixes classes even when files are sorted.
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=False)
-        ds = _decode_map(ds, load, tf)
+        ds = _decode_map(ds, load, has_pillow, tf)
         ds = ds.cache() if cache is True else ds.cache(str(cache))
         if shuffle:
             ds = ds.shuffle(
@@ -154,22 +171,27 @@ def dataset(
     else:
         if shuffle:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = _decode_map(ds, load, tf)
+        ds = _decode_map(ds, load, has_pillow, tf)
     ds = ds.batch(int(batch_size))
-    # Same division as to_float, so load_image gives identical values.
+    # `finalize` of load_image, on whole batches: 0-255 floats to [0, 1].
     ds = ds.map(
-        lambda raw, target: (tf.cast(raw, tf.float32) / RAW_MAX, target),
+        lambda images, targets: (
+            tf.minimum(images, 255.0) * INV_255,
+            targets,
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _decode_map(ds, load, tf):
+def _decode_map(ds, load, has_pillow, tf):
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # The fast path's decoder raises on a corrupt JPEG (the Pillow path
     # flags it instead); either way the file is dropped, never the epoch.
     ds = ds.ignore_errors(log_warning=True)
+    if not has_pillow:
+        return ds
     ds = ds.filter(lambda image, target, ok: ok)
     return ds.map(lambda image, target, ok: (image, target))
 

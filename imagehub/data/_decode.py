@@ -14,8 +14,9 @@ Rules, each applied in this order:
 2. The header's width x height is checked against `max_pixels` before any
    pixel is decoded (decompression bombs). Pillow's own limit (twice
    `PIL.Image.MAX_IMAGE_PIXELS`) applies on top.
-3. Pixels are decoded by Pillow; a truncated or corrupt file raises
-   `ImageError`, it is never padded or repaired.
+3. Pixels are decoded (Pillow, or TensorFlow on the fast path); a
+   truncated or corrupt file raises `ImageError`, it is never padded or
+   repaired.
 4. EXIF orientation is applied (the image is turned the way a viewer
    shows it).
 5. Colour: grayscale becomes three equal channels; CMYK and YCCK JPEGs are
@@ -33,8 +34,7 @@ Rules, each applied in this order:
    that scale is still at least the target size. On the TensorFlow fast
    path the remaining factor, below 2 except for images over 16 times the
    target, is resampled bilinearly, with TensorFlow's antialiased kernel
-   from 2x on (see `imagehub.data._fastjpeg._resize` for the measured
-   reason).
+   from 2x on (see `imagehub.data._fastjpeg` for the measured reason).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from imagehub.data._errors import ImageError
-from imagehub.data._fastjpeg import is_plain_jpeg
+from imagehub.data._fastjpeg import inspect_plain_jpeg
 from imagehub.data._fastjpeg import plain_jpeg_decoder
+from imagehub.data._fastjpeg import plan
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
@@ -61,8 +62,12 @@ DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 DEFAULT_MAX_PIXELS = 100_000_000
 # Value of the letterbox bars of resize="pad".
 PAD_VALUE = 0.0
-# Full scale of the uint16 pixels of decode_bytes (white).
+# Full scale of the uint16 pixels of decode_pillow (white).
 RAW_MAX = 65535
+# decode_pillow's uint16 to the fast path's 0-255 scale.
+RAW_TO_255 = np.float32(255.0 / RAW_MAX)
+# float32(1 / 255); float32(255) * INV_255 == 1.0 exactly.
+INV_255 = np.float32(1.0 / 255.0)
 
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
@@ -135,7 +140,7 @@ def load_image(
     else:
         source = os.fspath(path_or_bytes)
         data = read_file(source)
-    return to_float(decode_bytes(data, source, size, resize, max_pixels))
+    return decode_bytes(data, source, size, resize, max_pixels)
 
 
 def read_file(path: str) -> bytes:
@@ -157,7 +162,6 @@ def decode_bytes(
     image_size: tuple[int, int] | None,
     resize: str = "stretch",
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    plain: bool | None = None,
 ) -> np.ndarray:
     """Decodes encoded bytes by the route every reader takes for them.
 
@@ -171,23 +175,24 @@ def decode_bytes(
         image_size: (height, width) to resize to, or None.
         resize: One of RESIZE_MODES.
         max_pixels: Largest width * height accepted.
-        plain: Whether `data` is a plain JPEG, if already known.
 
     Returns:
-        uint16 (height, width, 3); `to_float` turns it into [0, 1].
+        float32 (height, width, 3) in [0, 1].
 
     Raises:
         ImageError: For any file that does not decode.
     """
-    if plain is None:
-        plain = is_plain_jpeg(data, max_pixels)
-    if not plain:
-        return decode_pillow(data, source, image_size, resize, max_pixels)
+    size = inspect_plain_jpeg(data, max_pixels)
+    if size is None:
+        raw = decode_pillow(data, source, image_size, resize, max_pixels)
+        return finalize(raw.astype(np.float32) * RAW_TO_255)
     import tensorflow as tf
 
     try:
-        decoder = plain_jpeg_decoder(image_size, resize)
-        return decoder(tf.constant(data)).numpy()
+        decoder = plain_jpeg_decoder(
+            image_size, resize, plan(size, image_size, resize)
+        )
+        return finalize(decoder(tf.constant(data)).numpy())
     except tf.errors.OpError as e:
         tf_reason = str(e.message).strip().splitlines()[0]
     # Pillow usually names the problem better ("truncated"); if it accepts
@@ -196,13 +201,17 @@ def decode_bytes(
     raise ImageError(source, f"corrupt JPEG file: {tf_reason}")
 
 
-def to_float(raw: np.ndarray) -> np.ndarray:
-    """uint16 pixels from `decode_bytes` to float32 in [0, 1].
+def finalize(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels on a 0-255 scale to float32 in [0, 1].
 
-    `dataset` does the same division in TensorFlow (correctly rounded in
-    both), so training and inference see bit-identical values.
+    `dataset` applies the same two float32 operations in TensorFlow, on
+    whole batches, and the Pillow route's ``raw * RAW_TO_255`` before it,
+    so every reader gets bit-identical values. Multiplies, not divisions:
+    graph optimizers may rewrite a division by a constant in one graph and
+    not in another. Resampling weights are >= 0 and sum to 1, so only
+    rounding can push a value past 255; the minimum takes it back.
     """
-    return raw.astype(np.float32) / np.float32(RAW_MAX)
+    return np.minimum(pixels, np.float32(255.0)) * INV_255
 
 
 def decode_pillow(
@@ -216,8 +225,7 @@ def decode_pillow(
 
     Returns uint16 RGB (0 to RAW_MAX): sixteen bits keep 16-bit sources
     exact, and 8-bit values v map to v * 257 so that v * 257 / 65535 ==
-    v / 255. Half the bytes of float32, which keeps the tf.data pipeline
-    and its caches lean.
+    v / 255. Half the bytes of float32 to carry out of Python.
 
     Raises:
         ImageError: For any file that does not decode.

@@ -2,21 +2,32 @@
 
 Most photos are baseline or progressive JPEGs in RGB (YCbCr) or grayscale
 with no EXIF rotation. For those, TensorFlow's own decoder runs inside the
-tf.data graph, in parallel and without Python, at a reduced DCT scale when
-that scale is still at least the target size. Everything else goes through
-Pillow (`imagehub.data._decode`).
+tf.data graph, in parallel and without Python, at a reduced DCT scale
+(1/2, 1/4, 1/8) when that scale is still at least the target size.
+Everything else goes through Pillow (`imagehub.data._decode`).
 
-Every reader (`dataset`, `validate`, `load_image`) routes a given file the
-same way (`is_plain_jpeg` on its header), so training and inference see
-the same pixels. The two decoders agree within a few 8-bit levels; what
-they share exactly: output uint16 RGB on the 8-bit grid (v * 257), the
-resize modes, bilinear antialiased resampling, black letterbox bars.
+The plan for a file (DCT ratio, resampling kernel) is worked out in
+Python from its header (`plan`), once, by whichever reader meets it:
+`dataset` passes it into the graph as a branch index, `load_image` and
+`validate` pick the matching traced function. Every reader therefore runs
+the same TensorFlow ops on a given file, and training and inference see
+identical pixels.
+
+Resampling: the DCT reduction is itself a low-pass (it drops the high
+frequency coefficients). What remains is a factor below 2 unless the
+image is over 16 times the target (or stretched very unevenly); below 2x
+plain bilinear interpolation still draws on every source pixel, from 2x
+on TensorFlow's antialiased kernel is used. The antialiased kernel
+(ScaleAndTranslate) costs about 1.5 ms of CPU per 224x224 image, more
+than the DCT reduction saves: measured with bench/data.py, it put the
+fast path behind Keras's reader.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import math
 
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import sniff
@@ -24,37 +35,41 @@ from imagehub.data._formats import sniff
 # EXIF tag 0x0112; values other than 1 need Pillow's transpose.
 _ORIENTATION_TAG = 0x0112
 _PLAIN_MODES = ("RGB", "L")
-_RATIOS = (1, 2, 4, 8)
-# Shrink factor (after the DCT reduction) from which the fast path uses
-# the antialiased resampling kernel; see `_resize`.
-_ANTIALIAS_FROM = 2.0
+RATIOS = (1, 2, 4, 8)
+# Shrink factor (after the DCT reduction) from which the antialiased
+# resampling kernel is used.
+ANTIALIAS_FROM = 2.0
+# Number of fast-path plans: each ratio, with and without antialiasing.
+NUM_PLANS = 2 * len(RATIOS)
 
 
-def is_plain_jpeg_image(im, max_pixels: int) -> bool:
-    """Whether an opened (not loaded) Pillow image can take the fast path.
+def plain_jpeg_size(im, max_pixels: int) -> tuple[int, int] | None:
+    """(width, height) if an opened Pillow image can take the fast path.
 
-    True for JPEGs whose pixels TensorFlow decodes the way Pillow does:
-    RGB or grayscale (not CMYK or YCCK), without an EXIF orientation that
-    turns the image, and within `max_pixels` (else Pillow's path refuses
-    it with the reason).
+    That is a JPEG whose pixels TensorFlow decodes as Pillow would: RGB or
+    grayscale (not CMYK or YCCK), without an EXIF orientation that turns
+    it, and within `max_pixels` (else Pillow's path refuses it with the
+    reason). None otherwise. Reads the header only.
     """
     from PIL import JpegImagePlugin
 
     if not isinstance(im, JpegImagePlugin.JpegImageFile):
-        return False
+        return None
     if im.mode not in _PLAIN_MODES:
-        return False
+        return None
     if im.size[0] * im.size[1] > max_pixels:
-        return False
+        return None
     try:
         orientation = im.getexif().get(_ORIENTATION_TAG)
     except Exception:  # noqa: BLE001 - unreadable EXIF: let Pillow decide
-        return False
-    return orientation in (None, 1)
+        return None
+    return im.size if orientation in (None, 1) else None
 
 
-def is_plain_jpeg(data_or_path: bytes | str, max_pixels: int) -> bool:
-    """Like `is_plain_jpeg_image`, from bytes or a path (header only)."""
+def inspect_plain_jpeg(
+    data_or_path: bytes | str, max_pixels: int
+) -> tuple[int, int] | None:
+    """Like `plain_jpeg_size`, from encoded bytes or a path."""
     from PIL import Image
 
     try:
@@ -66,67 +81,76 @@ def is_plain_jpeg(data_or_path: bytes | str, max_pixels: int) -> bool:
             with open(source, "rb") as f:
                 header = f.read(HEADER_BYTES)
         if sniff(header) != "JPEG":
-            return False
+            return None
         with Image.open(source, formats=["JPEG"]) as im:
-            return is_plain_jpeg_image(im, max_pixels)
+            return plain_jpeg_size(im, max_pixels)
     except Exception:  # noqa: BLE001 - Pillow reports it properly later
-        return False
+        return None
 
 
-def decode_plain_jpeg(data, image_size, resize):
-    """TensorFlow ops: plain JPEG bytes to uint16 (H, W, 3) (v * 257).
+def plan(
+    size: tuple[int, int],
+    image_size: tuple[int, int] | None,
+    resize: str,
+) -> int:
+    """The fast-path plan of a plain JPEG of `size` (width, height).
+
+    Returns:
+        An index in [0, NUM_PLANS): ratio ``RATIOS[plan // 2]``,
+        antialiased when ``plan % 2``.
+    """
+    if image_size is None:
+        return 0
+    w, h = size
+    th, tw = image_size
+    fx, fy = scale_factors(w, h, th, tw, resize)
+    need_w = max(1, math.ceil(w * fx))
+    need_h = max(1, math.ceil(h * fy))
+    # Pillow's draft rule: the largest ratio r <= min(w // nw, h // nh).
+    scale = min(w // need_w, h // need_h)
+    ratio = max(r for r in RATIOS if r <= max(scale, 1))
+    shrink = max(math.ceil(w / ratio) / need_w, math.ceil(h / ratio) / need_h)
+    return 2 * RATIOS.index(ratio) + int(shrink >= ANTIALIAS_FROM)
+
+
+def scale_factors(w, h, th, tw, resize) -> tuple[float, float]:
+    """Per-axis scale from a (w, h) source to the output region used."""
+    if resize == "stretch":
+        return tw / w, th / h
+    f = max(tw / w, th / h) if resize == "crop" else min(tw / w, th / h)
+    return f, f
+
+
+def decode_plain_jpeg(data, image_size, resize, plan_index):
+    """TensorFlow ops: plain JPEG bytes to float32 (H, W, 3) in [0, 255].
+
+    `imagehub.data._decode.finalize` (or the same ops on a batch) brings
+    the values to [0, 1].
 
     Args:
         data: Scalar string tensor of the encoded JPEG.
         image_size: (height, width) or None for the native size.
         resize: One of RESIZE_MODES.
+        plan_index: From `plan` (a Python int).
 
     Returns:
-        A uint16 tensor; the decoder fails (InvalidArgumentError) on a
+        A float32 tensor. The decoder fails (InvalidArgumentError) on a
         truncated or corrupt file rather than padding it.
     """
     import tensorflow as tf
 
-    if image_size is None:
-        pixels = tf.io.decode_jpeg(data, channels=3)
-        return tf.cast(pixels, tf.uint16) * 257
-    th, tw = image_size
-    shape = tf.io.extract_jpeg_shape(data)
-    h = tf.cast(shape[0], tf.float64)
-    w = tf.cast(shape[1], tf.float64)
-    fx, fy = _scale_factors(w, h, tw, th, resize, tf)
-    need_w = tf.math.ceil(w * fx)
-    need_h = tf.math.ceil(h * fy)
-    # Pillow's draft rule: the largest DCT ratio r <= min(w // nw, h // nh).
-    scale = tf.minimum(tf.math.floordiv(w, need_w), tf.math.floordiv(h, need_h))
-    branch = tf.reduce_sum(
-        tf.cast(scale >= tf.constant(_RATIOS[1:], tf.float64), tf.int32)
-    )
-    pixels = tf.switch_case(
-        branch,
-        [
-            functools.partial(tf.io.decode_jpeg, data, channels=3, ratio=r)
-            for r in _RATIOS
-        ],
-    )
-    pixels.set_shape((None, None, 3))
-    out = _fit(pixels, th, tw, resize, tf)
-    out = tf.round(tf.clip_by_value(out, 0.0, 255.0))
-    return tf.cast(out, tf.uint16) * 257
+    ratio = RATIOS[plan_index // 2]
+    pixels = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
+    if image_size is not None:
+        return _fit(pixels, image_size, resize, bool(plan_index % 2), tf)
+    return tf.cast(pixels, tf.float32)
 
 
-def _scale_factors(w, h, tw, th, resize, tf):
-    if resize == "stretch":
-        return tw / w, th / h
-    if resize == "crop":
-        f = tf.maximum(tw / w, th / h)
-    else:
-        f = tf.minimum(tw / w, th / h)
-    return f, f
-
-
-def _fit(pixels, th, tw, resize, tf):
+def _fit(pixels, image_size, resize, antialias, tf):
     """Resizes uint8 (h, w, 3) to float (th, tw, 3) per `resize`."""
+    th, tw = image_size
+    if resize == "stretch":
+        return _resize(pixels, image_size, antialias, tf)
     size = tf.shape(pixels)
     h = tf.cast(size[0], tf.float64)
     w = tf.cast(size[1], tf.float64)
@@ -142,51 +166,30 @@ def _fit(pixels, th, tw, resize, tf):
         pixels = pixels[
             y0 : y0 + tf.cast(ch, tf.int32), x0 : x0 + tf.cast(cw, tf.int32)
         ]
-    if resize in ("stretch", "crop"):
-        return _resize(pixels, (th, tw), tf)
+        return _resize(pixels, image_size, antialias, tf)
     f = tf.minimum(tw / w, th / h)
     nw = tf.cast(tf.clip_by_value(tf.round(w * f), 1.0, float(tw)), tf.int32)
     nh = tf.cast(tf.clip_by_value(tf.round(h * f), 1.0, float(th)), tf.int32)
-    inner = _resize(pixels, tf.stack([nh, nw]), tf)
+    inner = _resize(pixels, tf.stack([nh, nw]), antialias, tf)
     return tf.image.pad_to_bounding_box(
         inner, (th - nh) // 2, (tw - nw) // 2, th, tw
     )
 
 
-def _resize(pixels, size, tf):
-    """Bilinear resize; the antialiased kernel only when shrinking >= 2x.
-
-    The DCT reduction has already shrunk the image by 2, 4 or 8 with a
-    proper low-pass (dropping the high DCT coefficients), so what is left
-    is a factor below 2 unless the image is over 16 times the target.
-    Below 2x, plain bilinear interpolation still draws on every source
-    pixel; TensorFlow's antialiased kernel (ScaleAndTranslate) would add
-    about 1.5 ms of CPU per 224x224 image, more than the DCT reduction
-    saves (measured for bench/data.py), so it is kept for the >= 2x case
-    where bilinear interpolation would skip pixels.
-    """
-    shape = tf.cast(tf.shape(pixels)[:2], tf.float32)
-    out = tf.cast(size, tf.float32)
-    shrink = tf.reduce_max(shape / out)
-
-    def smooth():
-        return tf.image.resize(pixels, size, "bilinear", antialias=True)
-
-    def plain():
-        return tf.image.resize(pixels, size, "bilinear", antialias=False)
-
-    return tf.cond(shrink >= _ANTIALIAS_FROM, smooth, plain)
+def _resize(pixels, size, antialias, tf):
+    return tf.image.resize(pixels, size, "bilinear", antialias=antialias)
 
 
-@functools.lru_cache(maxsize=32)
-def plain_jpeg_decoder(image_size, resize):
-    """A tf.function (string scalar -> uint16) for eager callers."""
+@functools.lru_cache(maxsize=64)
+def plain_jpeg_decoder(image_size, resize, plan_index):
+    """A traced `decode_plain_jpeg` (string scalar -> float32) for eager
+    callers; `dataset` builds the same ops into its graph."""
     import tensorflow as tf
 
     @tf.function(
         input_signature=[tf.TensorSpec([], tf.string)], autograph=False
     )
     def decode(data):
-        return decode_plain_jpeg(data, image_size, resize)
+        return decode_plain_jpeg(data, image_size, resize, plan_index)
 
     return decode

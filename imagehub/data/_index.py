@@ -14,7 +14,7 @@ from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import bomb_reason
 from imagehub.data._decode import check_pixels
 from imagehub.data._errors import ImageError
-from imagehub.data._fastjpeg import is_plain_jpeg_image
+from imagehub.data._fastjpeg import plain_jpeg_size
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
@@ -41,10 +41,11 @@ class ImageIndex:
         skipped: ``(path, reason)`` of every file that is not used.
         max_pixels: The decompression bomb cap the index was scanned with;
             `dataset` and `validate` apply it too.
-        plain_jpeg: For each path, whether it is a plain JPEG (RGB or
-            gray, no EXIF rotation) that takes TensorFlow's fast decoding
-            path; None when unknown (an index built by hand), in which
-            case readers look at the headers themselves.
+        plain_jpeg: For each path, its (width, height) when it is a plain
+            JPEG (RGB or gray, no EXIF rotation) that takes TensorFlow's
+            fast decoding path, else None; the whole list is None when
+            unknown (an index built by hand), and readers then look at the
+            headers themselves.
     """
 
     paths: list[str]
@@ -52,7 +53,9 @@ class ImageIndex:
     class_names: list[str]
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     max_pixels: int = DEFAULT_MAX_PIXELS
-    plain_jpeg: list[bool] | None = dataclasses.field(default=None, repr=False)
+    plain_jpeg: list[tuple[int, int] | None] | None = dataclasses.field(
+        default=None, repr=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("labels", "plain_jpeg"):
@@ -164,7 +167,7 @@ def scan(
             "pattern or a text file of image paths"
         )
     paths, kept_labels = [], ([] if labels is not None else None)
-    plain: list[bool] = []
+    plain: list[tuple[int, int] | None] = []
     for i, candidate in enumerate(candidates):
         reason, is_plain = _inspect(candidate, max_pixels)
         if reason is not None:
@@ -233,30 +236,30 @@ def _list_file_or_image(path: str, skipped) -> list[str]:
     return listed
 
 
-def _inspect(path: str, max_pixels: int) -> tuple[str | None, bool]:
-    """(why `path` is not usable or None, whether it is a plain JPEG).
+def _inspect(path: str, max_pixels: int):
+    """(why `path` is not usable or None, plain JPEG size or None).
 
     Reads the name and the header only, never the pixels.
     """
     reason = system_file_reason(path)
     if reason:
-        return reason, False
+        return reason, None
     try:
         with open(path, "rb") as f:
             header = f.read(HEADER_BYTES)
     except FileNotFoundError:
-        return "file not found", False
+        return "file not found", None
     except IsADirectoryError:
-        return "is a folder, not a file", False
+        return "is a folder, not a file", None
     except OSError as e:
-        return f"cannot read file: {e.strerror}", False
+        return f"cannot read file: {e.strerror}", None
     fmt = sniff(header)
     if fmt not in SUPPORTED_FORMATS:
-        return unrecognised_reason(header), False
+        return unrecognised_reason(header), None
     return _inspect_header(path, fmt, max_pixels)
 
 
-def _inspect_header(path, fmt, max_pixels) -> tuple[str | None, bool]:
+def _inspect_header(path, fmt, max_pixels):
     """Reads the image header (no pixels) and checks the declared size."""
     from PIL import Image
 
@@ -265,13 +268,13 @@ def _inspect_header(path, fmt, max_pixels) -> tuple[str | None, bool]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path, formats=[fmt]) as im:
                 check_pixels(im.size, max_pixels, path)
-                return None, is_plain_jpeg_image(im, max_pixels)
+                return None, plain_jpeg_size(im, max_pixels)
     except ImageError as e:
-        return e.reason, False
+        return e.reason, None
     except Image.DecompressionBombError as e:
-        return bomb_reason(e), False
+        return bomb_reason(e), None
     except Exception as e:  # noqa: BLE001 - report, never crash a scan
-        return f"corrupt {fmt} file: header not readable ({e})", False
+        return f"corrupt {fmt} file: header not readable ({e})", None
 
 
 def split(

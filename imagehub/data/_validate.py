@@ -46,7 +46,6 @@ def validate(
     workers = workers or min(8, os.cpu_count() or 1)
     ok = [False] * total
     reasons: dict[int, str] = {}
-    plain = index.plain_jpeg
 
     def check(i: int) -> None:
         path = index.paths[i]
@@ -57,7 +56,6 @@ def validate(
                 _CHECK_SIZE,
                 "stretch",
                 index.max_pixels,
-                plain=None if plain is None else plain[i],
             )
         except ImageError as e:
             reasons[i] = e.reason

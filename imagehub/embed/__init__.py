@@ -9,11 +9,10 @@ without importing numpy, TensorFlow or Beam.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 from typing import Any
 
+from imagehub._callable import make_module_callable
 from imagehub.embed._defaults import DEFAULTS as DEFAULTS
 from imagehub.embed._defaults import EmbedDefaults as EmbedDefaults
 
@@ -61,13 +60,5 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _CallablePackage(types.ModuleType):
-    # `imagehub.embed` is both this subpackage and the `embed` function.
-    # Importing a submodule (`from imagehub.embed import ...`) sets the
-    # attribute `imagehub.embed` to this module, hiding the function, so
-    # the module itself forwards calls to `embed`.
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return __getattr__("embed")(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+# `imagehub.embed` is also a function: see imagehub/_callable.py.
+make_module_callable(__name__, "embed")

@@ -51,6 +51,7 @@ from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import EmbedSummary
 from imagehub.embed._embed import Inputs
+from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
 from imagehub.embed._model import parse_image_size
 from imagehub.embed._writer import arrow_schema
@@ -100,13 +101,9 @@ class ImagehubModelHandler(ModelHandler):
         super().__init__()
         self._handle = handle
         self._batch_size = batch_size
-        self._image_size = tuple(image_size)
+        self._image_size = (int(image_size[0]), int(image_size[1]))
 
-    def load_model(self):  # -> OpenedModel
-        import imagehub
-        from imagehub.embed._model import OpenedModel
-        from imagehub.spec import read_card
-
+    def load_model(self) -> OpenedModel:
         model_dir = imagehub.resolve(self._handle)
         return OpenedModel(
             obj=imagehub.load(model_dir),
@@ -141,7 +138,7 @@ class ReadAndDecode(beam.DoFn):
 
     def __init__(self, image_size: tuple[int, int], resize: str):
         super().__init__()
-        self._size = tuple(image_size)
+        self._size = (int(image_size[0]), int(image_size[1]))
         self._resize = resize
 
     def process(self, path: str):
@@ -153,8 +150,8 @@ class ReadAndDecode(beam.DoFn):
             ) as f:
                 data = f.read()
         except Exception as e:  # noqa: BLE001  a bad file, not a bug
-            reason = f"cannot read the file: {e}"
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
+            error = (path, f"cannot read the file: {e}")
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error)
             return
         image, reason = decode_one(path, data, self._size, self._resize)
         if image is None:
@@ -208,7 +205,8 @@ def _local_paths(inputs: Inputs) -> tuple[list[str], list[tuple[str, str]]]:
 
 def _remote_patterns(inputs: Sequence[str]) -> tuple[list[str], list[str]]:
     """Splits remote inputs into glob patterns and list files."""
-    patterns, paths = [], []
+    patterns: list[str] = []
+    paths: list[str] = []
     for item in inputs:
         if item.lower().endswith(".txt"):
             with FileSystems.open(item) as f:
@@ -264,12 +262,10 @@ def embed_beam(
     # when the card has them.
     card = read_card(hub.resolve(handle))
     size = parse_image_size(image_size)
+    if size is None and card is not None:
+        size = (card.default_size[0], card.default_size[1])
     if size is None:
-        size = (
-            tuple(card.default_size)
-            if card is not None
-            else open_model(handle).image_size
-        )
+        size = open_model(handle).image_size
     with_logits = card is not None and card.num_classes is not None
 
     items = (
@@ -296,7 +292,9 @@ def embed_beam(
         shards_prefix = os.path.join(staging, "shards", "part")
         errors_out = os.path.join(staging, "errors.csv")
 
-    handler = KeyedModelHandler(ImagehubModelHandler(handle, batch_size, size))
+    handler: KeyedModelHandler = KeyedModelHandler(
+        ImagehubModelHandler(handle, batch_size, size)
+    )
     schema = arrow_schema(with_logits)
 
     try:

@@ -49,6 +49,4 @@ def list_inputs(
             # A single image: a missing or broken one is a per-file error
             # reported by the decoder, like any other bad file.
             paths.append(item)
-    seen: set[str] = set()
-    unique = [p for p in paths if not (p in seen or seen.add(p))]
-    return unique, skipped
+    return list(dict.fromkeys(paths)), skipped

@@ -174,7 +174,7 @@ def open_model(model: Any, image_size: Any = None) -> OpenedModel:
         obj = model
         card = _card_of_loaded(obj)
     if size is None and card is not None:
-        size = tuple(card.default_size)
+        size = (card.default_size[0], card.default_size[1])
     if size is None:
         size = _size_from_signatures(obj)
     if size is None:

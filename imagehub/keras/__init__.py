@@ -11,10 +11,11 @@ import importlib
 from typing import TYPE_CHECKING
 from typing import Any
 
-__all__ = ["KerasLayer", "tf_keras"]
+# `tf_keras` is a submodule (`imagehub.keras.tf_keras`), not re-exported:
+# importing it needs the tf-keras package.
+__all__ = ["KerasLayer"]
 
 if TYPE_CHECKING:
-    from imagehub.keras import tf_keras as tf_keras
     from imagehub.keras._layer import KerasLayer as KerasLayer
 
 

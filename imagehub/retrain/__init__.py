@@ -13,6 +13,7 @@ from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import old_flag_names
 from imagehub.retrain._errors import AccuracyError
 from imagehub.retrain._errors import ImageSizeError
+from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
@@ -26,6 +27,7 @@ from imagehub.retrain._retrain import make_image_classifier
 __all__ = [
     "AccuracyError",
     "ImageSizeError",
+    "MissingDependencyError",
     "ProgressEvent",
     "RetrainConfig",
     "RetrainError",

@@ -20,5 +20,9 @@ class TFLiteMismatchError(RetrainError):
     """The float TFLite model disagrees with the SavedModel too often."""
 
 
+class MissingDependencyError(RetrainError, ImportError):
+    """An option needs a package that is not installed."""
+
+
 class ImageSizeError(RetrainError, ValueError):
     """--image_size does not fit the module, or no size is known."""

@@ -24,6 +24,7 @@ from imagehub.retrain._checkpoint import Checkpointer
 from imagehub.retrain._checkpoint import CheckpointMismatchError
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._errors import AccuracyError
+from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._module import resolve_image_size
 from imagehub.retrain._module import traced_image_size
@@ -140,6 +141,12 @@ def _one_hot_map(num_classes: int, weights: np.ndarray | None):
     return fn
 
 
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
 def _check_classes(index, image_dir: str) -> None:
     counts = np.bincount(
         np.asarray(index.labels, np.int64), minlength=len(index.class_names)
@@ -166,6 +173,11 @@ def _scan(config: RetrainConfig, progress: ProgressFn | None, validate: bool):
             f"per class, and at least two classes; found "
             f"{len(index.class_names)} class folders"
         )
+    # Files that are not images (a LICENSE.txt, .DS_Store) are noted;
+    # images that do not decode are warned about.
+    for path, reason in index.skipped:
+        logger.info("not used: %s: %s", path, reason)
+    scanned = len(index.skipped)
     if validate:
         index = data.validate(
             index,
@@ -173,7 +185,7 @@ def _scan(config: RetrainConfig, progress: ProgressFn | None, validate: bool):
                 progress, STAGE_VALIDATE, done, total
             ),
         )
-    for path, reason in index.skipped:
+    for path, reason in index.skipped[scanned:]:
         logger.warning("left out %s: %s", path, reason)
     _check_classes(index, image_dir)
     return index
@@ -193,6 +205,11 @@ class _Run:
         from imagehub.spec import read_card
 
         config = self.config
+        if config.summaries_dir and not _installed("tensorboard"):
+            raise MissingDependencyError(
+                "--summaries_dir writes TensorBoard logs, which needs the "
+                "tensorboard package: pip install tensorboard"
+            )
         if config.set_memory_growth:
             import tensorflow as tf
 
@@ -207,7 +224,12 @@ class _Run:
             validate=config.validate_images and not config.use_feature_cache,
         )
         self.class_names = list(self.index.class_names)
-        self.module_dir = imagehub.resolve(config.tfhub_module)
+        from imagehub.hub import HubError
+
+        try:
+            self.module_dir = imagehub.resolve(config.tfhub_module)
+        except HubError as e:
+            raise RetrainError(f"--tfhub_module: {e}") from e
         self.card = read_card(self.module_dir)
         if self.card is not None and self.card.task != TASK_FEATURE_VECTOR:
             raise RetrainError(
@@ -250,7 +272,10 @@ class _Run:
         self.backbone = imagehub.KerasLayer(
             self.module_dir, trainable=config.do_fine_tuning, name="module"
         )
-        traced = traced_image_size(self.backbone._loaded_obj)
+        # The layer's loaded object: its traces tell a card-less module's
+        # input size without loading the SavedModel a second time.
+        loaded = getattr(self.backbone, "_loaded_obj", None)
+        traced = None if loaded is None else traced_image_size(loaded)
         self.image_size = resolve_image_size(
             self.card, traced, config.image_size, config.tfhub_module
         )

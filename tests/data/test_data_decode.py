@@ -246,3 +246,37 @@ def test_load_image_same_when_path_or_bytes(write):
     assert np.array_equal(
         data.load_image(path, (7, 5)), data.load_image(blob, (7, 5))
     )
+
+
+def test_load_image_antialiases_when_fast_path_shrinks_over_2x():
+    from imagehub.data import _fastjpeg
+
+    # 1-pixel stripes, 1000 wide: shrunk 4.5x across but stretched along,
+    # so no DCT reduction applies and the resampler alone must smooth.
+    stripes = np.zeros((100, 1000), np.uint8)
+    stripes[:, ::2] = 255
+    blob = encode(Image.fromarray(stripes, "L"), "JPEG", quality=100)
+    assert _fastjpeg.inspect_plain_jpeg(blob, 10**9) == (1000, 100)
+    assert _fastjpeg.plan((1000, 100), (224, 224), "stretch") == 1, (
+        "expected DCT ratio 1 with the antialiased kernel"
+    )
+    image = data.load_image(blob, image_size=(224, 224))
+    assert np.all(np.abs(image - 0.5) < 0.1), (
+        f"expected ~0.5 everywhere, got {image.min()}..{image.max()}"
+    )
+
+
+def test_plan_reduces_by_dct_when_target_allows():
+    from imagehub.data._fastjpeg import RATIOS
+    from imagehub.data._fastjpeg import plan
+
+    def ratio_and_aa(size, target, resize="stretch"):
+        k = plan(size, target, resize)
+        return RATIOS[k // 2], bool(k % 2)
+
+    assert ratio_and_aa((640, 480), (224, 224)) == (2, False)
+    assert ratio_and_aa((4000, 3000), (224, 224)) == (8, True)
+    assert ratio_and_aa((200, 200), (224, 224)) == (1, False)
+    assert ratio_and_aa((1000, 500), (100, 100), "crop") == (4, False)
+    assert ratio_and_aa((1000, 500), (100, 100), "pad") == (8, False)
+    assert ratio_and_aa((640, 480), None) == (1, False)

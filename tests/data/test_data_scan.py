@@ -123,3 +123,22 @@ def test_split_rejects_bad_fraction():
     index = data.ImageIndex(["a.jpg", "b.jpg"], None, [])
     with pytest.raises(ValueError, match="validation_split=1.5"):
         data.split(index, 1.5, seed=0)
+
+
+def test_scan_reads_vendored_flowers_when_real_photos():
+    import imagehub
+
+    root = os.path.join(
+        os.path.dirname(imagehub.__file__), "_default", "flowers"
+    )
+    index = data.scan(root)
+    assert index.class_names == [
+        "daisy",
+        "dandelion",
+        "roses",
+        "sunflowers",
+        "tulips",
+    ]
+    assert len(index) == 150, len(index)
+    assert [os.path.basename(p) for p, _ in index.skipped] == ["LICENSE.txt"]
+    assert np.bincount(index.labels).tolist() == [30] * 5

@@ -107,3 +107,21 @@ def test_export_archive_works_when_layer_tracked(fine_tuned, tmp_path):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_export_classifier_works_when_model_holds_layer(fine_tuned, tmp_path):
+    model, x = fine_tuned
+    path = imagehub.export_classifier(
+        model, str(tmp_path / "classifier"), labels=["a", "b", "c"]
+    )
+    reloaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(
+        reloaded(tf.constant(x)).numpy(),
+        model.predict(x, verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    # The wrapped SavedModel's variables and losses travel on (R5-R7).
+    names = {v.name for v in reloaded.trainable_variables}
+    assert "conv1/kernel:0" in names, sorted(names)
+    assert len(reloaded.regularization_losses) == 2

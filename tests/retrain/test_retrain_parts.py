@@ -333,3 +333,11 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
     assert outcome["best_epoch"] == 1
     for got, want in zip(head.variables, saved, strict=True):
         np.testing.assert_array_equal(np.array(got), want)
+
+
+def test_mixed_precision_head_returns_float32_logits_when_enabled():
+    config = RetrainConfig(use_mixed_precision=True)
+    head = _train.build_head(8, 3, config, seed=0)
+    assert head.get_layer("logits").compute_dtype == "float16"
+    logits = head(np.ones((2, 8), np.float32))
+    assert str(logits.dtype) in ("float32", "<dtype: 'float32'>"), logits.dtype

@@ -319,3 +319,32 @@ def test_fine_tuning_trains_the_module_when_requested(workdir):
 
     moved = [w.name for w in module.trainable_weights if not unchanged(w)]
     assert moved, "no module weight moved during fine-tuning"
+
+
+def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
+    from imagehub.cli import main
+
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(workdir / "images"),
+            "--tfhub_module",
+            str(workdir / "no_such_module"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "--tfhub_module" in err and "no_such_module" in err, err
+
+
+def test_summaries_dir_without_tensorboard_names_pip_line(workdir, tmp_path):
+    import importlib.util
+
+    from imagehub.retrain import MissingDependencyError
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed: the logs would be written")
+    with pytest.raises(MissingDependencyError, match="pip install"):
+        make_image_classifier(_config(workdir, summaries_dir=str(tmp_path)))
+    assert not any(tmp_path.iterdir()), "nothing may be written"

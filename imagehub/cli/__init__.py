@@ -68,6 +68,20 @@ def _setup_logging(verbose: bool) -> None:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if verbose:
+        return
+    # TensorFlow's Python-side notes are not the user's business either:
+    # absl INFO such as "Function serve_images contains input name(s) ..."
+    # when saving, and the tf.lite.Interpreter deprecation (imagehub checks
+    # its TFLite files with it on purpose). -v shows both again.
+    import warnings
+
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+        category=UserWarning,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,9 +66,11 @@ def _step(title: str, argv: list[str]) -> None:
     env["PYTHONPATH"] = os.pathsep.join(
         [package_parent, env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
+    start = time.perf_counter()
     code = subprocess.run(
         [sys.executable, "-m", "imagehub", *argv], env=env
     ).returncode
+    print(f"({time.perf_counter() - start:.0f} s)", flush=True)
     if code != 0:
         raise SystemExit(
             f"demo step {title!r} failed with exit code {code}; the command "
@@ -127,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
         labels,
         report,
         embeddings,
-        # embed's resumable parts and its errors file
+        # retrain's checkpoints and feature cache; embed's resumable
+        # parts, settings and errors file
+        classifier + "_checkpoints",
         embeddings.replace(".parquet", ".parts"),
+        embeddings.replace(".parquet", ".config.json"),
         embeddings.replace(".parquet", ".errors.csv"),
     ]
     existing = [p for p in outputs if os.path.exists(p)]

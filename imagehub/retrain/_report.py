@@ -201,6 +201,7 @@ td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: right; }}
 td:first-child {{ text-align: left; }}
 figure {{ display: inline-block; margin: 4px; width: {THUMB_SIZE + 20}px;
   font-size: 80%; vertical-align: top; }}
+figcaption small {{ word-break: break-all; }}
 img.plot {{ max-width: 100%; }}
 </style></head><body>
 <h1>imagehub retrain report</h1>

@@ -1,9 +1,12 @@
-"""Decodes images into batches on worker threads, ahead of the model.
+"""Decodes images into batches ahead of the model.
 
 Decoding, not the model, is what usually limits a feature extraction loop.
-Pillow and TensorFlow release the GIL while they decode and resize, so a few
-threads working a bounded number of images ahead keep the model busy without
-holding more than `(prefetch + 1) * batch_size` images in memory.
+The local runner reads through `imagehub.data.dataset` (`dataset_batches`):
+plain JPEGs are decoded inside a tf.data graph, in parallel and without a
+Python call per file, which costs less CPU than `load_image` per file on
+threads (measured in bench/embed.py); the pixels are the same. Beam's
+workers decode file by file with `decode_one` (`load_image`); so does
+`decode_batches`, a bounded thread pool kept for callers without tf.data.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -145,3 +149,66 @@ def decode_batches(
             # generator): drop the work not started yet.
             for _, future in pending:
                 future.cancel()
+
+
+def dataset_batches(
+    paths: Sequence[str],
+    image_size: tuple[int, int],
+    resize: str = "stretch",
+    batch_size: int = 32,
+    workers: int | None = None,
+) -> Iterator[Batch]:
+    """Yields batches of decoded images in input order, through tf.data.
+
+    Uses `imagehub.data.dataset` (bounded: it prefetches a few batches).
+    `dataset` drops files that do not decode; they are found as the paths
+    missing between two yielded ones, and decoded once more with
+    `load_image` for their reason, so every bad file is reported by name.
+
+    Args:
+        paths: Image paths (no duplicates).
+        image_size: (height, width) every image is resized to.
+        resize: A mode of `imagehub.data.RESIZE_MODES`.
+        batch_size: Images per batch (bad files do not count).
+        workers: Size of tf.data's thread pool (default: TensorFlow's).
+
+    Yields:
+        `Batch`es; every input path appears in exactly one, as an image or
+        as an error.
+    """
+    import tensorflow as tf
+
+    from imagehub.data import ImageIndex
+    from imagehub.data import dataset
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    paths = list(paths)
+    if not paths:
+        return
+    index = ImageIndex(paths=paths, labels=None, class_names=[])
+    ds = dataset(index, image_size, batch_size, resize=resize, with_paths=True)
+    if workers:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = int(workers)
+        ds = ds.with_options(options)
+    position = 0  # next input path not yet accounted for
+
+    def errors_until(stop: int) -> list[tuple[str, str]]:
+        found = []
+        for path in paths[position:stop]:
+            _, reason = _load(path, image_size, resize)
+            # dataset dropped it; if it decodes now, it changed meanwhile.
+            found.append((path, reason or "could not be decoded"))
+        return found
+
+    for images, names in ds:
+        good = [n.decode("utf-8", "surrogateescape") for n in names.numpy()]
+        errors: list[tuple[str, str]] = []
+        for name in good:
+            stop = paths.index(name, position)
+            errors.extend(errors_until(stop))
+            position = stop + 1
+        yield Batch(good, images.numpy(), errors)
+    if position < len(paths):
+        yield Batch([], None, errors_until(len(paths)))

@@ -15,6 +15,7 @@ import numpy as np
 import imagehub
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
+from imagehub.embed._batches import dataset_batches
 from imagehub.embed._batches import decode_batches
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._inputs import list_inputs
@@ -83,14 +84,22 @@ def run_batches(
     progress: Progress | None,
     workers: int | None = None,
 ) -> None:
-    """Decodes `paths` ahead on threads and runs the model batch by batch."""
+    """Decodes `paths` ahead and runs the model batch by batch."""
     total = len(paths)
     done = 0
     if progress is not None:
         progress(0, total)
-    for batch in decode_batches(
-        paths, opened.image_size, resize, batch_size, workers=workers
-    ):
+    if all(p.isascii() for p in paths):
+        batches = dataset_batches(
+            paths, opened.image_size, resize, batch_size, workers=workers
+        )
+    else:
+        # imagehub.data.dataset takes ASCII paths only (numpy's bytes
+        # conversion); the per-file thread pool reads any path.
+        batches = decode_batches(
+            paths, opened.image_size, resize, batch_size, workers=workers
+        )
+    for batch in batches:
         outputs = opened(batch.images) if batch.images is not None else None
         on_batch(batch, outputs)
         done += batch.size
@@ -114,12 +123,13 @@ def embed(
 ) -> EmbedResult | EmbedSummary:
     """Computes a feature vector (or logits) for every image of `inputs`.
 
-    Images are decoded with `imagehub.data.load_image` on worker threads,
-    ahead of the model, and passed through the model's `__call__` in
-    inference mode. With an `output`, rows are streamed to disk in parts of
-    `part_size` (memory does not grow with the number of images), a rerun
-    with the same output skips the images already written, and files that
-    cannot be decoded are listed in `OUT.errors.csv` while the run goes on.
+    Images are decoded ahead of the model through `imagehub.data.dataset`
+    (the same pixels as `imagehub.data.load_image`), and passed through the
+    model's `__call__` in inference mode. With an `output`, rows are
+    streamed to disk in parts of `part_size` (memory does not grow with the
+    number of images), a rerun with the same output skips the images already
+    written, and files that cannot be decoded are listed in `OUT.errors.csv`
+    while the run goes on.
 
     A classifier's row has its logits both as `vector` (so readers of
     `vector` work for any model) and as `logits`.
@@ -138,7 +148,7 @@ def embed(
             `imagehub.data.RESIZE_MODES`.
         progress: Called with (files done, files to do) after each batch.
         part_size: Rows per part file (local runner).
-        workers: Decoding threads (local runner; default: CPUs, at most 8).
+        workers: Decoding threads (local runner; default: TensorFlow's).
         runner: ``"local"`` or ``"beam"`` (Apache Beam; DirectRunner unless
             `beam_options` names another runner).
         beam_options: Beam pipeline options, e.g. ``{"runner":

@@ -204,3 +204,25 @@ def test_decode_batches_reads_a_bounded_distance_ahead(image_folder):
             f"read {ahead} paths ahead of the consumer"
         )
     assert seen == len(paths)
+
+
+@pytest.mark.parametrize("odd_name", ["plain.jpg", "caf\u00e9.jpg"])
+def test_embed_reports_missing_file_when_given_a_path_list(
+    models, image_folder, tmp_path, odd_name
+):
+    # The tf.data route (ASCII paths) and the thread-pool fallback alike.
+    folder, paths = image_folder
+    renamed = str(tmp_path / odd_name)
+    with open(sorted(paths)[0], "rb") as src, open(renamed, "wb") as dst:
+        dst.write(src.read())
+    missing = str(tmp_path / "gone.jpg")
+    inputs = [renamed, *sorted(paths)[1:5], missing, *sorted(paths)[5:9]]
+    result = imagehub.embed(models["feature_vector"], inputs, batch_size=3)
+    good = [p for p in inputs if p != missing]
+    assert result.paths == good, "good files embedded, in input order"
+    assert [p for p, _ in result.errors] == [missing], result.errors
+    assert "No such file" in result.errors[0][1], result.errors
+    expected = model_outputs(
+        models["feature_vector"], good, (16, 16), "stretch"
+    )
+    np.testing.assert_allclose(result.vectors, expected, atol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -152,7 +153,9 @@ def dataset(
             return image, target
         return image, target, tf.ensure_shape(ok, ())
 
-    paths = np.asarray(index.paths, dtype=object).astype(bytes)
+    # os.fsencode, not numpy's bytes cast: that one is ASCII-only and
+    # fails on names such as "café.jpg".
+    paths = np.array([os.fsencode(p) for p in index.paths], dtype=object)
     labelled_output = index.labels is not None and not with_paths
     targets = (
         np.asarray(index.labels, dtype=np.int32) if labelled_output else paths

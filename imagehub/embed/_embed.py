@@ -16,7 +16,6 @@ import imagehub
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
 from imagehub.embed._batches import dataset_batches
-from imagehub.embed._batches import decode_batches
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
@@ -89,16 +88,9 @@ def run_batches(
     done = 0
     if progress is not None:
         progress(0, total)
-    if all(p.isascii() for p in paths):
-        batches = dataset_batches(
-            paths, opened.image_size, resize, batch_size, workers=workers
-        )
-    else:
-        # imagehub.data.dataset takes ASCII paths only (numpy's bytes
-        # conversion); the per-file thread pool reads any path.
-        batches = decode_batches(
-            paths, opened.image_size, resize, batch_size, workers=workers
-        )
+    batches = dataset_batches(
+        paths, opened.image_size, resize, batch_size, workers=workers
+    )
     for batch in batches:
         outputs = opened(batch.images) if batch.images is not None else None
         on_batch(batch, outputs)

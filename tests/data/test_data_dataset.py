@@ -167,3 +167,21 @@ def test_dataset_rejects_bad_arguments(index, kwargs, message):
     kwargs = {"image_size": 8, **kwargs}
     with pytest.raises(ValueError, match=message):
         data.dataset(index, **kwargs)
+
+
+def test_dataset_reads_non_ascii_paths_when_given(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("caf\u00e9.jpg", "\u82b1.png"):
+        Image.fromarray(testing.random_image(rng, (20, 20))).save(
+            tmp_path / name
+        )
+    index = data.scan(str(tmp_path))
+    assert len(index) == 2, index.skipped
+    images, paths = next(iter(data.dataset(index, (8, 8), batch_size=2)))
+    names = sorted(p.decode("utf-8") for p in paths.numpy())
+    assert names == sorted(index.paths), names
+    for image, path in zip(images.numpy(), paths.numpy(), strict=True):
+        expected = data.load_image(path.decode("utf-8"), (8, 8))
+        np.testing.assert_allclose(image, expected, atol=1e-6)

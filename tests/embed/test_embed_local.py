@@ -210,7 +210,7 @@ def test_decode_batches_reads_a_bounded_distance_ahead(image_folder):
 def test_embed_reports_missing_file_when_given_a_path_list(
     models, image_folder, tmp_path, odd_name
 ):
-    # The tf.data route (ASCII paths) and the thread-pool fallback alike.
+    # Non-ASCII names go through the same tf.data route as ASCII ones.
     folder, paths = image_folder
     renamed = str(tmp_path / odd_name)
     with open(sorted(paths)[0], "rb") as src, open(renamed, "wb") as dst:

@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/imagehub demo $(DEMO_ARGS)
+	# --overwrite: a second `make demo` replaces the first one's outputs.
+	$(VENV)/bin/imagehub demo --out imagehub-demo --overwrite $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

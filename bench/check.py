@@ -15,13 +15,14 @@ The goal (issue 3): the full check costs no more than 15 loads-and-calls
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import describe_machine
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -95,15 +96,6 @@ def _subprocess_time(args: list[str]) -> tuple[float, int]:
     return time.perf_counter() - start, proc.returncode
 
 
-def _machine() -> str:
-    import tensorflow as tf
-
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TF {tf.__version__}"
-    )
-
-
 def main() -> int:
     sys.path.insert(0, ROOT)
     os.environ.update(_env())
@@ -135,7 +127,7 @@ def main() -> int:
         print(f"exit codes: check {cli_code}, load-and-call {base_code}")
     e2e_ratio = cli_s / base_s
 
-    machine = _machine()
+    machine = describe_machine()
     passed = ratio <= GOAL and report.conforming
     failed = ", ".join(report.failed) or "none"
     runs_load = ", ".join(f"{x:.2f}" for x in loads)
@@ -166,9 +158,6 @@ def main() -> int:
             "",
         ]
     )
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "check.md"), "w", encoding="utf-8") as f:
-        f.write(md)
     result = {
         "name": "check",
         "baseline": "tf.saved_model.load + one call (MobileNetV3Small)",
@@ -181,10 +170,7 @@ def main() -> int:
         "conforming": report.conforming,
         "machine": machine,
     }
-    with open(os.path.join(RESULTS, "check.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    print(md)
+    write_results("check", md, result)
     return 0
 
 

@@ -20,15 +20,16 @@ Usage: python bench/data.py [--images 1000] [--runs 5]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _common import describe_machine
+from _common import load_average
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -105,17 +106,6 @@ READERS = {
 }
 
 
-def machine() -> str:
-    import tensorflow as tf
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TF {tf.__version__}, "
-        f"load average {load:.1f} at the end"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1000)
@@ -158,7 +148,9 @@ def main() -> int:
         "ratio": round(ratio, 3),
         "goal": f">= {GOAL}",
         "passed": ratio >= GOAL,
-        "machine": machine(),
+        "machine": describe_machine(
+            f"load average {load_average():.1f} at the end"
+        ),
         "images": args.images,
         "image": "640x480 JPEG q90",
         "image_size": list(SIZE),
@@ -220,13 +212,7 @@ def main() -> int:
             "",
         ]
     )
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "data.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(HERE, "results", "data.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    print(text)
+    write_results("data", text, result)
     return 0
 
 

@@ -20,14 +20,16 @@ Run: python bench/demo.py [--seeds 8] [--skip_demo --module DIR]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import describe_machine
+from _common import load_average
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -36,19 +38,6 @@ sys.path.insert(0, ROOT)
 
 WALL_GOAL_S = 300.0
 BASELINE_ACCURACY = 0.72  # linear classifier, shared/data README
-
-
-def machine(load: str) -> str:
-    import tensorflow as tf
-
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"TF {tf.__version__}, Python {platform.python_version()}, {load}"
-    )
-
-
-def load_average() -> float:
-    return os.getloadavg()[0]
 
 
 def run_demo(out: str) -> float:
@@ -127,7 +116,7 @@ def main() -> int:
                 "ratio": round(wall / WALL_GOAL_S, 3),
                 "goal": "<= 1.0",
                 "passed": wall <= WALL_GOAL_S,
-                "machine": machine(load),
+                "machine": describe_machine(load),
             }
         )
         lines += [
@@ -160,7 +149,7 @@ def main() -> int:
             "ratio": round(mean / BASELINE_ACCURACY, 3),
             "goal": ">= 1.0",
             "passed": mean >= BASELINE_ACCURACY,
-            "machine": machine(load),
+            "machine": describe_machine(load),
         }
     )
     lines += [
@@ -183,13 +172,7 @@ def main() -> int:
         f"Machine: {entries[-1]['machine']}.",
         "",
     ]
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "demo.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    with open(os.path.join(RESULTS, "demo.json"), "w", encoding="utf-8") as f:
-        json.dump(entries, f, indent=2)
-        f.write("\n")
-    print("\n".join(lines))
+    write_results("demo", "\n".join(lines), entries)
     return 0
 
 

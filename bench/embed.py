@@ -17,9 +17,7 @@ Usage: python bench/embed.py [--images 1000] [--repeats 2]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,6 +25,9 @@ import tempfile
 import time
 
 import numpy as np
+from _common import describe_machine
+from _common import load_average
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -186,17 +187,6 @@ def peak_rss_mb(model: str, inputs: str, out: str) -> tuple[float, float]:
     return usage.ru_maxrss / 1024.0, seconds  # Linux: KB
 
 
-def machine() -> str:
-    import tensorflow as tf
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"TF {tf.__version__}, Python {platform.python_version()}, "
-        f"load average {load:.1f} at start"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=1000)
@@ -209,7 +199,7 @@ def main() -> int:
 
     from imagehub.data import load_image
 
-    where = machine()
+    where = describe_machine(f"load average {load_average():.1f} at start")
     tmp = tempfile.mkdtemp(prefix="imagehub-bench-embed-")
     try:
         t = time.perf_counter()
@@ -351,13 +341,7 @@ def main() -> int:
         f"Machine: {where}.",
         "",
     ]
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "embed.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
-    with open(os.path.join(RESULTS, "embed.json"), "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=2)
-        f.write("\n")
-    print("\n".join(md))
+    write_results("embed", "\n".join(md), rows)
     return 0
 
 

@@ -11,13 +11,14 @@ Writes bench/results/export.md and bench/results/export.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
+
+from _common import describe_machine
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -28,15 +29,6 @@ SIZE = 224
 ROUNDS = 7
 CALLS_PER_ROUND = 3
 GOAL = 1.0
-
-
-def _machine() -> str:
-    import tensorflow as tf
-
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, TF {tf.__version__}"
-    )
 
 
 def main() -> int:
@@ -92,7 +84,7 @@ def main() -> int:
         "ratio": round(ratio, 3),
         "goal": f">= {GOAL}",
         "passed": ratio >= GOAL,
-        "machine": _machine(),
+        "machine": describe_machine(),
         "model": "MobileNetV3Small (weights=None), include_top=False, avg",
         "image_size": [SIZE, SIZE],
         "batch_size": BATCH,
@@ -104,10 +96,6 @@ def main() -> int:
             ips["exported __call__"] / ips["source model(x)"], 3
         ),
     }
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "export.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
     lines = [
         "# export: exported `__call__` vs the source model's `predict`",
         "",
@@ -138,9 +126,7 @@ def main() -> int:
         "numbers vary, the ratio is measured side by side).",
         "",
     ]
-    with open(os.path.join(RESULTS, "export.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    write_results("export", "\n".join(lines), result)
     return 0 if result["passed"] else 1
 
 

@@ -19,13 +19,14 @@ Writes bench/results/keras_layer.md and bench/results/keras_layer.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
+
+from _common import describe_machine
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -39,15 +40,6 @@ ROUNDS = 6
 TRAIN_STEPS = 6
 NUM_CLASSES = 5
 GOAL = 0.95
-
-
-def _machine() -> str:
-    import tensorflow as tf
-
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"TF {tf.__version__}, Python {platform.python_version()}"
-    )
 
 
 def _export(path: str) -> str:
@@ -194,7 +186,7 @@ def main() -> int:
     median_ratio = medians["predict_dataset"] / medians["direct"]
     # Time per step: a ratio > 1 means imagehub's step is slower.
     train_ratio = train["ours"] / train["baseline"]
-    machine = _machine()
+    machine = describe_machine()
     entries = [
         {
             "name": "keras_layer_predict",
@@ -230,10 +222,6 @@ def main() -> int:
             "machine": machine,
         },
     ]
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "keras_layer.json"), "w") as f:
-        json.dump(entries, f, indent=2)
-        f.write("\n")
     lines = [
         "# keras_layer: imagehub.KerasLayer vs baselines",
         "",
@@ -292,9 +280,7 @@ def main() -> int:
         f"Machine: {machine}.",
         "",
     ]
-    with open(os.path.join(RESULTS, "keras_layer.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    write_results("keras_layer", "\n".join(lines), entries)
     return 0
 
 

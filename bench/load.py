@@ -20,9 +20,7 @@ bench/results/load.md and bench/results/load.json.
 from __future__ import annotations
 
 import gc
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -30,6 +28,9 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+
+from _common import describe_machine
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -64,10 +65,7 @@ def main() -> int:
 
     work = tempfile.mkdtemp(prefix="imagehub-bench-")
     os.environ["IMAGEHUB_CACHE_DIR"] = os.path.join(work, "cache")
-    machine = (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TF {tf.__version__}"
-    )
+    machine = describe_machine()
     try:
         with ModelServer() as server:
             archive = pack_saved_model(TFHUB_CLASSIFIER_DIR)
@@ -189,12 +187,7 @@ def main() -> int:
         "loading; the cold resolve also hashes every file for the manifest.",
         "",
     ]
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "load.md"), "w") as f:
-        f.write("\n".join(table))
-    with open(os.path.join(HERE, "results", "load.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    print("\n".join(table))
+    write_results("load", "\n".join(table), results, indent=1)
     return 0 if all(r["passed"] for r in results) else 1
 
 

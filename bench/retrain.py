@@ -17,14 +17,16 @@ Run: python bench/retrain.py [--epochs 5] [--repeats 2] [--generated 1000]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import describe_machine
+from _common import load_average
+from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -98,18 +100,6 @@ def timed_run(config, label: str) -> dict:
     }
     print(f"{label}: {row}", flush=True)
     return row
-
-
-def machine() -> str:
-    import tensorflow as tf
-
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = f", load average {os.getloadavg()[0]:.1f}"
-    return (
-        f"{platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, TF {tf.__version__}{load}"
-    )
 
 
 def compare(module: str, image_dir: str, epochs: int, repeats: int):
@@ -212,7 +202,7 @@ def main() -> int:
                 "imagehub/_default/flowers",
                 flowers,
                 args.epochs,
-                machine(),
+                describe_machine(f"load average {load_average():.1f}"),
             )
         )
         if args.generated:
@@ -231,12 +221,9 @@ def main() -> int:
                     f"{args.generated} generated 224x224 JPEGs, 5 classes",
                     gen,
                     args.epochs,
-                    machine(),
+                    describe_machine(f"load average {load_average():.1f}"),
                 )
             )
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "retrain.json"), "w") as f:
-        json.dump(results, f, indent=2)
     first = results[0]
     lines = [
         "# retrain: feature caching vs the old make_image_classifier way",
@@ -276,9 +263,7 @@ def main() -> int:
         f"Machine: {first['machine']}.",
         "",
     ]
-    with open(os.path.join(RESULTS, "retrain.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    write_results("retrain", "\n".join(lines), results)
     return 0
 
 

@@ -86,7 +86,7 @@ def main() -> int:
         scripts = sorted(
             p
             for p in glob.glob(os.path.join(HERE, "*.py"))
-            if os.path.basename(p) != "run_all.py"
+            if not os.path.basename(p).startswith(("_", "run_all"))
             and (not args.names or os.path.basename(p)[:-3] in args.names)
         )
         failed = _run(scripts)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
 from imagehub.check import _probes as P
 from imagehub.check import _probes_input as In
@@ -21,6 +20,7 @@ from imagehub.check._scan import scan
 from imagehub.hub import HubError
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import TASKS
+from imagehub.spec import parse_image_size
 from imagehub.spec import read_card
 from imagehub.spec import rules_for_task
 
@@ -67,22 +67,6 @@ def _probe_table(task: str) -> list[tuple[str, Callable[[Context], Result]]]:
     return [(rule, table[rule]) for rule in order if rule in table]
 
 
-def _parse_size(image_size: Any) -> tuple[int, int] | None:
-    if image_size is None:
-        return None
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    try:
-        h, w = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"image_size must be (height, width) or an int, got {image_size!r}"
-        ) from None
-    if h < 1 or w < 1:
-        raise ValueError(f"image_size must be positive, got {(h, w)}")
-    return h, w
-
-
 def _resolve(path_or_handle: str | os.PathLike[str]) -> str:
     from imagehub.hub import resolve
 
@@ -126,7 +110,7 @@ def check(
     """
     if task is not None and task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; expected one of {TASKS}")
-    size = _parse_size(image_size)
+    size = parse_image_size(image_size)
     try:
         path = _resolve(path_or_handle)
     except (HubError, OSError) as e:

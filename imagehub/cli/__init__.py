@@ -31,6 +31,18 @@ class UsageError(Exception):
     """A bad flag or argument: printed without a traceback, exit code 2."""
 
 
+def parse_image_size_flag(
+    text: str | None, flag: str = "--image_size"
+) -> tuple[int, int] | None:
+    """`imagehub.spec.parse_image_size` for a flag: raises `UsageError`."""
+    from imagehub.spec import parse_image_size
+
+    try:
+        return parse_image_size(text, flag)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from imagehub import __version__
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from imagehub.cli import UsageError
+from imagehub.cli import parse_image_size_flag
 
 _TASKS = ("feature_vector", "classification")  # imagehub.spec.TASKS
 
@@ -52,26 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.replace("x", ",").split(",")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise UsageError(
-            f"--image_size must be H,W with positive integers (e.g. 224,224), "
-            f"got {text!r}"
-        )
-    return values[0], values[1]
-
-
 def run(args: argparse.Namespace) -> int:
-    size = parse_image_size(args.image_size)
+    size = parse_image_size_flag(args.image_size)
     from rich.console import Console
     from rich.markup import escape
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imagehub.cli import UsageError
+from imagehub.cli import parse_image_size_flag
 
 _TASKS = ("feature_vector", "classification")
 _ACTIVATIONS = ("softmax", "sigmoid")
@@ -92,25 +93,6 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(command="export")
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """Parses ``"224"`` or ``"224,192"`` into (height, width)."""
-    if text is None:
-        return None
-    parts = text.replace("x", ",").split(",")
-    try:
-        values = [int(v) for v in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise UsageError(
-            f"--image_size {text!r}: expected H,W (e.g. 224,224) or one "
-            "positive number"
-        )
-    return (values[0], values[1])
-
-
 def read_labels(path: str) -> list[str]:
     """One label per line; blank lines are skipped."""
     try:
@@ -145,7 +127,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace, status: Any) -> str:
     from imagehub import export as ex
 
-    size = parse_size(args.image_size)
+    size = parse_image_size_flag(args.image_size)
     options: dict[str, Any] = {"overwrite": args.overwrite}
     export_fn: Callable[..., str]
     if args.task == "classification":

@@ -53,11 +53,11 @@ from imagehub.embed._embed import EmbedSummary
 from imagehub.embed._embed import Inputs
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
-from imagehub.embed._model import parse_image_size
 from imagehub.embed._writer import arrow_schema
 from imagehub.embed._writer import config_path
 from imagehub.embed._writer import errors_path
 from imagehub.embed._writer import output_stem
+from imagehub.spec import parse_image_size
 from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import numpy as np
 
 from imagehub.spec import TASK_CLASSIFICATION
 from imagehub.spec import ModelCard
+from imagehub.spec import parse_image_size
 from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
@@ -72,30 +73,6 @@ class OpenedModel:
                 key = next(iter(out))
             out = out[key]
         return np.asarray(out, np.float32)
-
-
-def parse_image_size(image_size: Any) -> ImageSize | None:
-    """Accepts None, an int, "H,W", "S" or a (height, width) pair."""
-    if image_size is None:
-        return None
-    try:
-        if isinstance(image_size, str):
-            parts = [int(p) for p in image_size.replace("x", ",").split(",")]
-        elif isinstance(image_size, int):
-            parts = [image_size]
-        else:
-            parts = [int(p) for p in image_size]
-        if len(parts) == 1:
-            parts = parts * 2
-        height, width = parts
-    except (TypeError, ValueError):
-        height = width = 0
-    if height < 1 or width < 1:
-        raise ValueError(
-            f"Invalid image_size {image_size!r}; expected a positive int or "
-            "a (height, width) pair such as 224,224"
-        )
-    return int(height), int(width)
 
 
 def _card_of_loaded(obj: Any) -> ModelCard | None:

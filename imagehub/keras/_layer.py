@@ -12,7 +12,6 @@ non-trainable weights.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from imagehub.keras import _saved_model
+from imagehub.keras._common import SavedModelLayerMixin
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _check_dtype(dtype: Any) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="imagehub")
-class KerasLayer(keras.layers.Layer):
+class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
     """Wraps a reusable image SavedModel (SPEC R, F, C) as a Keras 3 layer.
 
     A drop-in replacement for `tensorflow_hub.KerasLayer` that works in
@@ -104,31 +104,16 @@ class KerasLayer(keras.layers.Layer):
     ) -> None:
         kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
         super().__init__(trainable=bool(trainable), **kwargs)
-        if signature is not None and trainable:
-            raise ValueError(
-                f"trainable=True with signature={signature!r}: signatures "
-                "are for inference only; fine-tune through __call__ "
-                "(leave signature unset)"
-            )
-        wrapped = _saved_model.wrap(
+        wrapped = self._wrap_saved_model(
             handle,
-            signature=signature,
-            output_key=output_key,
-            signature_outputs_as_dict=signature_outputs_as_dict,
-            arguments=arguments,
-            output_shape=output_shape,
-            load_options=load_options,
+            trainable,
+            arguments,
+            signature,
+            signature_outputs_as_dict,
+            output_key,
+            output_shape,
+            load_options,
         )
-        self._wrapped = wrapped
-        # Tracked as a TensorFlow dependency so model.export() and
-        # tf.saved_model.save() carry the SavedModel's functions and assets.
-        self._loaded_obj = wrapped.obj
-        self._handle = wrapped.handle
-        self._arguments = dict(arguments or {})
-        self._signature = signature
-        self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
-        self._output_key = output_key
-        self._output_shape_arg = output_shape
         self._load_options = load_options
         for variable in wrapped.variables:
             self._track_variable(self._as_keras_variable(variable))
@@ -154,40 +139,8 @@ class KerasLayer(keras.layers.Layer):
             )
         return wrapped
 
-    @property
-    def handle(self) -> str | None:
-        """The handle the layer was built from, or None for an object."""
-        return self._handle
-
-    @property
-    def model_card(self) -> Any:
-        """The SavedModel's model card (SPEC M1), or None."""
-        return self._wrapped.card
-
-    def _run(self, images: tf.Tensor, training: bool) -> Any:
-        wrapped = self._wrapped
-        if wrapped.input_name is not None:
-            outputs = wrapped.func(**{wrapped.input_name: images})
-        elif wrapped.accepts_training:
-            outputs = wrapped.func(images, training=training, **self._arguments)
-        else:
-            outputs = wrapped.func(images, **self._arguments)
-        return _saved_model.pick_output(
-            outputs, self._output_key, self._signature_outputs_as_dict
-        )
-
     def call(self, inputs: Any, training: Any = None) -> Any:
-        images = tf.cast(inputs, tf.float32)
-        if not self.trainable or training is None:
-            training = False
-        if isinstance(training, bool) or not tf.is_tensor(training):
-            outputs = self._run(images, bool(training))
-        else:
-            outputs = tf.cond(
-                tf.cast(training, tf.bool),
-                lambda: self._run(images, True),
-                lambda: self._run(images, False),
-            )
+        outputs = self._run_saved_model(inputs, training)
         if self.trainable:
             for loss_fn in self._wrapped.regularization_losses:
                 self.add_loss(loss_fn())
@@ -220,36 +173,18 @@ class KerasLayer(keras.layers.Layer):
         return (batch, *shape)
 
     def get_config(self) -> dict[str, Any]:
-        if self._handle is None:
-            raise NotImplementedError(
-                "This KerasLayer wraps an already loaded object, which "
-                "cannot be serialised; build it from a handle string "
-                "(imagehub.KerasLayer('/path/or/url', ...)) to save the "
-                "model to .keras"
-            )
+        self._require_handle(
+            "(imagehub.KerasLayer('/path/or/url', ...)) to save the model to "
+            ".keras"
+        )
         if self._load_options is not None:
             logger.warning(
                 "load_options are not saved with the layer's config; "
                 "loading the model uses the defaults"
             )
         config = super().get_config()
-        config.update(
-            handle=self._handle,
-            arguments=dict(self._arguments) or None,
-            signature=self._signature,
-            signature_outputs_as_dict=self._signature_outputs_as_dict or None,
-            output_key=self._output_key,
-            output_shape=_plain(self._output_shape_arg),
-        )
+        config.update(self._saved_model_config(_plain(self._output_shape_arg)))
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> KerasLayer:
-        config = dict(config)
-        handle = config.pop("handle")
-        if isinstance(handle, os.PathLike):
-            handle = os.fspath(handle)
-        return cls(handle, **config)
 
 
 def _plain(shape: Any) -> Any:

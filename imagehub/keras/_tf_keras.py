@@ -8,7 +8,6 @@ regularization losses as callable losses that vanish while frozen.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +21,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from imagehub.keras import _saved_model
+from imagehub.keras._common import SavedModelLayerMixin
 
 
 @tf_keras.saving.register_keras_serializable(package="imagehub")
-class KerasLayer(tf_keras.layers.Layer):
+class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
     """Wraps a reusable image SavedModel as a tf_keras (Keras 2) layer.
 
     Arguments and behaviour are those of `imagehub.KerasLayer`; see there.
@@ -63,28 +63,16 @@ class KerasLayer(tf_keras.layers.Layer):
                 "float32; leave dtype unset or pass 'float32'"
             )
         super().__init__(trainable=bool(trainable), dtype=dtype, **kwargs)
-        if signature is not None and trainable:
-            raise ValueError(
-                f"trainable=True with signature={signature!r}: signatures "
-                "are for inference only; leave signature unset to fine-tune"
-            )
-        wrapped = _saved_model.wrap(
+        wrapped = self._wrap_saved_model(
             handle,
-            signature=signature,
-            output_key=output_key,
-            signature_outputs_as_dict=signature_outputs_as_dict,
-            arguments=arguments,
-            output_shape=output_shape,
-            load_options=load_options,
+            trainable,
+            arguments,
+            signature,
+            signature_outputs_as_dict,
+            output_key,
+            output_shape,
+            load_options,
         )
-        self._wrapped = wrapped
-        self._loaded_obj = wrapped.obj
-        self._handle = wrapped.handle
-        self._arguments = dict(arguments or {})
-        self._signature = signature
-        self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
-        self._output_key = output_key
-        self._output_shape_arg = output_shape
         for variable in wrapped.variables:
             self.add_weight(
                 name=_saved_model.variable_name(variable),
@@ -104,37 +92,8 @@ class KerasLayer(tf_keras.layers.Layer):
 
         return loss
 
-    @property
-    def handle(self) -> str | None:
-        return self._handle
-
-    @property
-    def model_card(self) -> Any:
-        return self._wrapped.card
-
-    def _run(self, images: tf.Tensor, training: bool) -> Any:
-        wrapped = self._wrapped
-        if wrapped.input_name is not None:
-            outputs = wrapped.func(**{wrapped.input_name: images})
-        elif wrapped.accepts_training:
-            outputs = wrapped.func(images, training=training, **self._arguments)
-        else:
-            outputs = wrapped.func(images, **self._arguments)
-        return _saved_model.pick_output(
-            outputs, self._output_key, self._signature_outputs_as_dict
-        )
-
     def call(self, inputs: Any, training: Any = None) -> Any:
-        images = tf.cast(inputs, tf.float32)
-        if not self.trainable or training is None:
-            training = False
-        if isinstance(training, bool) or not tf.is_tensor(training):
-            return self._run(images, bool(training))
-        return tf.cond(
-            tf.cast(training, tf.bool),
-            lambda: self._run(images, True),
-            lambda: self._run(images, False),
-        )
+        return self._run_saved_model(inputs, training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = self._wrapped.output_shape
@@ -146,27 +105,7 @@ class KerasLayer(tf_keras.layers.Layer):
         return tf.TensorShape([batch, *shape])
 
     def get_config(self) -> dict[str, Any]:
-        if self._handle is None:
-            raise NotImplementedError(
-                "This KerasLayer wraps an already loaded object, which "
-                "cannot be serialised; build it from a handle string to "
-                "save the model"
-            )
+        self._require_handle("to save the model")
         config = super().get_config()
-        config.update(
-            handle=self._handle,
-            arguments=dict(self._arguments) or None,
-            signature=self._signature,
-            signature_outputs_as_dict=self._signature_outputs_as_dict or None,
-            output_key=self._output_key,
-            output_shape=self._output_shape_arg,
-        )
+        config.update(self._saved_model_config(self._output_shape_arg))
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> KerasLayer:
-        config = dict(config)
-        handle = config.pop("handle")
-        if isinstance(handle, os.PathLike):
-            handle = os.fspath(handle)
-        return cls(handle, **config)

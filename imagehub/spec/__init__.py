@@ -23,6 +23,7 @@ from imagehub.spec._rules import TASK_FEATURE_VECTOR
 from imagehub.spec._rules import TASKS
 from imagehub.spec._rules import Rule
 from imagehub.spec._rules import rules_for_task
+from imagehub.spec._size import parse_image_size
 
 __all__ = [
     "ACTIVATIONS",
@@ -43,6 +44,7 @@ __all__ = [
     "TASK_CLASSIFICATION",
     "TASK_FEATURE_VECTOR",
     "card_path",
+    "parse_image_size",
     "read_card",
     "rules_for_task",
 ]

@@ -5,18 +5,13 @@ The local runner reads through `imagehub.data.dataset` (`dataset_batches`):
 plain JPEGs are decoded inside a tf.data graph, in parallel and without a
 Python call per file, which costs less CPU than `load_image` per file on
 threads (measured in bench/embed.py); the pixels are the same. Beam's
-workers decode file by file with `decode_one` (`load_image`); so does
-`decode_batches`, a bounded thread pool kept for callers without tf.data.
+workers decode file by file with `decode_one` (`load_image`).
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import logging
-import os
-from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 
@@ -82,73 +77,6 @@ def _load(
     except OSError as e:
         return None, f"cannot read the file: {e.strerror or e}"
     return decode_one(path, data, image_size, resize)
-
-
-def decode_batches(
-    paths: Iterable[str],
-    image_size: tuple[int, int],
-    resize: str = "stretch",
-    batch_size: int = 32,
-    workers: int | None = None,
-    prefetch: int = 2,
-) -> Iterator[Batch]:
-    """Yields batches of decoded images in input order.
-
-    Args:
-        paths: Image paths.
-        image_size: (height, width) every image is resized to.
-        resize: A mode of `imagehub.data.RESIZE_MODES`.
-        batch_size: Images per batch (bad files do not count).
-        workers: Decoding threads (default: the number of CPUs, at most 8).
-        prefetch: Batches decoded ahead of the one being consumed.
-
-    Yields:
-        `Batch`es; every input path appears in exactly one, as an image or
-        as an error.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    workers = workers or min(8, os.cpu_count() or 1)
-    lookahead = batch_size * (prefetch + 1)
-    it = iter(paths)
-    pending: collections.deque = collections.deque()
-    with concurrent.futures.ThreadPoolExecutor(
-        workers, thread_name_prefix="imagehub-decode"
-    ) as pool:
-        try:
-
-            def fill() -> None:
-                while len(pending) < lookahead:
-                    path = next(it, None)
-                    if path is None:
-                        return
-                    future = pool.submit(_load, path, image_size, resize)
-                    pending.append((path, future))
-
-            fill()
-            good_paths: list[str] = []
-            images: list[np.ndarray] = []
-            errors: list[tuple[str, str]] = []
-            while pending:
-                path, future = pending.popleft()
-                image, reason = future.result()
-                if image is None:
-                    errors.append((path, reason or "unknown error"))
-                else:
-                    good_paths.append(path)
-                    images.append(image)
-                fill()
-                if len(images) == batch_size:
-                    yield Batch(good_paths, np.stack(images), errors)
-                    good_paths, images, errors = [], [], []
-            if good_paths or errors:
-                stacked = np.stack(images) if images else None
-                yield Batch(good_paths, stacked, errors)
-        finally:
-            # The consumer stopped early (an exception, a closed
-            # generator): drop the work not started yet.
-            for _, future in pending:
-                future.cancel()
 
 
 def dataset_batches(

@@ -10,7 +10,6 @@ import pytest
 
 import imagehub
 from imagehub.embed import _writer
-from imagehub.embed._batches import decode_batches
 
 from .conftest import model_outputs
 from .conftest import write_bad_files
@@ -181,29 +180,6 @@ def test_partwriter_peak_rows_never_exceeds_part_size(tmp_path):
     assert writer.parts_written == 7, "63 rows in parts of 10"
     assert (rows, errors) == (63, 0)
     assert pq.read_table(str(tmp_path / "w.parquet")).num_rows == 63
-
-
-def test_decode_batches_reads_a_bounded_distance_ahead(image_folder):
-    _, paths = image_folder
-    consumed = 0
-
-    def counting():
-        nonlocal consumed
-        for path in paths:
-            consumed += 1
-            yield path
-
-    seen = 0
-    batch_size, prefetch = 10, 2
-    for batch in decode_batches(
-        counting(), (16, 16), batch_size=batch_size, prefetch=prefetch
-    ):
-        seen += batch.size
-        ahead = consumed - seen
-        assert ahead <= (prefetch + 1) * batch_size, (
-            f"read {ahead} paths ahead of the consumer"
-        )
-    assert seen == len(paths)
 
 
 @pytest.mark.parametrize("odd_name", ["plain.jpg", "caf\u00e9.jpg"])

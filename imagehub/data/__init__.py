@@ -3,7 +3,8 @@
 - `scan` finds images (by content, not extension) in a folder, a glob
   pattern or a list file, and says why every other file was skipped.
 - `validate` decodes every image once and reports the bad ones.
-- `dataset` builds a parallel, prefetched `tf.data.Dataset` of batches.
+- `dataset` builds a parallel, prefetched `tf.data.Dataset` of batches
+  (`dataset_options` are its `tf.data.Options`).
 - `load_image` reads one image (path or bytes) for inference.
 - `split` divides an index into disjoint training and validation parts.
 
@@ -24,6 +25,7 @@ Example:
 """
 
 from imagehub.data._dataset import dataset
+from imagehub.data._dataset import dataset_options
 from imagehub.data._decode import DEFAULT_BACKGROUND
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import PAD_VALUE
@@ -45,6 +47,7 @@ __all__ = [
     "ImageError",
     "ImageIndex",
     "dataset",
+    "dataset_options",
     "load_image",
     "scan",
     "split",

@@ -57,11 +57,12 @@ class OpenedModel:
         """True when the card says so; models without a card are unknown."""
         return self.card is not None and self.card.task == TASK_CLASSIFICATION
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """Runs `__call__` (inference mode) on a float32 NHWC batch."""
+    def __call__(self, images: Any) -> np.ndarray:
+        """Runs `__call__` (inference mode) on a float32 NHWC batch (a
+        NumPy array or a tensor, which is passed on without a copy)."""
         import tensorflow as tf
 
-        out = self.obj(tf.constant(images, tf.float32))
+        out = self.obj(tf.convert_to_tensor(images, tf.float32))
         if isinstance(out, dict):
             key = self.card.output_key if self.card else None
             if key not in out:

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from imagehub.data import dataset_options
 from imagehub.retrain import _features
 from imagehub.retrain import _train
 from imagehub.retrain._inputs import check_classes
@@ -112,6 +113,9 @@ def prepare_data(run: Run) -> None:
         weights = _train.class_weights(labels, k)
     to_targets = _one_hot_map(k, weights)
     bs = config.batch_size
+    # dataset() sets these on image pipelines; the feature cache needs them
+    # too (no autotuning thread to stall each epoch's end).
+    options = dataset_options()
     if run.cached:
         feats = run.train_features
 
@@ -119,7 +123,7 @@ def prepare_data(run: Run) -> None:
             ds = tf.data.Dataset.from_tensor_slices(
                 (feats[order], labels[order])
             )
-            return ds.map(to_targets).batch(bs)
+            return ds.map(to_targets).batch(bs).with_options(options)
 
         val_ds = (
             tf.data.Dataset.from_tensor_slices(
@@ -127,6 +131,7 @@ def prepare_data(run: Run) -> None:
             )
             .map(_one_hot_map(k, None))
             .batch(bs)
+            .with_options(options)
         )
     else:
         augment = None

@@ -185,3 +185,39 @@ def test_dataset_reads_non_ascii_paths_when_given(tmp_path):
     for image, path in zip(images.numpy(), paths.numpy(), strict=True):
         expected = data.load_image(path.decode("utf-8"), (8, 8))
         np.testing.assert_allclose(image, expected, atol=1e-6)
+
+
+def test_dataset_options_disable_autotuning_when_mapped_further(index):
+    # Autotuning's thread stalls iterator deletion (see dataset_options);
+    # the options must survive the maps retrain adds downstream.
+    ds = data.dataset(index, 8).map(lambda x, y: (x * 2.0, y))
+    assert ds.options().autotune.enabled is False, ds.options()
+
+
+def test_dataset_reads_ahead_a_bounded_number_when_consumer_waits(
+    tmp_path, monkeypatch
+):
+    import time
+
+    from imagehub.data import _dataset
+
+    testing.write_image_folder(
+        tmp_path, num_classes=1, per_class=120, size=(12, 12), fmt="png"
+    )
+    index = data.scan(str(tmp_path))
+    decoded = []
+    real = _dataset.decode_pillow
+
+    def counting(*args, **kwargs):
+        decoded.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_dataset, "decode_pillow", counting)
+    it = iter(data.dataset(index, 8, batch_size=2))
+    next(it)
+    time.sleep(1.0)  # let the pipeline fill every buffer it has
+    bound = 2 * (_dataset.PREFETCH_BATCHES + 2) + _dataset.decode_parallelism()
+    assert len(decoded) <= bound, (
+        f"decoded {len(decoded)} of {len(index)} images ahead of a consumer "
+        f"that took one batch of 2; expected at most {bound}"
+    )

@@ -145,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
         f"({summary.processed} files read in this run)"
     )
     if summary.errors:
+        files = "file" if summary.errors == 1 else "files"
         print(
-            f"{summary.errors} files could not be embedded; see "
+            f"{summary.errors} {files} could not be embedded; see "
             f"{summary.errors_path}"
         )
     return 0

@@ -33,6 +33,7 @@ from imagehub.data._decode import RESIZE_MODES
 from imagehub.data._decode import load_image
 from imagehub.data._errors import ImageError
 from imagehub.data._formats import SUPPORTED_FORMATS
+from imagehub.data._formats import meant_as_image
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import scan
 from imagehub.data._index import split
@@ -49,6 +50,7 @@ __all__ = [
     "dataset",
     "dataset_options",
     "load_image",
+    "meant_as_image",
     "scan",
     "split",
     "validate",

@@ -35,6 +35,30 @@ _FTYP_BRANDS = {
 
 _BMP_INFO_SIZES = (12, 40, 52, 56, 64, 108, 124)
 
+# File name suffixes of image formats, supported or not.
+IMAGE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".dib",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".jxl",
+    ".jp2",
+    ".j2k",
+    ".psd",
+    ".ico",
+    ".svg",
+)
+
 
 def sniff(header: bytes) -> str | None:
     """Names the image format of a file from its first bytes.
@@ -103,6 +127,26 @@ def system_file_reason(path: str) -> str | None:
     if name.startswith("._"):
         return "system file (macOS AppleDouble resource fork), not an image"
     return None
+
+
+def meant_as_image(path: str) -> bool:
+    """Whether a file that `scan` skipped was meant to be an image.
+
+    True for a file named like an image (``.jpg``, ``.png``, ...) or whose
+    first bytes are an image format's (an unsupported or damaged image):
+    for a job that reads every image of a folder these are errors. False
+    for operating-system files and other documents (``LICENSE.txt``,
+    ``notes.csv``), which such a job passes over. Reads 64 bytes at most.
+    """
+    if system_file_reason(path):
+        return False
+    if os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as f:
+            return sniff(f.read(HEADER_BYTES)) is not None
+    except OSError:
+        return False
 
 
 def unrecognised_reason(header: bytes) -> str:

@@ -95,8 +95,14 @@ class ImageIndex:
         )
 
 
+LABEL_MODES = ("inferred", None)
+
+
 def scan(
-    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str],
+    *,
+    labels: str | None = "inferred",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImageIndex:
     """Finds the images in a folder, a glob pattern or a list file.
 
@@ -109,13 +115,18 @@ def scan(
         path: One of:
             - a folder with subfolders: labelled, one class per subfolder
               (searched recursively); files beside the subfolders are
-              skipped;
+              skipped (with ``labels=None``: every image in the folder
+              and below, unlabelled);
             - a folder without subfolders: unlabelled;
             - a glob pattern (``"photos/**/*.jpg"``): unlabelled;
             - a text file with one image path per line (relative paths are
               relative to the text file; blank lines and lines starting
               with ``#`` are ignored): unlabelled;
             - a single image file.
+        labels: ``"inferred"`` (as `keras.utils.image_dataset_from_directory`
+            names it): a folder's subfolders are its classes. None: no
+            classes; a folder is searched recursively, files at its top
+            level included (what a job embedding every image wants).
         max_pixels: Images whose header declares more pixels (width *
             height) are skipped as decompression bombs.
 
@@ -126,19 +137,25 @@ def scan(
 
     Raises:
         FileNotFoundError: `path` does not exist and matches no file.
-        ValueError: `max_pixels` is not positive.
+        ValueError: `max_pixels` is not positive, or `labels` is unknown.
     """
     if max_pixels < 1:
         raise ValueError(f"max_pixels={max_pixels}; expected a positive int")
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels={labels!r}; expected one of {LABEL_MODES}")
     path = os.fspath(path)
     skipped: list[tuple[str, str]] = []
-    labels: list[int] | None = None
+    found_labels: list[int] | None = None
     class_names: list[str] = []
     if os.path.isdir(path):
         subdirs, files = _list_dir(path, skipped)
-        if subdirs:
+        if subdirs and labels is None:
+            candidates = list(files)
+            for name in subdirs:
+                candidates += _walk(os.path.join(path, name), skipped)
+        elif subdirs:
             class_names = subdirs
-            candidates, labels = [], []
+            candidates, found_labels = [], []
             for f in files:
                 reason = system_file_reason(f) or (
                     "file beside the class folders; only files inside a "
@@ -148,7 +165,7 @@ def scan(
             for label, name in enumerate(class_names):
                 found = _walk(os.path.join(path, name), skipped)
                 candidates += found
-                labels += [label] * len(found)
+                found_labels += [label] * len(found)
         else:
             candidates = files
     elif os.path.isfile(path):
@@ -166,7 +183,7 @@ def scan(
             f"path={path!r} does not exist; expected a folder, a glob "
             "pattern or a text file of image paths"
         )
-    paths, kept_labels = [], ([] if labels is not None else None)
+    paths, kept_labels = [], ([] if found_labels is not None else None)
     plain: list[tuple[int, int] | None] = []
     for i, candidate in enumerate(candidates):
         reason, is_plain = _inspect(candidate, max_pixels)
@@ -176,7 +193,7 @@ def scan(
         paths.append(candidate)
         plain.append(is_plain)
         if kept_labels is not None:
-            kept_labels.append(labels[i])
+            kept_labels.append(found_labels[i])
     if skipped:
         logger.info("scan %s: skipped %d files", path, len(skipped))
     return ImageIndex(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
 
 # Inputs to hand to `imagehub.data.scan` rather than take as one image.
 _LIST_FILE_SUFFIXES = (".txt", ".lst", ".list")
@@ -23,13 +26,20 @@ def list_inputs(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Lists the images `inputs` names, in a stable order.
 
+    A folder is searched recursively, every image in it and below (class
+    subfolders mean nothing here). Of the files `imagehub.data.scan`
+    skips, those meant as images (`imagehub.data.meant_as_image`: named or
+    starting like one) and every path a list file names are returned as
+    errors; other files in a folder or glob match (``LICENSE.txt``,
+    ``.DS_Store``) are passed over with a log line.
+
     Args:
         inputs: A folder, a glob pattern, a text file with one path a line,
             one image path, or a sequence of any of these.
 
     Returns:
         (paths, skipped): the image paths, without duplicates, and the
-        (path, reason) pairs `imagehub.data.scan` skipped.
+        (path, reason) pairs of the files that are errors.
 
     Raises:
         FileNotFoundError: An input names nothing that exists.
@@ -42,9 +52,24 @@ def list_inputs(
     for item in items:
         item = os.fspath(item)
         if _needs_scan(item):
-            index = data.scan(item)
+            index = data.scan(item, labels=None)
             paths.extend(index.paths)
-            skipped.extend(index.skipped)
+            # A list file names each of its paths on purpose.
+            named = os.path.isfile(item)
+            passed_over = []
+            for path, reason in index.skipped:
+                if named or data.meant_as_image(path):
+                    skipped.append((path, reason))
+                else:
+                    passed_over.append(path)
+            if passed_over:
+                logger.info(
+                    "%s: passed over %d files that are not images (%s)",
+                    item,
+                    len(passed_over),
+                    ", ".join(os.path.basename(p) for p in passed_over[:3])
+                    + (", ..." if len(passed_over) > 3 else ""),
+                )
         else:
             # A single image: a missing or broken one is a per-file error
             # reported by the decoder, like any other bad file.

@@ -38,6 +38,44 @@ def test_scan_labels_by_subfolder_when_class_folders(write):
     assert len(index) == 4
 
 
+def test_scan_reads_every_image_unlabelled_when_labels_none(write):
+    write("top.jpg", JPEG)
+    write("LICENSE.txt", b"CC BY 2.0\n")
+    write("2019/a.png", PNG)
+    root = os.path.dirname(write("2019/summer/b.jpg", JPEG))
+    root = os.path.dirname(os.path.dirname(root))
+    index = data.scan(root, labels=None)
+    names = [os.path.relpath(p, root) for p in index.paths]
+    assert names == ["top.jpg", "2019/a.png", "2019/summer/b.jpg"], (
+        f"top-level and nested images, no classes: {names}"
+    )
+    assert index.labels is None and index.class_names == []
+    assert list(_skipped(index)) == ["LICENSE.txt"], index.skipped
+
+
+def test_scan_rejects_unknown_labels_mode(tmp_path):
+    with pytest.raises(ValueError, match="labels='int'.*inferred"):
+        data.scan(str(tmp_path), labels="int")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "meant"),
+    [
+        ("LICENSE.txt", b"CC BY 2.0 credits\n", False),
+        ("notes.csv", b"a,b\n1,2\n", False),
+        (".DS_Store", b"\x00\x00\x00\x01Bud1", False),
+        ("text.png", b"this is not an image\n", True),
+        ("empty.JPG", b"", True),
+        ("photo_without_suffix", JPEG[:40], True),
+    ],
+)
+def test_meant_as_image_by_name_or_first_bytes(write, name, content, meant):
+    path = write(name, content)
+    assert data.meant_as_image(path) is meant, (
+        f"{name}: expected meant_as_image={meant}"
+    )
+
+
 def test_scan_skips_system_files_with_reason(write):
     write("cats/.DS_Store", b"\x00\x00\x00\x01Bud1")
     write("cats/Thumbs.db", b"\xd0\xcf\x11\xe0" + bytes(60))

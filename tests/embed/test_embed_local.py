@@ -127,6 +127,32 @@ def test_embed_lists_every_bad_file_when_folder_has_bad_files(models, tmp_path):
     assert summary.errors == len(bad)
 
 
+def test_embed_reads_every_image_when_folder_has_subfolders(models, tmp_path):
+    from imagehub import testing
+
+    folder = tmp_path / "photos"
+    top = testing.write_flat_folder(str(folder), 3, size=(24, 24), seed=1)
+    nested = testing.write_flat_folder(
+        str(folder / "2019" / "summer"), 2, size=(24, 24), seed=2
+    )
+    (folder / "LICENSE.txt").write_text("CC BY 2.0: the photographers\n")
+    (folder / "2019" / "notes.csv").write_text("day,place\n")
+    bad = write_bad_files(str(folder / "2020"))
+    out = str(tmp_path / "photos.parquet")
+    summary = imagehub.embed(models["feature_vector"], str(folder), out)
+    got = pq.read_table(out)["path"].to_pylist()
+    assert sorted(got) == sorted(top + nested), (
+        "images at the top level and in subfolders are all embedded "
+        f"(subfolders are not classes here): {got}"
+    )
+    with open(summary.errors_path, encoding="utf-8") as f:
+        listed = sorted(line.split(",", 1)[0] for line in f.readlines()[1:])
+    assert listed == sorted(bad), (
+        "only files meant as images are errors; LICENSE.txt and notes.csv "
+        f"are passed over: {listed}"
+    )
+
+
 def test_embed_rejects_unknown_output_suffix(models, image_folder):
     with pytest.raises(ValueError, match=r"out\.csv.*\.parquet"):
         imagehub.embed(models["feature_vector"], image_folder[0], "out.csv")

@@ -40,6 +40,9 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         output_shape: Output shape without the batch dimension.
         load_options: A `tf.saved_model.LoadOptions` for loading `handle`.
         **kwargs: Passed to `tf_keras.layers.Layer`.
+
+    Rebuilt from a config in safe mode, the layer scans its SavedModel
+    with `imagehub.scan` first, as the Keras 3 layer does.
     """
 
     def __init__(
@@ -84,6 +87,14 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         for loss_fn in wrapped.regularization_losses:
             self.add_loss(self._loss_while_trainable(loss_fn))
         self.built = True
+
+    @classmethod
+    def _keras_safe_mode(cls) -> bool | None:
+        try:
+            from tf_keras.src.saving import serialization_lib
+        except ImportError:  # pragma: no cover - tf_keras moved it
+            return None
+        return serialization_lib.in_safe_mode()
 
     def _loss_while_trainable(self, loss_fn: Any) -> Any:
         def loss() -> Any:

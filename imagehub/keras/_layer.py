@@ -196,7 +196,7 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         return config
 
 
-_save_guard.install(KerasLayer)
+_save_guard.install(KerasLayer, _save_guard.KERAS_WRITERS)
 
 
 def _plain(shape: Any) -> Any:

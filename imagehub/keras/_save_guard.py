@@ -7,16 +7,18 @@ writing (`keras/src/saving/saving_lib.py` opens the `.keras` file, the
 legacy HDF5 writer the `.h5` file), so failing in `get_config` alone would
 leave a half-written file behind, or truncate an older file of that name.
 
-`install` therefore wraps the two functions Keras's `save_model` (and
+`install` therefore wraps the functions Keras's `save_model` (and
 `Model.save`) call to write a model file, so that they check the model's
-layers first and raise before anything is written. Every other model
-goes through unchanged; `get_config` still refuses on its own for the
-callers that do not come through these functions.
+layers first and raise before anything is written; the tf_keras layer
+does the same for tf_keras's HDF5 writer. Every other model goes through
+unchanged; `get_config` still refuses on its own for the callers that do
+not come through these functions.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +46,8 @@ def _refuse_handleless(layer_class: type, model: Any, filepath: Any) -> None:
             f"Cannot save the model to {filepath!r}: its KerasLayer(s) "
             f"{names} wrap an already loaded object, which cannot be "
             "serialised; build them from a handle string "
-            "(imagehub.KerasLayer('/path/or/url', ...)) to save the model "
-            "to .keras, or use model.export() for a SavedModel. Nothing "
-            "was written."
+            "(KerasLayer('/path/or/url', ...)) to save the model, or use "
+            "model.export() for a SavedModel. Nothing was written."
         )
 
 
@@ -60,27 +61,35 @@ def _guarded(original: Callable[..., Any], layer_class: type) -> Any:
     return save
 
 
-def install(layer_class: type) -> None:
-    """Makes Keras's model writers refuse handle-less `layer_class` layers.
+# The functions Keras's save_model and Model.save call to write a file,
+# as (module, function); each takes (model, filepath, ...).
+KERAS_WRITERS = (
+    ("keras.src.saving.saving_lib", "save_model"),
+    ("keras.src.legacy.saving.legacy_h5_format", "save_model_to_hdf5"),
+)
+# tf_keras serialises the config before it opens a .keras file, but its
+# HDF5 writer opens the .h5 file first.
+TF_KERAS_WRITERS = (
+    ("tf_keras.src.saving.legacy.hdf5_format", "save_model_to_hdf5"),
+)
 
-    Idempotent. If this Keras keeps its writers elsewhere, nothing is
-    wrapped (logged at debug level) and `get_config` still refuses, but
-    only after the file was opened.
+
+def install(layer_class: type, writers: tuple[tuple[str, str], ...]) -> None:
+    """Makes `writers` refuse models holding handle-less `layer_class`.
+
+    Idempotent. A writer this Keras does not have is skipped (logged at
+    debug level): `get_config` still refuses, but only after the file was
+    opened.
     """
-    targets = []
-    try:
-        from keras.src.saving import saving_lib
-
-        targets.append((saving_lib, "save_model"))
-        from keras.src.legacy.saving import legacy_h5_format
-
-        targets.append((legacy_h5_format, "save_model_to_hdf5"))
-    except ImportError:  # pragma: no cover - depends on the Keras release
-        logger.debug("keras keeps its model writers elsewhere")
-    for module, name in targets:
+    for module_name, name in writers:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # pragma: no cover - depends on the release
+            logger.debug("no module %s to guard", module_name)
+            continue
         original = getattr(module, name, None)
-        if original is None:  # pragma: no cover - depends on Keras
-            logger.debug("keras has no %s.%s", module.__name__, name)
+        if original is None:  # pragma: no cover - depends on the release
+            logger.debug("no %s.%s to guard", module_name, name)
             continue
         if getattr(original, _MARK, False):
             continue

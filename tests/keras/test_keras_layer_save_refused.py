@@ -74,3 +74,27 @@ def test_save_still_writes_when_layer_has_handle(tiny_dir, tmp_path):
     assert path.read_bytes() != OLD_BYTES
     restored = keras.saving.load_model(str(path))
     assert restored.layers[0].handle == os.fspath(tiny_dir)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5"])
+def test_tf_keras_save_keeps_older_file_when_layer_wraps_object(
+    tiny_dir, tmp_path, name
+):
+    tf_keras = pytest.importorskip("tf_keras")
+    from imagehub.keras.tf_keras import KerasLayer
+
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((16, 16, 3)),
+            KerasLayer(tf.saved_model.load(tiny_dir)),
+        ]
+    )
+    path = tmp_path / name
+    path.write_bytes(OLD_BYTES)
+    with pytest.raises(NotImplementedError, match="handle string"):
+        model.save(str(path))
+    assert path.read_bytes() == OLD_BYTES, f"{name} was overwritten"
+    new_path = tmp_path / f"new_{name}"
+    with pytest.raises(NotImplementedError, match="handle string"):
+        model.save(str(new_path))
+    assert not new_path.exists(), f"a partial {name} was left behind"

@@ -42,6 +42,14 @@ def _flatten_layers(model: Any) -> list[Any]:
     return out
 
 
+def _is_hub(layer: Any) -> bool:
+    """True for `imagehub.KerasLayer` and alike: a loaded reusable
+    SavedModel with call arguments and regularization losses of its own."""
+    return isinstance(getattr(layer, "arguments", None), dict) and hasattr(
+        layer, "saved_model_regularization_losses"
+    )
+
+
 def parse_input_range(value: Any) -> tuple[float, float]:
     """Parses ``(0, 1)``, ``"-1,1"``... into one of INPUT_RANGES."""
     if isinstance(value, str):
@@ -191,13 +199,7 @@ class Forward:
         ]
         # imagehub.KerasLayer (or alike): a loaded reusable SavedModel whose
         # own overrides and regularization losses carry over when trainable.
-        self.hub_layers = [
-            la
-            for la in layers
-            if la.trainable
-            and isinstance(getattr(la, "_arguments", None), dict)
-            and hasattr(getattr(la, "_wrapped", None), "regularization_losses")
-        ]
+        self.hub_layers = [la for la in layers if la.trainable and _is_hub(la)]
         # (layer, attribute, value) set while tracing, whatever the call.
         self._fixed_patches: list[tuple[Any, str, Any]] = []
         self.final_activation: str | None = None
@@ -282,7 +284,8 @@ class Forward:
                 if k in self._hub_hparams(layer)
             }
             if forwarded:
-                arguments = {**layer._arguments, **forwarded}
+                arguments = {**layer.arguments, **forwarded}
+                # What the layer passes on each call, while tracing.
                 patches.append((layer, "_arguments", arguments))
         rate = overrides.get(HP_DROPOUT)
         if rate is not None:
@@ -383,13 +386,8 @@ def regularizer_fns(model: Any, extra: Sequence[Any] = ()) -> list[Any]:
             if getattr(weight, "regularizer", None) is not None:
                 fns.append(make(weight))
     for layer in _flatten_layers(model):
-        wrapped = getattr(layer, "_wrapped", None)
-        losses = getattr(wrapped, "regularization_losses", None)
-        if (
-            layer.trainable
-            and losses
-            and isinstance(getattr(layer, "_arguments", None), dict)
-        ):
+        if layer.trainable and _is_hub(layer):
+            losses = layer.saved_model_regularization_losses
             fns.extend(_wrap_loss(fn) for fn in losses)
     fns.extend(extra)
     return fns

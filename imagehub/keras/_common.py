@@ -2,18 +2,83 @@
 
 `SavedModelLayerMixin` goes before the framework's `Layer` base class. It
 wraps the SavedModel (`_saved_model.wrap`), runs it with or without
-`training`, and builds the layer's config. It imports neither Keras nor
-tf_keras, so each layer keeps only what its framework needs: dtypes,
-variables, losses and output shapes.
+`training`, and builds the layer's config and rebuilds the layer from it.
+It imports neither Keras nor tf_keras, so each layer keeps only what its
+framework needs: dtypes, variables, losses, output shapes and where its
+framework keeps the safe-mode flag.
+
+Safe mode: a config can come from an untrusted `.keras` file, and loading
+a SavedModel runs its graphs. So `from_config`, while Keras's safe mode is
+in effect (the default of `keras.saving.load_model`), has the handle's
+SavedModel scanned by `imagehub.scan` before it is loaded, and refuses it
+when the scan does (`_saved_model.refuse_if_unsafe`).
 """
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from imagehub.keras import _saved_model
+
+# True while `from_config` builds a layer in safe mode: the constructor
+# then scans the handle's SavedModel before loading it.
+_SCAN_ON_LOAD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "imagehub_keras_scan_on_load", default=False
+)
+
+
+def load_options_config(options: Any) -> dict[str, Any] | None:
+    """The fields of a `tf.saved_model.LoadOptions` as JSON values."""
+    if options is None:
+        return None
+    out = {}
+    for name in _load_option_names():
+        value = getattr(options, name, None)
+        # experimental_variable_policy is an Enum of strings (or None).
+        out[name] = getattr(value, "value", value)
+    return out
+
+
+def load_options_from_config(config: Any) -> Any:
+    """Rebuilds the `tf.saved_model.LoadOptions` `load_options_config` gave.
+
+    Raises:
+        ValueError: `config` is not a dict of LoadOptions fields.
+    """
+    import tensorflow as tf
+
+    if config is None or isinstance(config, tf.saved_model.LoadOptions):
+        return config
+    names = _load_option_names()
+    if not isinstance(config, Mapping):
+        raise ValueError(
+            f"load_options={config!r} in the layer's config: expected a "
+            f"dict of tf.saved_model.LoadOptions fields {list(names)}"
+        )
+    unknown = sorted(set(config) - set(names))
+    if unknown:
+        raise ValueError(
+            f"load_options={dict(config)!r} in the layer's config: "
+            f"{unknown} not tf.saved_model.LoadOptions field(s) of this "
+            f"TensorFlow; the fields are {list(names)}"
+        )
+    try:
+        return tf.saved_model.LoadOptions(**config)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"load_options={dict(config)!r} in the layer's config: {e}"
+        ) from e
+
+
+def _load_option_names() -> tuple[str, ...]:
+    import tensorflow as tf
+
+    params = inspect.signature(tf.saved_model.LoadOptions).parameters
+    return tuple(name for name in params if name != "self")
 
 
 class SavedModelLayerMixin:
@@ -26,6 +91,12 @@ class SavedModelLayerMixin:
     _signature_outputs_as_dict: bool
     _output_key: str | None
     _output_shape_arg: Any
+    _load_options: Any
+
+    @classmethod
+    def _keras_safe_mode(cls) -> bool | None:
+        """The framework's safe-mode flag: True, False or None (unset)."""
+        raise NotImplementedError
 
     def _wrap_saved_model(
         self,
@@ -53,6 +124,7 @@ class SavedModelLayerMixin:
             arguments=arguments,
             output_shape=output_shape,
             load_options=load_options,
+            scan=_SCAN_ON_LOAD.get(),
         )
         self._wrapped = wrapped
         # Tracked as a TensorFlow dependency so model.export() and
@@ -64,6 +136,7 @@ class SavedModelLayerMixin:
         self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
         self._output_key = output_key
         self._output_shape_arg = output_shape
+        self._load_options = load_options
         return wrapped
 
     @property
@@ -75,6 +148,27 @@ class SavedModelLayerMixin:
     def model_card(self) -> Any:
         """The SavedModel's model card (SPEC M1), or None."""
         return self._wrapped.card
+
+    @property
+    def resolved_object(self) -> Any:
+        """The object the handle was loaded into (or the one passed in)."""
+        return self._wrapped.obj
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The hyperparameter overrides passed to every call (a copy)."""
+        return dict(self._arguments)
+
+    @property
+    def load_options(self) -> Any:
+        """The `tf.saved_model.LoadOptions` the handle was loaded with."""
+        return self._load_options
+
+    @property
+    def saved_model_regularization_losses(self) -> tuple[Any, ...]:
+        """The SavedModel's `regularization_losses` (R7), zero-argument
+        callables; the layer adds them to its losses while trainable."""
+        return tuple(self._wrapped.regularization_losses)
 
     def _run(self, images: Any, training: bool) -> Any:
         wrapped = self._wrapped
@@ -120,12 +214,46 @@ class SavedModelLayerMixin:
             signature_outputs_as_dict=self._signature_outputs_as_dict or None,
             output_key=self._output_key,
             output_shape=output_shape,
+            load_options=load_options_config(self._load_options),
         )
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Any:
+    def from_config(
+        cls, config: dict[str, Any], safe_mode: bool | None = None
+    ) -> Any:
+        """Builds the layer from what `get_config` returned.
+
+        In safe mode the handle's SavedModel is scanned with
+        `imagehub.scan` before it is loaded, and refused when the scan
+        finds ops that touch files or the host or run Python.
+
+        Args:
+            config: The layer's config.
+            safe_mode: Scan before loading (True) or not (False). By
+                default, Keras's safe mode decides: on, unless the loading
+                function got ``safe_mode=False`` or unsafe deserialization
+                was enabled.
+
+        Returns:
+            The layer.
+
+        Raises:
+            ValueError: The scan refuses the SavedModel (the message names
+                the handle and the findings), or the config does not fit
+                the model.
+        """
         config = dict(config)
         handle = config.pop("handle")
         if isinstance(handle, os.PathLike):
             handle = os.fspath(handle)
-        return cls(handle, **config)
+        if config.get("load_options") is not None:
+            config["load_options"] = load_options_from_config(
+                config["load_options"]
+            )
+        if safe_mode is None:
+            safe_mode = cls._keras_safe_mode() is not False
+        token = _SCAN_ON_LOAD.set(bool(safe_mode))
+        try:
+            return cls(handle, **config)
+        finally:
+            _SCAN_ON_LOAD.reset(token)

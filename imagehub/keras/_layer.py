@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from imagehub.keras import _save_guard
 from imagehub.keras import _saved_model
 from imagehub.keras._common import SavedModelLayerMixin
 
@@ -72,12 +73,18 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         output_key: Which output of a dict-returning call to return.
         output_shape: Output shape without the batch dimension, overriding
             what the model card or the traced outputs say.
-        load_options: A `tf.saved_model.LoadOptions` for loading `handle`.
+        load_options: A `tf.saved_model.LoadOptions` for loading `handle`;
+            saved in the layer's config.
         **kwargs: Passed to `keras.layers.Layer` (`name`, ...).
 
     Raises:
         ValueError: An argument does not fit the model. The message names
             the argument, its value and the accepted ones.
+
+    A layer rebuilt from a config (`keras.saving.load_model`, ...) in
+    Keras's safe mode, the default, first has its SavedModel scanned by
+    `imagehub.scan` and refuses one that touches files or the host or runs
+    Python; pass ``safe_mode=False`` to load a file you trust.
 
     Example:
         ```python
@@ -114,7 +121,6 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             output_shape,
             load_options,
         )
-        self._load_options = load_options
         for variable in wrapped.variables:
             self._track_variable(self._as_keras_variable(variable))
         # XLA is not known to compile every restored SavedModel; users can
@@ -139,10 +145,18 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             )
         return wrapped
 
+    @classmethod
+    def _keras_safe_mode(cls) -> bool | None:
+        try:
+            from keras.src.saving import serialization_lib
+        except ImportError:  # pragma: no cover - Keras moved it
+            return None
+        return serialization_lib.in_safe_mode()
+
     def call(self, inputs: Any, training: Any = None) -> Any:
         outputs = self._run_saved_model(inputs, training)
         if self.trainable:
-            for loss_fn in self._wrapped.regularization_losses:
+            for loss_fn in self.saved_model_regularization_losses:
                 self.add_loss(loss_fn())
         return outputs
 
@@ -177,14 +191,12 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             "(imagehub.KerasLayer('/path/or/url', ...)) to save the model to "
             ".keras"
         )
-        if self._load_options is not None:
-            logger.warning(
-                "load_options are not saved with the layer's config; "
-                "loading the model uses the defaults"
-            )
         config = super().get_config()
         config.update(self._saved_model_config(_plain(self._output_shape_arg)))
         return config
+
+
+_save_guard.install(KerasLayer, _save_guard.KERAS_WRITERS)
 
 
 def _plain(shape: Any) -> Any:

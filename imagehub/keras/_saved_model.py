@@ -24,6 +24,7 @@ from imagehub.spec import read_card
 logger = logging.getLogger(__name__)
 
 TRAINING = "training"
+_MAX_FINDINGS_SHOWN = 5
 
 
 @dataclasses.dataclass
@@ -59,13 +60,48 @@ class Wrapped:
     output_shape: Any
 
 
-def _load(handle: Any, load_options: Any) -> tuple[Any, str | None, str]:
-    """Returns (loaded object, resolved directory or None, handle text)."""
+def refuse_if_unsafe(handle: str, path: str) -> None:
+    """Scans the SavedModel at `path` (`imagehub.scan`) before loading it.
+
+    Raises:
+        ValueError: The scan refuses the model; the message names the
+            handle, each finding and how to load it anyway.
+    """
+    from imagehub.check import scan
+
+    result = scan(path)
+    if not result.refused:
+        return
+    shown = result.findings[:_MAX_FINDINGS_SHOWN]
+    lines = [f"  {f.op} ({f.reason}) at {f.where}" for f in shown]
+    if len(result.findings) > len(shown):
+        lines.append(f"  ... and {len(result.findings) - len(shown)} more")
+    raise ValueError(
+        f"Refusing to load the SavedModel of KerasLayer handle {handle!r} "
+        f"({path}) in Keras safe mode: imagehub's safety scan found "
+        f"{len(result.findings)} dangerous op(s):\n"
+        + "\n".join(lines)
+        + "\nNothing was loaded. If you trust this file and the model it "
+        "names, load it with safe_mode=False (keras.saving.load_model(..., "
+        f"safe_mode=False)); `imagehub check {path}` shows every finding."
+    )
+
+
+def _load(
+    handle: Any, load_options: Any, scan: bool = False
+) -> tuple[Any, str | None, str]:
+    """Returns (loaded object, resolved directory or None, handle text).
+
+    With `scan`, a handle's SavedModel is scanned before it is loaded.
+    """
     if isinstance(handle, (str, os.PathLike)):
         from imagehub import hub
 
         path = hub.resolve(handle)
-        return hub.load(path, options=load_options), path, os.fspath(handle)
+        text = os.fspath(handle)
+        if scan:
+            refuse_if_unsafe(text, path)
+        return hub.load(path, options=load_options), path, text
     if load_options is not None:
         raise ValueError(
             "load_options applies to loading a handle, but handle is an "
@@ -163,14 +199,18 @@ def wrap(
     arguments: Mapping[str, Any] | None = None,
     output_shape: Any = None,
     load_options: Any = None,
+    scan: bool = False,
 ) -> Wrapped:
     """Loads `handle` and checks the layer's arguments against it.
+
+    With `scan`, a handle's SavedModel must pass `imagehub.scan` first
+    (Keras safe mode).
 
     Raises:
         ValueError: An argument does not fit the model; the message names
             the argument, the value and what the model accepts.
     """
-    obj, path, handle_text = _load(handle, load_options)
+    obj, path, handle_text = _load(handle, load_options, scan)
     if path is not None:
         card = read_card(path)
     else:

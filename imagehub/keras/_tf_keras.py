@@ -20,6 +20,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "imagehub.keras.tf_keras needs tf_keras: pip install tf-keras"
     ) from e
 
+from imagehub.keras import _save_guard
 from imagehub.keras import _saved_model
 from imagehub.keras._common import SavedModelLayerMixin
 
@@ -40,6 +41,9 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         output_shape: Output shape without the batch dimension.
         load_options: A `tf.saved_model.LoadOptions` for loading `handle`.
         **kwargs: Passed to `tf_keras.layers.Layer`.
+
+    Rebuilt from a config in safe mode, the layer scans its SavedModel
+    with `imagehub.scan` first, as the Keras 3 layer does.
     """
 
     def __init__(
@@ -85,6 +89,14 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
             self.add_loss(self._loss_while_trainable(loss_fn))
         self.built = True
 
+    @classmethod
+    def _keras_safe_mode(cls) -> bool | None:
+        try:
+            from tf_keras.src.saving import serialization_lib
+        except ImportError:  # pragma: no cover - tf_keras moved it
+            return None
+        return serialization_lib.in_safe_mode()
+
     def _loss_while_trainable(self, loss_fn: Any) -> Any:
         def loss() -> Any:
             # tf_keras drops callable losses that return None.
@@ -109,3 +121,6 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         config = super().get_config()
         config.update(self._saved_model_config(self._output_shape_arg))
         return config
+
+
+_save_guard.install(KerasLayer, _save_guard.TF_KERAS_WRITERS)

@@ -49,10 +49,10 @@ def test_keras_file_round_trip_gives_identical_outputs(
     layer = restored.layers[0]
     assert isinstance(layer, imagehub.KerasLayer), type(layer)
     assert layer.trainable and layer.handle == os.fspath(tiny_dir)
-    assert layer._arguments == dict(batch_norm_momentum=0.9)
+    assert layer.arguments == dict(batch_norm_momentum=0.9)
     # The fine-tuned values came from the file, not from the handle.
     original = tf.saved_model.load(tiny_dir).variables[0].numpy()
-    assert not np.allclose(layer._loaded_obj.variables[0].numpy(), original)
+    assert not np.allclose(layer.resolved_object.variables[0].numpy(), original)
 
 
 def test_get_config_fails_clearly_when_object_handle(tiny_dir):

@@ -18,7 +18,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from imagehub.keras import _save_guard
 from imagehub.keras import _saved_model
 from imagehub.keras._common import SavedModelLayerMixin
 
@@ -194,9 +193,6 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         config = super().get_config()
         config.update(self._saved_model_config(_plain(self._output_shape_arg)))
         return config
-
-
-_save_guard.install(KerasLayer, _save_guard.KERAS_WRITERS)
 
 
 def _plain(shape: Any) -> Any:

@@ -20,7 +20,6 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "imagehub.keras.tf_keras needs tf_keras: pip install tf-keras"
     ) from e
 
-from imagehub.keras import _save_guard
 from imagehub.keras import _saved_model
 from imagehub.keras._common import SavedModelLayerMixin
 
@@ -121,6 +120,3 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         config = super().get_config()
         config.update(self._saved_model_config(self._output_shape_arg))
         return config
-
-
-_save_guard.install(KerasLayer, _save_guard.TF_KERAS_WRITERS)

@@ -129,24 +129,32 @@ def system_file_reason(path: str) -> str | None:
     return None
 
 
-def meant_as_image(path: str) -> bool:
+def meant_as_image(path: str, header: bytes | None = None) -> bool:
     """Whether a file that `scan` skipped was meant to be an image.
 
     True for a file named like an image (``.jpg``, ``.png``, ...) or whose
     first bytes are an image format's (an unsupported or damaged image):
     for a job that reads every image of a folder these are errors. False
     for operating-system files and other documents (``LICENSE.txt``,
-    ``notes.csv``), which such a job passes over. Reads 64 bytes at most.
+    ``notes.csv``), which such a job passes over.
+
+    Args:
+        path: The file's path (its name is all that is used when `header`
+            is given).
+        header: The file's first bytes, if already read; else up to 64
+            bytes are read from `path`.
     """
     if system_file_reason(path):
         return False
     if os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
         return True
-    try:
-        with open(path, "rb") as f:
-            return sniff(f.read(HEADER_BYTES)) is not None
-    except OSError:
-        return False
+    if header is None:
+        try:
+            with open(path, "rb") as f:
+                header = f.read(HEADER_BYTES)
+        except OSError:
+            return False
+    return sniff(header) is not None
 
 
 def unrecognised_reason(header: bytes) -> str:

@@ -47,6 +47,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 import imagehub
 from imagehub import hub
+from imagehub.data import meant_as_image
 from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import EmbedSummary
@@ -130,10 +131,14 @@ class ImagehubModelHandler(ModelHandler):
 
 
 class ReadAndDecode(beam.DoFn):
-    """path -> (path, image); (path, reason) on the `errors` output.
+    """(path, matched) -> (path, image); (path, reason) on `errors`.
 
     Reads through Beam's FileSystems (local, gs://, s3://, ...) and decodes
-    with `imagehub.data.load_image`, exactly as the local runner does.
+    with `imagehub.data.load_image`, exactly as the local runner does. A
+    file a pattern matched (`matched`) that does not decode and is not
+    meant as an image (`imagehub.data.meant_as_image`: a ``LICENSE.txt``
+    beside the photos) is passed over, as the local runner's listing
+    does; a named path that fails is always an error.
     """
 
     def __init__(self, image_size: tuple[int, int], resize: str):
@@ -141,7 +146,11 @@ class ReadAndDecode(beam.DoFn):
         self._size = (int(image_size[0]), int(image_size[1]))
         self._resize = resize
 
-    def process(self, path: str):
+    def setup(self) -> None:
+        self._passed_over = Metrics.counter(METRICS_NAMESPACE, "passed_over")
+
+    def process(self, element: tuple[str, bool]):
+        path, matched = element
         try:
             with FileSystems.open(
                 path,
@@ -155,6 +164,9 @@ class ReadAndDecode(beam.DoFn):
             return
         image, reason = decode_one(path, data, self._size, self._resize)
         if image is None:
+            if matched and not meant_as_image(path, data):
+                self._passed_over.inc()
+                return
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
         else:
             yield path, image
@@ -301,12 +313,13 @@ def embed_beam(
         pipeline = beam.Pipeline(options=pipeline_options(options))
         sources = []
         if paths:
-            sources.append(pipeline | "Paths" >> beam.Create(paths))
+            named = [(p, False) for p in paths]
+            sources.append(pipeline | "Paths" >> beam.Create(named))
         for i, pattern in enumerate(patterns):
             sources.append(
                 pipeline
                 | f"Match{i}" >> fileio.MatchFiles(pattern)
-                | f"MatchedPath{i}" >> beam.Map(lambda m: m.path)
+                | f"MatchedPath{i}" >> beam.Map(lambda m: (m.path, True))
             )
         if not sources:
             sources.append(pipeline | "NoPaths" >> beam.Create([]))

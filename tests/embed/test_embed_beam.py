@@ -111,3 +111,40 @@ def test_beam_handler_loads_through_imagehub_and_batches(models):
     np.testing.assert_allclose(
         np.stack([r.inference for r in results]), expected, atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "matched", "outcome"),
+    [
+        ("LICENSE.txt", b"CC BY 2.0: the photographers\n", True, "passed"),
+        ("LICENSE.txt", b"CC BY 2.0: the photographers\n", False, "error"),
+        ("text.png", b"this is not an image\n", True, "error"),
+        ("photo.jpg", None, True, "image"),
+    ],
+)
+def test_beam_read_decode_passes_over_matched_non_images(
+    tmp_path, name, content, matched, outcome
+):
+    from imagehub import testing
+    from imagehub.embed._beam import ERRORS_TAG
+    from imagehub.embed._beam import ReadAndDecode
+
+    if content is None:
+        path = testing.write_flat_folder(str(tmp_path), 1, size=(20, 20))[0]
+    else:
+        path = str(tmp_path / name)
+        with open(path, "wb") as f:
+            f.write(content)
+    fn = ReadAndDecode((16, 16), "stretch")
+    fn.setup()
+    out = list(fn.process((path, matched)))
+    if outcome == "passed":
+        assert out == [], f"a matched non-image is passed over, got {out}"
+        return
+    assert len(out) == 1, out
+    if outcome == "error":
+        assert getattr(out[0], "tag", None) == ERRORS_TAG, out
+        assert out[0].value[0] == path
+    else:
+        got_path, image = out[0]
+        assert got_path == path and image.shape == (16, 16, 3)

@@ -77,7 +77,8 @@ def dataset(
     Each file is decoded exactly as `load_image` decodes it (same route:
     TensorFlow's decoder in the graph for plain JPEGs, Pillow through
     `tf.numpy_function` for everything else; same colour, EXIF and resize
-    rules), in parallel, and prefetched.
+    rules), one file per CPU core at a time, with `PREFETCH_BATCHES`
+    batches prefetched (tf.data's autotuning is off: `dataset_options`).
 
     Bad files: a file that fails to decode is dropped from the epoch with
     a logged warning (its label or path goes with it, so images and labels

@@ -82,6 +82,13 @@ def _cache_all_features(run: Run) -> None:
         labels=list(train.labels) + list(val.labels),
         class_names=list(train.class_names),
         max_pixels=train.max_pixels,
+        # What scan found in the headers; without it the reader would
+        # open every file's header again before the first batch.
+        plain_jpeg=(
+            None
+            if train.plain_jpeg is None or val.plain_jpeg is None
+            else list(train.plain_jpeg) + list(val.plain_jpeg)
+        ),
     )
     features, positions = _features_of(run, both, "images")
     in_train = positions < n

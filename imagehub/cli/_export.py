@@ -50,7 +50,11 @@ def add_parser(subparsers: Any) -> None:
         "--saved_model",
         help="a SavedModel to wrap (e.g. written by Keras Model.export())",
     )
-    p.add_argument("--alpha", type=float, help="width multiplier (--arch)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        help="width multiplier (--arch; default: the architecture's, 1.0)",
+    )
     p.add_argument(
         "--weights",
         default="imagenet",
@@ -60,18 +64,26 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--input_range",
         choices=_RANGES,
-        help="the range the source model expects its input in "
-        "(--keras_model/--saved_model; default 0,1)",
+        metavar="LOW,HIGH",
+        help="the range the source model expects its input in: "
+        + ", ".join(_RANGES)
+        + " (--keras_model/--saved_model; default: 0,1)",
     )
     p.add_argument(
         "--preprocessing",
         help="the source model's preprocessing on [0, 255] input: an "
         "architecture name (its preprocess_input) or tf, torch, caffe",
     )
-    p.add_argument("--signature", help="signature to wrap (--saved_model)")
+    p.add_argument(
+        "--signature",
+        help="signature to wrap (--saved_model; default: serving_default, "
+        "else serve)",
+    )
     p.add_argument(
         "--image_size",
-        help="default input size H,W (or one number for square)",
+        metavar="H,W",
+        help="default input size H,W (or one number for square; default: "
+        "the model's fixed input size, else 224,224)",
     )
     p.add_argument(
         "--labels", help="class names, one per line (classification)"

@@ -128,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
         return 1
     if result.skipped:
+        count = len(result.skipped)
+        files = "file" if count == 1 else "files"
         err.print(
-            f"{len(result.skipped)} files not used (not images, or images "
-            "that do not decode; the log above names each with the reason)"
+            f"{count} {files} not used (not images, or images that do not "
+            "decode; the log above names each with the reason)"
         )
     accuracy = result.val_accuracy
     if config.assert_accuracy_at_least is not None:

@@ -117,6 +117,14 @@ def test_bad_image_is_reported_not_fatal_when_in_the_folder(old_run):
     assert "truncated.jpg" in done.stderr, "the bad file must be reported"
 
 
+def test_summary_counts_one_left_out_file_in_the_singular(old_run):
+    done, _ = old_run
+    assert "1 file not used" in done.stderr, (
+        f"expected '1 file not used' for the one truncated JPEG:\n"
+        f"{done.stderr[-2000:]}"
+    )
+
+
 def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     import tensorflow as tf
 

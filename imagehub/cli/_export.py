@@ -105,6 +105,19 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(command="export")
 
 
+# The library's messages name its Python arguments (`activation='softmax'`);
+# on the command line the user typed (or left out) the flag of that name.
+_FLAG_ARGUMENTS = re.compile(
+    r"(?<![\w-])(activation|alpha|weights|input_range|preprocessing|"
+    r"signature|image_size|labels|keras_model|saved_model)="
+)
+
+
+def _as_flags(message: str) -> str:
+    """`activation='sigmoid'` -> `--activation 'sigmoid'` in a message."""
+    return _FLAG_ARGUMENTS.sub(r"--\1 ", message)
+
+
 def read_labels(path: str) -> list[str]:
     """One label per line; blank lines are skipped."""
     try:
@@ -209,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagehub export: verification failed, nothing written: {e}")
         return 1
     except (ValueError, FileExistsError) as e:
-        raise UsageError(str(e)) from e
+        raise UsageError(_as_flags(str(e))) from e
     card = read_card(path)
     if card is None:  # _verify checked it; only a race could remove it
         print(f"Exported to {path}")

@@ -35,7 +35,11 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--json", action="store_true", help="print JSON: one object per image"
     )
-    p.add_argument("--labels", metavar="FILE", help="labels file")
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="class names, one a line (default: the model card's)",
+    )
     p.add_argument(
         "--batch_size",
         type=int,

@@ -67,7 +67,7 @@ def add_parser(subparsers) -> None:
         "--workers",
         type=int,
         default=None,
-        help="decoding threads (default: TensorFlow's thread pool)",
+        help="decoding threads (--runner local; default: TensorFlow's pool)",
     )
     p.add_argument(
         "--runner",
@@ -82,8 +82,8 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=(
-            "Beam pipeline option, repeatable, e.g. runner=DataflowRunner "
-            "project=my-project region=us-central1 "
+            "a Beam pipeline option, passed on as --KEY=VALUE; repeatable "
+            "(--runner beam only), e.g. runner=DataflowRunner, "
             "temp_location=gs://bucket/tmp"
         ),
     )

@@ -346,7 +346,7 @@ def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1, err
+    assert code == 2, f"a missing module is a bad flag (exit 2): {err}"
     assert "--tfhub_module" in err and "no_such_module" in err, err
 
 

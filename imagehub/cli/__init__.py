@@ -89,6 +89,9 @@ def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     message = f"unrecognized arguments: {' '.join(extras)}"
     flags = [o for a in parser._actions for o in a.option_strings]
     for extra in extras:
+        if extra in ("-v", "--verbose"):
+            message += " (-v goes before the command: imagehub -v COMMAND ...)"
+            break
         if extra.startswith("--"):
             name = extra.split("=", 1)[0]
             close = difflib.get_close_matches(name, flags, n=1, cutoff=0.8)

@@ -86,6 +86,14 @@ def test_unknown_flag_error_names_the_sub_action_when_nested(capsys):
     assert "did you mean" not in err, f"no flag is close to --bogus: {err}"
 
 
+def test_verbose_after_the_command_says_where_it_goes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", "some_model", "-v"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "-v goes before the command: imagehub -v COMMAND" in err, err
+
+
 def test_check_output_has_no_tensorflow_save_chatter_when_not_verbose(
     tmp_path,
 ):

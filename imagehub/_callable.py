@@ -9,6 +9,7 @@ callable, forwarding to its function.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import Any
@@ -20,5 +21,11 @@ def make_module_callable(module_name: str, function_name: str) -> None:
     class _CallableModule(types.ModuleType):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             return getattr(self, function_name)(*args, **kwargs)
+
+        @property
+        def __signature__(self) -> inspect.Signature:
+            # What `inspect.signature`, IDEs and notebooks show for
+            # `imagehub.embed(`: the function's arguments, not *args.
+            return inspect.signature(getattr(self, function_name))
 
     sys.modules[module_name].__class__ = _CallableModule

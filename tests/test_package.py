@@ -56,3 +56,18 @@ def test_subpackage_attributes_survive_calling_the_function_first():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("scan"), out.stdout
+
+
+def test_callable_subpackages_show_the_function_signature_when_inspected():
+    import inspect
+
+    import imagehub
+
+    embed_args = inspect.signature(imagehub.embed).parameters
+    check_args = inspect.signature(imagehub.check).parameters
+    assert {"runner", "beam_options"} <= set(embed_args), (
+        f"imagehub.embed's signature should be embed's, got {embed_args}"
+    )
+    assert "trust" in check_args, (
+        f"imagehub.check's signature should be check's, got {check_args}"
+    )

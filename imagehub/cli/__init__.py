@@ -9,6 +9,7 @@ exit code). Building the parser imports no TensorFlow, so `--help` is instant.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import sys
@@ -71,6 +72,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser that `args` went through."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices.get(getattr(args, action.dest, None))
+            if sub is not None:
+                return _command_parser(sub, args)
+    return parser
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """argparse's message, plus the closest existing flag for a typo."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    flags = [o for a in parser._actions for o in a.option_strings]
+    for extra in extras:
+        if extra in ("-v", "--verbose"):
+            message += " (-v goes before the command: imagehub -v COMMAND ...)"
+            break
+        if extra.startswith("--"):
+            name = extra.split("=", 1)[0]
+            close = difflib.get_close_matches(name, flags, n=1, cutoff=0.8)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+                break
+    return message
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -84,11 +114,13 @@ def _setup_logging(verbose: bool) -> None:
         return
     # TensorFlow's Python-side notes are not the user's business either:
     # absl INFO such as "Function serve_images contains input name(s) ..."
-    # when saving, and the tf.lite.Interpreter deprecation (imagehub checks
-    # its TFLite files with it on purpose). -v shows both again.
+    # and TensorFlow's "Assets written to: /tmp/..." when saving, and the
+    # tf.lite.Interpreter deprecation (imagehub checks its TFLite files with
+    # it on purpose). -v shows them again.
     import warnings
 
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings(
         "ignore",
         message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
@@ -99,7 +131,12 @@ def _setup_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse would blame the top-level parser and show its usage;
+        # the subcommand's usage lists the flags that do exist.
+        command_parser = _command_parser(parser, args)
+        command_parser.error(_unrecognized(command_parser, extras))
     if not args.command:
         parser.print_help()
         return 2

@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Scans a SavedModel's graph for ops that touch files or the host "
             "(without loading it), then loads it and probes every rule of "
-            "the reusable image API (SPEC.md). Exit status: 0 conforming, "
+            "the reusable image API (docs/spec.md; imagehub.spec.RULES). "
+            "Exit status: 0 conforming, "
             "1 some rule fails, 2 refused by the scan, not loadable, or bad "
             "usage."
         ),

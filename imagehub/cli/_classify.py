@@ -26,14 +26,38 @@ def add_parser(subparsers) -> None:
         metavar="IMAGE_OR_DIR",
         help="image files, folders, globs or text files of paths",
     )
-    p.add_argument("--top_k", type=int, default=DEFAULTS.top_k)
+    p.add_argument(
+        "--top_k",
+        type=int,
+        default=DEFAULTS.top_k,
+        help="classes reported per image (default: %(default)s)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print JSON: one object per image"
     )
-    p.add_argument("--labels", metavar="FILE", help="labels file")
-    p.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
-    p.add_argument("--image_size", metavar="H,W")
-    p.add_argument("--resize", choices=RESIZE_CHOICES, default=DEFAULTS.resize)
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="class names, one a line (default: the model card's)",
+    )
+    p.add_argument(
+        "--batch_size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="images per model call (default: %(default)s)",
+    )
+    p.add_argument(
+        "--image_size",
+        metavar="H,W",
+        help="input size (default: the model card's)",
+    )
+    p.add_argument(
+        "--resize",
+        choices=RESIZE_CHOICES,
+        default=DEFAULTS.resize,
+        help="how images are brought to the input size: stretch, crop "
+        "(central crop) or pad (letterbox) (default: %(default)s)",
+    )
     p.add_argument(
         "--no_progress", action="store_true", help="hide the progress bar"
     )

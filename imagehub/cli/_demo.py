@@ -38,7 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="export, check, retrain, classify and embed on the built-in "
         "MobileNet and flower photos",
-        description=__doc__,
+        description=(
+            "Run the whole job on the built-in MobileNet V1 0.25 and 150 "
+            "flower photos, offline: export, check, retrain, check, "
+            "classify, embed. Every step is an `imagehub` command a user "
+            "could type; each is printed before it runs."
+        ),
     )
     p.add_argument(
         "--out",
@@ -50,7 +55,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"train {FAST_EPOCHS} epochs instead of {EPOCHS} (for tests)",
     )
-    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed (default: %(default)s)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",

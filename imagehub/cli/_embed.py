@@ -38,22 +38,43 @@ def add_parser(subparsers) -> None:
         metavar="OUT.parquet|OUT.npy",
         help="where to write (OUT.npy: paths go to OUT.paths.txt)",
     )
-    p.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument(
+        "--batch_size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="images per model call (default: %(default)s)",
+    )
     p.add_argument(
         "--image_size",
         metavar="H,W",
         help="input size (default: the model card's)",
     )
-    p.add_argument("--resize", choices=RESIZE_CHOICES, default=DEFAULTS.resize)
+    p.add_argument(
+        "--resize",
+        choices=RESIZE_CHOICES,
+        default=DEFAULTS.resize,
+        help="how images are brought to the input size: stretch, crop "
+        "(central crop) or pad (letterbox) (default: %(default)s)",
+    )
     p.add_argument(
         "--part_size",
         type=int,
         default=DEFAULTS.part_size,
-        help="rows per part file (memory use and resume granularity)",
+        help="rows per part file (memory use and resume granularity; "
+        "default: %(default)s)",
     )
-    p.add_argument("--workers", type=int, default=None, help="decoding threads")
     p.add_argument(
-        "--runner", choices=("local", "beam"), default=DEFAULTS.runner
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding threads (--runner local; default: TensorFlow's pool)",
+    )
+    p.add_argument(
+        "--runner",
+        choices=("local", "beam"),
+        default=DEFAULTS.runner,
+        help="local: this process, resumable; beam: an Apache Beam "
+        "pipeline (default: %(default)s)",
     )
     p.add_argument(
         "--beam_option",
@@ -61,8 +82,8 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=(
-            "Beam pipeline option, repeatable, e.g. runner=DataflowRunner "
-            "project=my-project region=us-central1 "
+            "a Beam pipeline option, passed on as --KEY=VALUE; repeatable "
+            "(--runner beam only), e.g. runner=DataflowRunner, "
             "temp_location=gs://bucket/tmp"
         ),
     )

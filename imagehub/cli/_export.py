@@ -50,7 +50,11 @@ def add_parser(subparsers: Any) -> None:
         "--saved_model",
         help="a SavedModel to wrap (e.g. written by Keras Model.export())",
     )
-    p.add_argument("--alpha", type=float, help="width multiplier (--arch)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        help="width multiplier (--arch; default: the architecture's, 1.0)",
+    )
     p.add_argument(
         "--weights",
         default="imagenet",
@@ -60,18 +64,26 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--input_range",
         choices=_RANGES,
-        help="the range the source model expects its input in "
-        "(--keras_model/--saved_model; default 0,1)",
+        metavar="LOW,HIGH",
+        help="the range the source model expects its input in: "
+        + ", ".join(_RANGES)
+        + " (--keras_model/--saved_model; default: 0,1)",
     )
     p.add_argument(
         "--preprocessing",
         help="the source model's preprocessing on [0, 255] input: an "
         "architecture name (its preprocess_input) or tf, torch, caffe",
     )
-    p.add_argument("--signature", help="signature to wrap (--saved_model)")
+    p.add_argument(
+        "--signature",
+        help="signature to wrap (--saved_model; default: serving_default, "
+        "else serve)",
+    )
     p.add_argument(
         "--image_size",
-        help="default input size H,W (or one number for square)",
+        metavar="H,W",
+        help="default input size H,W (or one number for square; default: "
+        "the model's fixed input size, else 224,224)",
     )
     p.add_argument(
         "--labels", help="class names, one per line (classification)"
@@ -91,6 +103,19 @@ def add_parser(subparsers: Any) -> None:
     # unless it looks like a negative number.
     p._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?(,\d+)?$")
     p.set_defaults(command="export")
+
+
+# The library's messages name its Python arguments (`activation='softmax'`);
+# on the command line the user typed (or left out) the flag of that name.
+_FLAG_ARGUMENTS = re.compile(
+    r"(?<![\w-])(activation|alpha|weights|input_range|preprocessing|"
+    r"signature|image_size|labels|keras_model|saved_model)="
+)
+
+
+def _as_flags(message: str) -> str:
+    """`activation='sigmoid'` -> `--activation 'sigmoid'` in a message."""
+    return _FLAG_ARGUMENTS.sub(r"--\1 ", message)
 
 
 def read_labels(path: str) -> list[str]:
@@ -197,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagehub export: verification failed, nothing written: {e}")
         return 1
     except (ValueError, FileExistsError) as e:
-        raise UsageError(str(e)) from e
+        raise UsageError(_as_flags(str(e))) from e
     card = read_card(path)
     if card is None:  # _verify checked it; only a race could remove it
         print(f"Exported to {path}")

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import TextColumn
     from rich.progress import TimeElapsedColumn
 
+    from imagehub.retrain import FlagValueError
     from imagehub.retrain import RetrainError
     from imagehub.retrain import make_image_classifier
 
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Progress(*columns, console=err) as bars:
             result = make_image_classifier(config, progress=_Bars(bars))
+    except FlagValueError as e:  # a bad flag, found once the run looked
+        raise UsageError(str(e)) from e
     except RetrainError as e:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
         return 1
@@ -128,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
         return 1
     if result.skipped:
+        count = len(result.skipped)
+        files = "file" if count == 1 else "files"
         err.print(
-            f"{len(result.skipped)} files not used (not images, or images "
-            "that do not decode; the log above names each with the reason)"
+            f"{count} {files} not used (not images, or images that do not "
+            "decode; the log above names each with the reason)"
         )
     accuracy = result.val_accuracy
     if config.assert_accuracy_at_least is not None:

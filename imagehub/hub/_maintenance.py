@@ -38,8 +38,9 @@ def _names(
         parsed = _handles.parse_handle(handle)
         if parsed.kind == _handles.LOCAL:
             raise HandleError(
-                f"handle {handle!r} is a local directory, which is never "
-                "cached; pass a remote handle"
+                f"handle {handle!r} is a local path, and local models are "
+                "never cached; pass a remote handle as `imagehub cache list` "
+                "shows it (e.g. https://.../model.tar.gz)"
             )
         names.append(parsed.cache_name)
     return names

@@ -12,6 +12,7 @@ package does not import TensorFlow.
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import old_flag_names
 from imagehub.retrain._errors import AccuracyError
+from imagehub.retrain._errors import FlagValueError
 from imagehub.retrain._errors import ImageSizeError
 from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
@@ -26,6 +27,7 @@ from imagehub.retrain._retrain import make_image_classifier
 
 __all__ = [
     "AccuracyError",
+    "FlagValueError",
     "ImageSizeError",
     "MissingDependencyError",
     "ProgressEvent",

@@ -81,7 +81,9 @@ class RetrainConfig:
         "line, in the order of the model's outputs.",
     )
     summaries_dir: str | None = _field(
-        None, "Where to save summary logs for TensorBoard."
+        None,
+        "Where to save summary logs for TensorBoard (needs the tensorboard "
+        "package: pip install tensorboard).",
     )
     assert_accuracy_at_least: float | None = _field(
         None,

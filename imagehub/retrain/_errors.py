@@ -24,5 +24,11 @@ class MissingDependencyError(RetrainError, ImportError):
     """An option needs a package that is not installed."""
 
 
-class ImageSizeError(RetrainError, ValueError):
+class FlagValueError(RetrainError, ValueError):
+    """A flag's value cannot be used (a missing --image_dir, a
+    --tfhub_module that does not resolve or is not a feature vector); the
+    command line exits 2, as for any bad flag."""
+
+
+class ImageSizeError(FlagValueError):
     """--image_size does not fit the module, or no size is known."""

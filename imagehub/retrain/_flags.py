@@ -54,6 +54,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         aliases = [a for a, target in ALIASES.items() if target == f.name]
         names = [f"--{f.name}"] + [f"--{a}" for a in aliases]
         help_text = f.metadata["help"]
+        # Some help texts say what the default means (None stands for
+        # "decided at run time"); do not print a second, bare default.
+        explained = "(default:" in help_text
         if kind is bool:
             default_text = (
                 "auto" if f.default is None else str(f.default).lower()
@@ -66,8 +69,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                 default=f.default,
                 type=parse_bool,
                 metavar="true|false",
-                help=f"{help_text} (default: {default_text}; --no{f.name} "
-                "turns it off)",
+                help=(
+                    f"{help_text} (--no{f.name} turns it off)"
+                    if explained
+                    else f"{help_text} (default: {default_text}; "
+                    f"--no{f.name} turns it off)"
+                ),
             )
             group.add_argument(
                 f"--no{f.name}",
@@ -84,7 +91,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             default=f.default,
             choices=choices,
             metavar=None if choices else f.name.upper(),
-            help=f"{help_text} (default: {f.default!r})",
+            help=(
+                help_text
+                if explained
+                else f"{help_text} (default: {f.default!r})"
+            ),
         )
 
 

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 
 from imagehub.retrain._config import RetrainConfig
+from imagehub.retrain._errors import FlagValueError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._paths import image_dir as resolved_image_dir
 from imagehub.retrain._progress import STAGE_VALIDATE
@@ -44,9 +45,9 @@ def scan(config: RetrainConfig, progress: ProgressFn | None, validate: bool):
     try:
         index = data.scan(image_dir)
     except FileNotFoundError as e:
-        raise RetrainError(f"--image_dir: {e}") from e
+        raise FlagValueError(f"--image_dir: {e}") from e
     if not index.labelled or len(index.class_names) < 2:
-        raise RetrainError(
+        raise FlagValueError(
             f"--image_dir {image_dir!r} must hold one subfolder of images "
             f"per class, and at least two classes; found "
             f"{len(index.class_names)} class folders"

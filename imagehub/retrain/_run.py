@@ -13,6 +13,7 @@ import random
 from imagehub.retrain import _train
 from imagehub.retrain._checkpoint import stored_seed
 from imagehub.retrain._config import RetrainConfig
+from imagehub.retrain._errors import FlagValueError
 from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._inputs import scan
@@ -73,10 +74,10 @@ class Run:
         try:
             self.module_dir = imagehub.resolve(config.tfhub_module)
         except HubError as e:
-            raise RetrainError(f"--tfhub_module: {e}") from e
+            raise FlagValueError(f"--tfhub_module: {e}") from e
         self.card = read_card(self.module_dir)
         if self.card is not None and self.card.task != TASK_FEATURE_VECTOR:
-            raise RetrainError(
+            raise FlagValueError(
                 f"--tfhub_module {config.tfhub_module!r} is a "
                 f"{self.card.task} model; retraining needs an image feature "
                 "vector model (export one with `imagehub export`)"

@@ -47,3 +47,34 @@ def test_info_on_tfhub_model_without_card(capsys):
 def test_info_on_non_savedmodel_exits_2(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
     assert "not a SavedModel directory" in capsys.readouterr().err
+
+
+def test_library_errors_name_the_flag_when_run_from_the_cli(tmp_path, capsys):
+    code = main(
+        ["export", "--arch", "mobilenet", "--out", str(tmp_path / "o")]
+        + ["--weights", str(tmp_path / "missing.h5")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "--weights '" in err, f"the flag, not weights=..., in: {err}"
+    assert "weights='" not in err, err
+
+
+def test_activation_error_names_the_flag_when_model_ends_in_sigmoid(
+    tmp_path, capsys
+):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(2, activation="sigmoid")(pooled)
+    path = str(tmp_path / "tagger.keras")
+    keras.Model(inputs, outputs).save(path)
+    code = main(
+        ["export", "--task", "classification", "--keras_model", path]
+        + ["--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "pass --activation 'sigmoid'" in err, err
+    assert not (tmp_path / "o").exists()

@@ -96,3 +96,12 @@ def test_cache_cli_imports_no_tensorflow(cache):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, f"tensorflow imported: {result.stderr}"
+
+
+def test_cache_clear_names_a_local_path_as_such_when_it_does_not_exist(cache):
+    result = _cli(cache, "clear", "no_such_model", "--yes")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "'no_such_model' is a local path" in result.stderr, result.stderr
+    assert "local directory" not in result.stderr, (
+        f"no_such_model is not a directory: {result.stderr}"
+    )

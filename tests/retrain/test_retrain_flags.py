@@ -197,3 +197,32 @@ def test_cli_parser_imports_no_tensorflow_when_built():
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("bad", ["image_dir", "tfhub_module"])
+def test_cli_exits_2_naming_the_flag_when_its_path_is_missing(
+    bad, tmp_path, capsys
+):
+    from imagehub.cli import main
+    from imagehub.testing import write_image_folder
+    from imagehub.testing import write_tiny_model
+
+    paths = {
+        "image_dir": str(tmp_path / "images"),
+        "tfhub_module": str(tmp_path / "module"),
+    }
+    if bad != "image_dir":
+        write_image_folder(paths["image_dir"], per_class=2, size=(8, 8))
+    if bad != "tfhub_module":
+        write_tiny_model(paths["tfhub_module"])
+    paths[bad] = str(tmp_path / "missing")
+    code = main(
+        ["retrain", "--image_dir", paths["image_dir"]]
+        + ["--tfhub_module", paths["tfhub_module"]]
+        + ["--saved_model_dir", str(tmp_path / "out")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, f"a bad --{bad} is a usage error (exit 2): {err}"
+    assert f"imagehub retrain: error: --{bad}" in err, err
+    assert "Traceback" not in err, err
+    assert not (tmp_path / "out").exists(), "nothing may be exported"

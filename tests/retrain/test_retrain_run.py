@@ -117,6 +117,14 @@ def test_bad_image_is_reported_not_fatal_when_in_the_folder(old_run):
     assert "truncated.jpg" in done.stderr, "the bad file must be reported"
 
 
+def test_summary_counts_one_left_out_file_in_the_singular(old_run):
+    done, _ = old_run
+    assert "1 file not used" in done.stderr, (
+        f"expected '1 file not used' for the one truncated JPEG:\n"
+        f"{done.stderr[-2000:]}"
+    )
+
+
 def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     import tensorflow as tf
 
@@ -338,7 +346,7 @@ def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1, err
+    assert code == 2, f"a missing module is a bad flag (exit 2): {err}"
     assert "--tfhub_module" in err and "no_such_module" in err, err
 
 

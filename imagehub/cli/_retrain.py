@@ -144,10 +144,11 @@ def run(args: argparse.Namespace) -> int:
             f"{config.assert_accuracy_at_least:f}"
         )
     count = result.metrics["validation"]["count"]
+    epochs = result.metrics["epochs_run"]
     out.print(
         f"Final validation accuracy: {accuracy:.4f} on {count} images "
-        f"({len(result.labels)} classes, {result.metrics['epochs_run']} "
-        f"epochs, {result.seconds:.1f} s)"
+        f"({len(result.labels)} classes, {epochs} "
+        f"{'epoch' if epochs == 1 else 'epochs'}, {result.seconds:.1f} s)"
     )
     tflite = result.metrics.get("tflite")
     if tflite:

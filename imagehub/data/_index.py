@@ -195,7 +195,12 @@ def scan(
         if kept_labels is not None:
             kept_labels.append(found_labels[i])
     if skipped:
-        logger.info("scan %s: skipped %d files", path, len(skipped))
+        logger.info(
+            "scan %s: skipped %d %s",
+            path,
+            len(skipped),
+            "file" if len(skipped) == 1 else "files",
+        )
     return ImageIndex(
         paths, kept_labels, class_names, skipped, max_pixels, plain
     )

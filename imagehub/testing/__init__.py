@@ -12,6 +12,7 @@ from imagehub.testing._broken import write_probabilities_model
 from imagehub.testing._broken import write_random_inference_model
 from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
+from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
@@ -54,4 +55,5 @@ __all__ = [
     "write_residual_dropout_model",
     "write_tf1_model",
     "write_tiny_model",
+    "write_untracked_card_model",
 ]

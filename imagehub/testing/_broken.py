@@ -26,6 +26,7 @@ from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import TASK_CLASSIFICATION
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import ModelCard
+from imagehub.spec import card_path
 
 SIZE = 16
 NUM_CLASSES = 3
@@ -84,6 +85,10 @@ _KINDS: dict[str, tuple[_Flaws, frozenset[str]]] = {
     ),
     "features_change_with_size": (_Flaws(flatten=True), frozenset({"F2"})),
     "integer_output": (_Flaws(int_output=True), frozenset({"F1"})),
+    "classes_change_with_size": (
+        _Flaws(task=TASK_CLASSIFICATION, flatten=True),
+        frozenset({"C2"}),
+    ),
     "integer_logits": (
         _Flaws(task=TASK_CLASSIFICATION, int_output=True),
         frozenset({"C1"}),
@@ -180,7 +185,7 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
                 x = tf.reshape(x, [tf.shape(x)[0], -1])
             else:
                 x = tf.reduce_mean(x, axis=[1, 2])
-            if self.head is not None:
+            if self.head is not None and not flaws.flatten:
                 x = tf.matmul(x, self.head)
             if flaws.softmax:
                 x = tf.nn.softmax(x)
@@ -325,6 +330,7 @@ def _save(
     batch=None,
     hparams: dict[str, float] | None = None,
     flaws: _Flaws | None = None,
+    track_card: bool = True,
 ) -> str:
     """Saves with a serving_default signature and a card as an asset."""
     import tensorflow as tf
@@ -358,8 +364,13 @@ def _save(
         card_file = os.path.join(card_dir, CARD_FILENAME)
         with open(card_file, "w", encoding="utf-8") as f:
             f.write(card.to_json())
-        module.model_card = tf.saved_model.Asset(card_file)
+        if track_card:
+            module.model_card = tf.saved_model.Asset(card_file)
         tf.saved_model.save(module, path, signatures={SIGNATURE_FLOAT: serving})
+        if not track_card:
+            # In assets/ but not tracked: a re-save drops it.
+            os.makedirs(os.path.dirname(card_path(path)), exist_ok=True)
+            shutil.copyfile(card_file, card_path(path))
     finally:
         shutil.rmtree(card_dir, ignore_errors=True)
     return path
@@ -397,6 +408,16 @@ def write_random_inference_model(path: str | os.PathLike[str]) -> str:
     training=False: inference is not deterministic (D1 warns)."""
     net = _net(_Flaws(noisy_inference=True))
     return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
+
+
+def write_untracked_card_model(path: str | os.PathLike[str]) -> str:
+    """Writes a conforming feature vector whose card was copied into
+    assets/ after saving instead of being tracked as a
+    `tf.saved_model.Asset`: re-saving the loaded model drops it (R9 warns).
+    """
+    net = _net(_Flaws())
+    path = os.fspath(path)
+    return _save(net, path, TASK_FEATURE_VECTOR, NUM_FEATURES, track_card=False)
 
 
 def write_residual_dropout_model(path: str | os.PathLike[str]) -> str:

@@ -21,6 +21,7 @@ from imagehub.testing import write_random_inference_model
 from imagehub.testing import write_residual_dropout_model
 from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
+from imagehub.testing import write_untracked_card_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
 # test_check_scan.py).
@@ -123,6 +124,7 @@ def test_check_fails_exactly_the_rule_when_model_is_broken(
         ("card_input_range_255", "I2", ("[0.0, 255.0]", "[0, 1]")),
         ("card_min_size_too_small", "I4", ("3x3", "Negative dimension")),
         ("integer_logits", "C1", ("dtype int32", "logits")),
+        ("classes_change_with_size", "C2", ("16x16: 2048", "pool globally")),
         ("card_wrong_num_outputs", "M1", ("card says 9 outputs", "8")),
         ("card_lists_missing_signature", "M2", ("'serving_image_bytes'",)),
     ],
@@ -154,6 +156,15 @@ def test_check_warns_d1_when_inference_is_random(root):
     assert "differ" in result.message and "random" in result.message, result
     assert not report.failed, report.to_json()
     assert report.conforming and report.exit_code == 0
+
+
+def test_check_warns_r9_when_resaving_drops_the_card(root):
+    report = imagehub.check(write_untracked_card_model(str(root / "untracked")))
+    result = report.result("R9")
+    assert result.status == WARN, result
+    assert "drops the model card" in result.message, result
+    assert "tf.saved_model.Asset" in result.message, result
+    assert not report.failed, report.to_json()
 
 
 def test_check_explains_the_fix_when_output_is_softmax(broken_reports):

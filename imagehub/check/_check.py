@@ -34,6 +34,11 @@ _NEEDS_CALL = (
     | {f"{g}{i}" for g in "FC" for i in range(1, 5)}
     | {"D1"}
 )
+# Rules that call __call__ with the images alone: skipped when R2 finds
+# that it requires more (every such call would fail the same way).
+_CALLS_WITH_IMAGES = frozenset(
+    {"R3", "R4", "R8", "I4", "F1", "F2", "C1", "C2", "D1"}
+)
 
 
 def _probe_table(task: str) -> list[tuple[str, Callable[[Context], Result]]]:
@@ -148,12 +153,17 @@ def check(
     notes = _choose_size(ctx, size)
     notes += _choose_task(ctx, task)
     results = []
-    r1_failed = False
+    r1_failed = r2_failed = False
     for rule, probe in _probe_table(ctx.task):
         if progress is not None:
             progress(rule)
         if r1_failed and rule in _NEEDS_CALL:
             results.append(Result(rule, SKIP, "needs __call__ (R1 failed)"))
+            continue
+        if r2_failed and rule in _CALLS_WITH_IMAGES:
+            results.append(
+                Result(rule, SKIP, "needs __call__(images) to work (R2 failed)")
+            )
             continue
         try:
             result = probe(ctx)
@@ -162,6 +172,8 @@ def check(
             result = Result(rule, FAIL, f"probe raised {type(e).__name__}: {e}")
         if rule == "R1" and result.status == FAIL:
             r1_failed = True
+        if rule == "R2" and result.status == FAIL and ctx.argspec:
+            r2_failed = len(P.required_args(ctx.argspec)) > 1
         logger.debug("%s %s %s", rule, result.status, result.message)
         results.append(result)
     if scan_result.refused:

@@ -68,15 +68,21 @@ def r1(ctx: Context) -> Result:
     return Result("R1", FAIL, f"{what}; {EXPORT_HINT}")
 
 
+def required_args(spec: Any) -> list[str]:
+    """Names of the arguments of `__call__` without a default."""
+    n_defaults = len(spec.defaults or ())
+    required = spec.args[: len(spec.args) - n_defaults]
+    return required + [
+        k for k in spec.kwonlyargs if k not in (spec.kwonlydefaults or {})
+    ]
+
+
 def r2(ctx: Context) -> Result:
     spec = ctx.argspec
     if spec is None:
         return Result("R2", FAIL, "__call__ has no argument spec")
     n_defaults = len(spec.defaults or ())
-    required = spec.args[: len(spec.args) - n_defaults]
-    required += [
-        k for k in spec.kwonlyargs if k not in (spec.kwonlydefaults or {})
-    ]
+    required = required_args(spec)
     keywords = spec.args[len(spec.args) - n_defaults :] + list(spec.kwonlyargs)
     if spec.varargs:
         return Result(
@@ -248,7 +254,10 @@ def _used_variables(ctx: Context) -> dict[int, Any]:
 
 
 def _names(variables: Any, limit: int = 5) -> str:
-    names = [getattr(v, "name", "?") for v in variables]
+    names = [
+        f"{getattr(v, 'name', '?')} {list(getattr(v, 'shape', []))}"
+        for v in variables
+    ]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 

@@ -9,8 +9,10 @@ from imagehub.testing._broken import write_keras_export
 from imagehub.testing._broken import write_keras_wrapped
 from imagehub.testing._broken import write_module_model
 from imagehub.testing._broken import write_probabilities_model
+from imagehub.testing._broken import write_random_inference_model
 from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
+from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
@@ -49,7 +51,9 @@ __all__ = [
     "write_keras_wrapped",
     "write_module_model",
     "write_probabilities_model",
+    "write_random_inference_model",
     "write_residual_dropout_model",
     "write_tf1_model",
     "write_tiny_model",
+    "write_untracked_card_model",
 ]

@@ -14,16 +14,19 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from typing import Any
 
 import numpy as np
 
 from imagehub.spec import CARD_FILENAME
 from imagehub.spec import INPUT_IMAGES
 from imagehub.spec import OUTPUT_KEYS
+from imagehub.spec import SIGNATURE_BYTES
 from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import TASK_CLASSIFICATION
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import ModelCard
+from imagehub.spec import card_path
 
 SIZE = 16
 NUM_CLASSES = 3
@@ -48,6 +51,21 @@ class _Flaws:
     # A host op hidden in the graph: "function", "dataset", "serialized"
     # (ReadFile) or "save" (SaveV2 outside the saver).
     read_file: str | None = None
+    # R2: __call__ requires a second positional input (`scale`).
+    second_input: bool = False
+    # R5: b2 is used by __call__ but left out of `variables` (and of
+    # `trainable_variables`, so R6 still holds).
+    unlisted_variable: bool = False
+    # I1: also traced for this input dtype (cast to float32 inside).
+    extra_input_dtype: str | None = None
+    # R4: when False, `dropout_rate` is traced only as a Python float.
+    hparam_as_tensor: bool = True
+    # I4: VALID convolutions, so inputs below 5x5 fail (the card says 3x3).
+    valid_padding: bool = False
+    # D1: uniform noise added to the output when training=False.
+    noisy_inference: bool = False
+    # Card fields that differ from what the model does: (name, value) pairs.
+    card: tuple[tuple[str, Any], ...] = ()
 
 
 # kind -> (flaws, rule IDs that must FAIL; empty = the scan refuses it).
@@ -67,6 +85,46 @@ _KINDS: dict[str, tuple[_Flaws, frozenset[str]]] = {
     ),
     "features_change_with_size": (_Flaws(flatten=True), frozenset({"F2"})),
     "integer_output": (_Flaws(int_output=True), frozenset({"F1"})),
+    "classes_change_with_size": (
+        _Flaws(task=TASK_CLASSIFICATION, flatten=True),
+        frozenset({"C2"}),
+    ),
+    "integer_logits": (
+        _Flaws(task=TASK_CLASSIFICATION, int_output=True),
+        frozenset({"C1"}),
+    ),
+    "two_positional_inputs": (
+        _Flaws(second_input=True),
+        frozenset({"R2"}),
+    ),
+    "variable_not_listed": (
+        _Flaws(unlisted_variable=True),
+        frozenset({"R5"}),
+    ),
+    "uint8_input_trace": (
+        _Flaws(extra_input_dtype="uint8"),
+        frozenset({"I1"}),
+    ),
+    "hparam_not_a_tensor": (
+        _Flaws(hparam_as_tensor=False),
+        frozenset({"R4"}),
+    ),
+    "card_min_size_too_small": (
+        _Flaws(valid_padding=True),
+        frozenset({"I4"}),
+    ),
+    "card_input_range_255": (
+        _Flaws(card=(("input_range", (0.0, 255.0)),)),
+        frozenset({"I2"}),
+    ),
+    "card_wrong_num_outputs": (
+        _Flaws(card=(("num_outputs", NUM_FEATURES + 1),)),
+        frozenset({"M1"}),
+    ),
+    "card_lists_missing_signature": (
+        _Flaws(card=(("signatures", (SIGNATURE_FLOAT, SIGNATURE_BYTES)),)),
+        frozenset({"M2"}),
+    ),
     "read_file_nested_function": (_Flaws(read_file="function"), frozenset()),
     "read_file_dataset_map": (_Flaws(read_file="dataset"), frozenset()),
     "read_file_serialized_graph": (
@@ -105,9 +163,10 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
             if flaws.task == TASK_CLASSIFICATION:
                 self.head = var((NUM_FEATURES, NUM_CLASSES))
 
-        @tf.function
-        def __call__(self, images, training=False, dropout_rate=0.25):
-            x = tf.nn.conv2d(images, self.k1, 1, "SAME")
+        def forward(self, images, training, dropout_rate):
+            if images.dtype != tf.float32:
+                images = tf.cast(images, tf.float32) / 255.0
+            x = tf.nn.conv2d(images, self.k1, 1, padding)
             if flaws.nchw:
                 x = tf.transpose(x, [0, 3, 1, 2])
                 x = tf.nn.bias_add(x, self.b1, data_format="NCHW")
@@ -117,7 +176,7 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
             x = tf.nn.relu(x)
             if training:
                 x = tf.nn.dropout(x, rate=dropout_rate)
-            x = tf.nn.relu(tf.nn.conv2d(x, self.k2, 1, "SAME") + self.b2)
+            x = tf.nn.relu(tf.nn.conv2d(x, self.k2, 1, padding) + self.b2)
             if training and flaws.residual_dropout:
                 # Dropout on a residual branch after the last weight layer,
                 # summed with the clean shortcut (as in ViT blocks).
@@ -126,7 +185,7 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
                 x = tf.reshape(x, [tf.shape(x)[0], -1])
             else:
                 x = tf.reduce_mean(x, axis=[1, 2])
-            if self.head is not None:
+            if self.head is not None and not flaws.flatten:
                 x = tf.matmul(x, self.head)
             if flaws.softmax:
                 x = tf.nn.softmax(x)
@@ -140,18 +199,44 @@ def _net(flaws: _Flaws, seed: int = 0):  # -> AutoTrackable
                 x = x + 0.0 * read_file(x)
             if flaws.int_output:
                 x = tf.cast(x * 100.0, tf.int32)
+            if flaws.noisy_inference and not training:
+                x = x + tf.random.uniform(tf.shape(x), 0.0, 0.1)
             return x
 
+        if flaws.second_input:
+
+            @tf.function
+            def __call__(
+                self, images, scale, training=False, dropout_rate=0.25
+            ):
+                return scale * self.forward(images, training, dropout_rate)
+
+        else:
+
+            @tf.function
+            def __call__(self, images, training=False, dropout_rate=0.25):
+                return self.forward(images, training, dropout_rate)
+
+    padding = "VALID" if flaws.valid_padding else "SAME"
     net = BrokenNet()
-    spec = tf.TensorSpec([flaws.batch, None, None, 3], tf.float32)
-    for training in flaws.trace_training:
-        net.__call__.get_concrete_function(spec, training=training)
-        net.__call__.get_concrete_function(
-            spec, training=training, dropout_rate=tf.TensorSpec([], tf.float32)
-        )
+    dtypes = [tf.float32]
+    if flaws.extra_input_dtype:
+        dtypes.append(tf.as_dtype(flaws.extra_input_dtype))
+    extra = (tf.TensorSpec([], tf.float32),) if flaws.second_input else ()
+    rate = tf.TensorSpec([], tf.float32)
+    for dtype in dtypes:
+        spec = tf.TensorSpec([flaws.batch, None, None, 3], dtype)
+        for training in flaws.trace_training:
+            net.__call__.get_concrete_function(spec, *extra, training=training)
+            if flaws.hparam_as_tensor:
+                net.__call__.get_concrete_function(
+                    spec, *extra, training=training, dropout_rate=rate
+                )
     used = [net.k1, net.b1, net.k2, net.b2]
     if net.head is not None:
         used.append(net.head)
+    if flaws.unlisted_variable:
+        used = [v for v in used if v is not net.b2]
     net.variables = list(used)
     trainable = list(used)
     if flaws.stray_trainable:
@@ -244,12 +329,16 @@ def _save(
     num_outputs: int,
     batch=None,
     hparams: dict[str, float] | None = None,
+    flaws: _Flaws | None = None,
+    track_card: bool = True,
 ) -> str:
     """Saves with a serving_default signature and a card as an asset."""
     import tensorflow as tf
 
+    flaws = flaws or _Flaws()
+    extra = (tf.constant(1.0),) if flaws.second_input else ()
     serving = tf.function(
-        lambda images: {OUTPUT_KEYS[task]: module(images)},
+        lambda images: {OUTPUT_KEYS[task]: module(images, *extra)},
         input_signature=[
             tf.TensorSpec([batch, SIZE, SIZE, 3], tf.float32, name=INPUT_IMAGES)
         ],
@@ -269,13 +358,19 @@ def _save(
         license="Apache-2.0",
         signatures=(SIGNATURE_FLOAT,),
     )
+    card = dataclasses.replace(card, **dict(flaws.card))
     card_dir = tempfile.mkdtemp(prefix="imagehub-card-")
     try:
         card_file = os.path.join(card_dir, CARD_FILENAME)
         with open(card_file, "w", encoding="utf-8") as f:
             f.write(card.to_json())
-        module.model_card = tf.saved_model.Asset(card_file)
+        if track_card:
+            module.model_card = tf.saved_model.Asset(card_file)
         tf.saved_model.save(module, path, signatures={SIGNATURE_FLOAT: serving})
+        if not track_card:
+            # In assets/ but not tracked: a re-save drops it.
+            os.makedirs(os.path.dirname(card_path(path)), exist_ok=True)
+            shutil.copyfile(card_file, card_path(path))
     finally:
         shutil.rmtree(card_dir, ignore_errors=True)
     return path
@@ -303,7 +398,26 @@ def write_broken_model(path: str | os.PathLike[str], kind: str) -> str:
         num_outputs = NUM_CLASSES
     else:
         num_outputs = NUM_FEATURES
-    return _save(net, os.fspath(path), flaws.task, num_outputs, flaws.batch)
+    return _save(
+        net, os.fspath(path), flaws.task, num_outputs, flaws.batch, flaws=flaws
+    )
+
+
+def write_random_inference_model(path: str | os.PathLike[str]) -> str:
+    """Writes a feature vector that adds uniform noise to its output when
+    training=False: inference is not deterministic (D1 warns)."""
+    net = _net(_Flaws(noisy_inference=True))
+    return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
+
+
+def write_untracked_card_model(path: str | os.PathLike[str]) -> str:
+    """Writes a conforming feature vector whose card was copied into
+    assets/ after saving instead of being tracked as a
+    `tf.saved_model.Asset`: re-saving the loaded model drops it (R9 warns).
+    """
+    net = _net(_Flaws())
+    path = os.fspath(path)
+    return _save(net, path, TASK_FEATURE_VECTOR, NUM_FEATURES, track_card=False)
 
 
 def write_residual_dropout_model(path: str | os.PathLike[str]) -> str:

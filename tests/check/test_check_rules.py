@@ -17,9 +17,11 @@ from imagehub.testing import write_keras_export
 from imagehub.testing import write_keras_wrapped
 from imagehub.testing import write_module_model
 from imagehub.testing import write_probabilities_model
+from imagehub.testing import write_random_inference_model
 from imagehub.testing import write_residual_dropout_model
 from imagehub.testing import write_tf1_model
 from imagehub.testing import write_tiny_model
+from imagehub.testing import write_untracked_card_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
 # test_check_scan.py).
@@ -110,6 +112,59 @@ def test_check_fails_exactly_the_rule_when_model_is_broken(
         )
     )
     assert report.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "words"),
+    [
+        ("two_positional_inputs", "R2", ("requires 2 arguments", "scale")),
+        ("hparam_not_a_tensor", "R4", ("dropout_rate", "tf.TensorSpec")),
+        ("variable_not_listed", "R5", ("not in obj.variables", "[8]")),
+        ("uint8_input_trace", "I1", ("float32", "dtype uint8")),
+        ("card_input_range_255", "I2", ("[0.0, 255.0]", "[0, 1]")),
+        ("card_min_size_too_small", "I4", ("3x3", "Negative dimension")),
+        ("integer_logits", "C1", ("dtype int32", "logits")),
+        ("classes_change_with_size", "C2", ("16x16: 2048", "pool globally")),
+        ("card_wrong_num_outputs", "M1", ("card says 9 outputs", "8")),
+        ("card_lists_missing_signature", "M2", ("'serving_image_bytes'",)),
+    ],
+)
+def test_check_names_the_problem_when_model_is_broken(
+    broken_reports, kind, rule, words
+):
+    report = broken_reports(kind)
+    result = report.result(rule)
+    assert result.status == FAIL, (kind, result)
+    for word in words:
+        assert word in result.message, (kind, word, result.message)
+    assert not report.conforming
+    assert report.summary().startswith("NOT CONFORMING"), report.summary()
+
+
+def test_check_skips_calls_when_call_requires_two_inputs(broken_reports):
+    report = broken_reports("two_positional_inputs")
+    assert report.failed == ("R2",), report.to_json()
+    for rule in ("R3", "R8", "I4", "F1", "D1"):
+        result = report.result(rule)
+        assert result.status == SKIP and "R2" in result.message, result
+
+
+def test_check_warns_d1_when_inference_is_random(root):
+    report = imagehub.check(write_random_inference_model(str(root / "rand")))
+    result = report.result("D1")
+    assert result.status == WARN, result
+    assert "differ" in result.message and "random" in result.message, result
+    assert not report.failed, report.to_json()
+    assert report.conforming and report.exit_code == 0
+
+
+def test_check_warns_r9_when_resaving_drops_the_card(root):
+    report = imagehub.check(write_untracked_card_model(str(root / "untracked")))
+    result = report.result("R9")
+    assert result.status == WARN, result
+    assert "drops the model card" in result.message, result
+    assert "tf.saved_model.Asset" in result.message, result
+    assert not report.failed, report.to_json()
 
 
 def test_check_explains_the_fix_when_output_is_softmax(broken_reports):

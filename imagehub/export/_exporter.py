@@ -417,7 +417,9 @@ def export(
         tf.saved_model.save(root, tmp, signatures=signatures)
         shutil.rmtree(card_dir)
         _verify(tmp, images, expected, output_key)
-    _log.info("Exported %s (%s, %d outputs)", path, task, num_outputs)
+    # Debug: callers that stage the export (retrain) pass a temporary
+    # path; the CLI prints where the model went.
+    _log.debug("Exported %s (%s, %d outputs)", path, task, num_outputs)
     return path
 
 

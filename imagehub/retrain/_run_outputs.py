@@ -4,6 +4,7 @@ labels file and the report, all or nothing."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ from imagehub.retrain._run import Run
 
 # Training images used to calibrate int8 quantization.
 _REPRESENTATIVE_IMAGES = 100
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate(run: Run) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -157,6 +160,7 @@ def export(
         for tmp, final in staged:
             _atomic.commit(tmp, final)
             outputs[output_kind(final, config)] = os.path.abspath(final)
+            logger.info("wrote %s", final)
         staged = []
     finally:
         for tmp, _ in staged:

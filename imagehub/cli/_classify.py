@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from imagehub.cli._embed import RESIZE_CHOICES
+from imagehub.cli._embed import add_model_input_arguments
 from imagehub.embed._defaults import DEFAULTS
 
 
@@ -40,24 +40,7 @@ def add_parser(subparsers) -> None:
         metavar="FILE",
         help="class names, one a line (default: the model card's)",
     )
-    p.add_argument(
-        "--batch_size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="images per model call (default: %(default)s)",
-    )
-    p.add_argument(
-        "--image_size",
-        metavar="H,W",
-        help="input size (default: the model card's)",
-    )
-    p.add_argument(
-        "--resize",
-        choices=RESIZE_CHOICES,
-        default=DEFAULTS.resize,
-        help="how images are brought to the input size: stretch, crop "
-        "(central crop) or pad (letterbox) (default: %(default)s)",
-    )
+    add_model_input_arguments(p)
     p.add_argument(
         "--no_progress", action="store_true", help="hide the progress bar"
     )

@@ -11,6 +11,29 @@ from imagehub.embed._defaults import DEFAULTS
 RESIZE_CHOICES = ("stretch", "crop", "pad")
 
 
+def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
+    """--batch_size, --image_size and --resize: how images reach the model
+    (shared by embed and classify)."""
+    p.add_argument(
+        "--batch_size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="images per model call (default: %(default)s)",
+    )
+    p.add_argument(
+        "--image_size",
+        metavar="H,W",
+        help="input size (default: the model card's)",
+    )
+    p.add_argument(
+        "--resize",
+        choices=RESIZE_CHOICES,
+        default=DEFAULTS.resize,
+        help="how images are brought to the input size: stretch, crop "
+        "(central crop) or pad (letterbox) (default: %(default)s)",
+    )
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "embed",
@@ -38,24 +61,7 @@ def add_parser(subparsers) -> None:
         metavar="OUT.parquet|OUT.npy",
         help="where to write (OUT.npy: paths go to OUT.paths.txt)",
     )
-    p.add_argument(
-        "--batch_size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="images per model call (default: %(default)s)",
-    )
-    p.add_argument(
-        "--image_size",
-        metavar="H,W",
-        help="input size (default: the model card's)",
-    )
-    p.add_argument(
-        "--resize",
-        choices=RESIZE_CHOICES,
-        default=DEFAULTS.resize,
-        help="how images are brought to the input size: stretch, crop "
-        "(central crop) or pad (letterbox) (default: %(default)s)",
-    )
+    add_model_input_arguments(p)
     p.add_argument(
         "--part_size",
         type=int,

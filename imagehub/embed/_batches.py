@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from imagehub.data import ImageIndex
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def _load(
 
 
 def dataset_batches(
-    paths: Sequence[str],
+    index: ImageIndex,
     image_size: tuple[int, int],
     resize: str = "stretch",
     batch_size: int = 32,
@@ -98,7 +101,9 @@ def dataset_batches(
     `load_image` for their reason, so every bad file is reported by name.
 
     Args:
-        paths: Image paths (no duplicates).
+        index: The images (paths without duplicates), e.g. from
+            `list_inputs`; its header findings (`plain_jpeg`) spare the
+            reader a second look at each file.
         image_size: (height, width) every image is resized to.
         resize: A mode of `imagehub.data.RESIZE_MODES`.
         batch_size: Images per batch (bad files do not count).
@@ -110,15 +115,13 @@ def dataset_batches(
     """
     import tensorflow as tf
 
-    from imagehub.data import ImageIndex
     from imagehub.data import dataset
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    paths = list(paths)
+    paths = index.paths
     if not paths:
         return
-    index = ImageIndex(paths=paths, labels=None, class_names=[])
     ds = dataset(index, image_size, batch_size, resize=resize, with_paths=True)
     if workers:
         options = tf.data.Options()

@@ -212,7 +212,8 @@ def _csv_line(error: tuple[str, str]) -> str:
 def _local_paths(inputs: Inputs) -> tuple[list[str], list[tuple[str, str]]]:
     from imagehub.embed._inputs import list_inputs
 
-    return list_inputs(inputs)
+    index = list_inputs(inputs)
+    return index.paths, index.skipped
 
 
 def _remote_patterns(inputs: Sequence[str]) -> tuple[list[str], list[str]]:

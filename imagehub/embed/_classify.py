@@ -131,9 +131,10 @@ def classify(
     names = _labels_for(opened, labels, num_classes)
     activation = _activation(opened)
     k = min(top_k, num_classes)
-    paths, skipped = list_inputs(inputs)
+    index = list_inputs(inputs)
     results: dict[str, dict[str, Any]] = {
-        p: {"path": p, "top_k": [], "error": reason} for p, reason in skipped
+        p: {"path": p, "top_k": [], "error": reason}
+        for p, reason in index.skipped
     }
 
     def on_batch(batch: Batch, logits: np.ndarray | None) -> None:
@@ -156,6 +157,6 @@ def classify(
                 ],
             }
 
-    run_batches(opened, paths, on_batch, batch_size, resize, progress)
-    order = [p for p, _ in skipped] + paths
+    run_batches(opened, index, on_batch, batch_size, resize, progress)
+    order = [p for p, _ in index.skipped] + index.paths
     return [results[p] for p in order]

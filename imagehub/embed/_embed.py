@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
+
+if TYPE_CHECKING:
+    from imagehub.data import ImageIndex
 
 logger = logging.getLogger(__name__)
 
@@ -76,20 +80,20 @@ def check_resize(resize: str) -> None:
 
 def run_batches(
     opened: OpenedModel,
-    paths: Sequence[str],
+    index: ImageIndex,
     on_batch: Callable[[Batch, np.ndarray | None], None],
     batch_size: int,
     resize: str,
     progress: Progress | None,
     workers: int | None = None,
 ) -> None:
-    """Decodes `paths` ahead and runs the model batch by batch."""
-    total = len(paths)
+    """Decodes `index`'s images ahead and runs the model batch by batch."""
+    total = len(index)
     done = 0
     if progress is not None:
         progress(0, total)
     batches = dataset_batches(
-        paths, opened.image_size, resize, batch_size, workers=workers
+        index, opened.image_size, resize, batch_size, workers=workers
     )
     for batch in batches:
         outputs = opened(batch.images) if batch.images is not None else None
@@ -189,15 +193,14 @@ def embed(
     if output is not None:
         _writer.output_stem(os.fspath(output))  # fail before loading
     opened = open_model(model, image_size)
-    paths, skipped = list_inputs(inputs)
+    index = list_inputs(inputs)
     if output is None:
         return _embed_in_memory(
-            opened, paths, skipped, batch_size, resize, progress, workers
+            opened, index, batch_size, resize, progress, workers
         )
     return _embed_to_file(
         opened,
-        paths,
-        skipped,
+        index,
         os.fspath(output),
         batch_size,
         resize,
@@ -208,11 +211,11 @@ def embed(
 
 
 def _embed_in_memory(
-    opened, paths, skipped, batch_size, resize, progress, workers
+    opened, index, batch_size, resize, progress, workers
 ) -> EmbedResult:
     good: list[str] = []
     chunks: list[np.ndarray] = []
-    errors = list(skipped)
+    errors = list(index.skipped)
 
     def on_batch(batch: Batch, outputs: np.ndarray | None) -> None:
         errors.extend(batch.errors)
@@ -220,7 +223,7 @@ def _embed_in_memory(
             good.extend(batch.paths)
             chunks.append(outputs)
 
-    run_batches(opened, paths, on_batch, batch_size, resize, progress, workers)
+    run_batches(opened, index, on_batch, batch_size, resize, progress, workers)
     vectors = (
         np.concatenate(chunks)
         if chunks
@@ -243,8 +246,7 @@ def _model_id(handle: str | None) -> str | None:
 
 def _embed_to_file(
     opened,
-    paths,
-    skipped,
+    index,
     output,
     batch_size,
     resize,
@@ -267,14 +269,14 @@ def _embed_to_file(
         },
     )
     done = writer.done_paths()
-    todo = [p for p in paths if p not in done]
-    new_skipped = [(p, r) for p, r in skipped if p not in done]
+    todo = index.subset(i for i, p in enumerate(index.paths) if p not in done)
+    new_skipped = [(p, r) for p, r in index.skipped if p not in done]
     if done:
         logger.info(
             "Resuming %s: %d of %d files already done",
             output,
-            len(paths) - len(todo),
-            len(paths),
+            len(index) - len(todo),
+            len(index),
         )
     writer.add_errors(new_skipped)
 

@@ -6,6 +6,10 @@ import glob
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from imagehub.data import ImageIndex
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ def _needs_scan(item: str) -> bool:
 
 def list_inputs(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-) -> tuple[list[str], list[tuple[str, str]]]:
+) -> ImageIndex:
     """Lists the images `inputs` names, in a stable order.
 
     A folder is searched recursively, every image in it and below (class
@@ -38,8 +42,11 @@ def list_inputs(
             one image path, or a sequence of any of these.
 
     Returns:
-        (paths, skipped): the image paths, without duplicates, and the
-        (path, reason) pairs of the files that are errors.
+        An unlabelled `imagehub.data.ImageIndex`: the image paths, without
+        duplicates; as `skipped`, the (path, reason) pairs of the files
+        that are errors; and what the scan read in the headers
+        (`plain_jpeg`), so that the reader does not open them again (None
+        when a single image path was given: its header was not read).
 
     Raises:
         FileNotFoundError: An input names nothing that exists.
@@ -47,13 +54,18 @@ def list_inputs(
     from imagehub import data
 
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    paths: list[str] = []
+    # path -> its header finding; a path not scanned has none yet.
+    headers: dict[str, tuple[int, int] | None] = {}
+    unread = False  # a single image path given: header not read
     skipped: list[tuple[str, str]] = []
     for item in items:
         item = os.fspath(item)
         if _needs_scan(item):
             index = data.scan(item, labels=None)
-            paths.extend(index.paths)
+            for path, plain in zip(
+                index.paths, index.plain_jpeg or (), strict=True
+            ):
+                headers.setdefault(path, plain)
             # A list file names each of its paths on purpose.
             named = os.path.isfile(item)
             passed_over = []
@@ -73,5 +85,13 @@ def list_inputs(
         else:
             # A single image: a missing or broken one is a per-file error
             # reported by the decoder, like any other bad file.
-            paths.append(item)
-    return list(dict.fromkeys(paths)), skipped
+            if item not in headers:
+                headers[item] = None
+                unread = True
+    return data.ImageIndex(
+        paths=list(headers),
+        labels=None,
+        class_names=[],
+        skipped=skipped,
+        plain_jpeg=None if unread else list(headers.values()),
+    )

@@ -153,6 +153,28 @@ def test_embed_reads_every_image_when_folder_has_subfolders(models, tmp_path):
     )
 
 
+def test_embed_reads_each_header_once_when_folder_scanned(
+    models, image_folder, monkeypatch
+):
+    from imagehub.data import _dataset
+
+    folder, paths = image_folder
+    reopened = []
+    real = _dataset.inspect_plain_jpeg
+
+    def counting(path, max_pixels):
+        reopened.append(path)
+        return real(path, max_pixels)
+
+    monkeypatch.setattr(_dataset, "inspect_plain_jpeg", counting)
+    result = imagehub.embed(models["feature_vector"], folder)
+    assert len(result.paths) == len(paths)
+    assert reopened == [], (
+        "the scan's header findings reach the reader; it reopened "
+        f"{len(reopened)} headers"
+    )
+
+
 def test_embed_rejects_unknown_output_suffix(models, image_folder):
     with pytest.raises(ValueError, match=r"out\.csv.*\.parquet"):
         imagehub.embed(models["feature_vector"], image_folder[0], "out.csv")

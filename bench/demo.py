@@ -55,14 +55,14 @@ def run_demo(out: str) -> float:
 def accuracy_over_seeds(
     module: str, seeds: list[int], scratch: str, **settings
 ) -> list[float]:
-    from imagehub.cli import _demo
+    from imagehub import cli
     from imagehub.retrain import make_image_classifier
 
     config = dict(
-        image_dir=_demo.FLOWERS,
+        image_dir=cli.DEMO_FLOWERS,
         tfhub_module=module,
-        train_epochs=_demo.EPOCHS,
-        learning_rate=_demo.LEARNING_RATE,
+        train_epochs=cli.DEMO_EPOCHS,
+        learning_rate=cli.DEMO_LEARNING_RATE,
         cache_features=True,
     )
     config.update(settings)
@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--module", help="an exported feature vector")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from imagehub.cli import _demo
+    from imagehub import cli
 
     scratch = tempfile.mkdtemp(prefix="imagehub-bench-demo-")
     entries = []
@@ -155,8 +155,8 @@ def main() -> int:
     lines += [
         "## Retraining validation accuracy over seeds",
         "",
-        f"Settings of `imagehub demo`: {_demo.EPOCHS} epochs, learning rate "
-        f"{_demo.LEARNING_RATE}, cached features, validation split 0.2 (30 "
+        f"Settings of `imagehub demo`: {cli.DEMO_EPOCHS} epochs, learning rate "
+        f"{cli.DEMO_LEARNING_RATE}, cached features, validation split 0.2 (30 "
         "photos); each seed changes the split, the initial weights and the "
         "batch order.",
         "",

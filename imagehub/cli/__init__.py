@@ -45,7 +45,7 @@ def parse_image_size_flag(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from imagehub import __version__
+    from imagehub._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="imagehub",
@@ -150,3 +150,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# The demo's photos and retraining settings, for bench/demo.py (which
+# reruns the demo's retraining over many seeds): name -> name in _demo.
+_DEMO_NAMES = {
+    "DEMO_FLOWERS": "FLOWERS",
+    "DEMO_EPOCHS": "EPOCHS",
+    "DEMO_LEARNING_RATE": "LEARNING_RATE",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEMO_NAMES:
+        demo = importlib.import_module("imagehub.cli._demo")
+        return getattr(demo, _DEMO_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

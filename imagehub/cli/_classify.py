@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from imagehub.cli._embed import add_model_input_arguments
-from imagehub.embed._defaults import DEFAULTS
+from imagehub.embed import DEFAULTS
 
 
 def add_parser(subparsers) -> None:

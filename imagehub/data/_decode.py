@@ -54,8 +54,8 @@ from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
 from imagehub.data._formats import sniff
 from imagehub.data._formats import unrecognised_reason
+from imagehub.spec import RESIZE_MODES
 
-RESIZE_MODES = ("stretch", "crop", "pad")
 # RGB in [0, 1] that transparent pixels are composited onto.
 DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 # Images whose header declares more pixels are refused undecoded.

@@ -8,6 +8,7 @@ input size, labels, activation (`ModelFacts`).
 """
 
 from imagehub.hub._cache import CacheEntry
+from imagehub.hub._download import download
 from imagehub.hub._errors import CacheError
 from imagehub.hub._errors import CacheLockError
 from imagehub.hub._errors import CachePermissionError
@@ -46,6 +47,7 @@ __all__ = [
     "cache_dir",
     "card_of_loaded",
     "clear_cache",
+    "download",
     "facts_from",
     "list_cache",
     "load",

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from imagehub import __version__
+from imagehub._version import __version__
 from imagehub.hub import _handles
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import HandleError

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
-from imagehub.spec import CARD_FILENAME
 from imagehub.spec import ModelCard
-from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
@@ -111,25 +109,6 @@ def _load(
     return handle, None, ""
 
 
-def _card_of_object(obj: Any) -> ModelCard | None:
-    """The card an already loaded object carries as a tracked Asset."""
-    import tensorflow as tf
-
-    candidates = [getattr(obj, "model_card", None)]
-    candidates += list(getattr(obj, "__dict__", {}).values())
-    for value in candidates:
-        if not isinstance(value, tf.saved_model.Asset):
-            continue
-        path = value.asset_path
-        if tf.is_tensor(path):
-            path = path.numpy().decode("utf-8")
-        if os.path.basename(path) != CARD_FILENAME:
-            continue
-        # read_card wants the SavedModel directory: <dir>/assets/<card>.
-        return read_card(os.path.dirname(os.path.dirname(path)))
-    return None
-
-
 def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
     spec = getattr(func, "function_spec", None)
     if spec is not None:
@@ -210,11 +189,11 @@ def wrap(
         ValueError: An argument does not fit the model; the message names
             the argument, the value and what the model accepts.
     """
+    from imagehub import hub
+
     obj, path, handle_text = _load(handle, load_options, scan)
-    if path is not None:
-        card = read_card(path)
-    else:
-        card = _card_of_object(obj)
+    facts = hub.resolve_facts(path if path is not None else obj, obj=obj)
+    card = facts.card
 
     input_name = None
     if signature is not None:
@@ -269,7 +248,7 @@ def wrap(
         traced = _traced_argument_names(func)
         accepts_training = TRAINING in traced
         if card is not None:
-            accepted = (tuple(card.hparams), "model card")
+            accepted = (tuple(facts.hparams), "model card")
         else:
             names = tuple(n for n in traced if n != TRAINING)
             accepted = (names, "traced __call__")
@@ -299,7 +278,7 @@ def wrap(
     if output_shape is not None:
         shape: Any = _normalise_shape(output_shape)
     elif card is not None and signature is None and output_key is None:
-        shape = (card.num_outputs,)
+        shape = (facts.num_outputs,)
     else:
         shape = _shape_of(out_spec)
 

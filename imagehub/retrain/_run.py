@@ -45,8 +45,8 @@ class Run:
     def setup(self) -> None:
         """Checks the options, reads the images and the module, seeds
         the run and splits the images."""
-        import imagehub
         from imagehub import data
+        from imagehub import hub
         from imagehub.spec import read_card
 
         config = self.config
@@ -72,7 +72,7 @@ class Run:
         from imagehub.hub import HubError
 
         try:
-            self.module_dir = imagehub.resolve(config.tfhub_module)
+            self.module_dir = hub.resolve(config.tfhub_module)
         except HubError as e:
             raise FlagValueError(f"--tfhub_module: {e}") from e
         self.card = read_card(self.module_dir)
@@ -114,10 +114,10 @@ class Run:
     def build(self) -> None:
         """Loads the module as a Keras layer, resolves the input size and
         builds and compiles the head and the classifier."""
-        import imagehub
+        from imagehub.keras import KerasLayer
 
         config = self.config
-        self.backbone = imagehub.KerasLayer(
+        self.backbone = KerasLayer(
             self.module_dir, trainable=config.do_fine_tuning, name="module"
         )
         # The layer's loaded object: its traces tell a card-less module's

@@ -95,7 +95,8 @@ def export(
     """Stages every output in temporary siblings, checks them, then
     moves them all into place; records each in `outputs` (kind -> path)
     and the TFLite check in ``metrics["tflite"]``."""
-    import imagehub
+    from imagehub.export import export_classifier
+    from imagehub.spec import format_labels
 
     config = run.config
     staged: list[tuple[str, str]] = []  # (tmp, final)
@@ -121,7 +122,7 @@ def export(
                 staged.append((tmp, config.saved_model_dir))
             else:
                 tmp = os.path.join(scratch, "saved_model")
-            imagehub.export_classifier(
+            export_classifier(
                 run.classifier,
                 tmp,
                 labels=list(run.class_names),
@@ -138,7 +139,7 @@ def export(
         if config.labels_output_file:
             tmp = _atomic.temp_sibling(config.labels_output_file)
             with open(tmp, "w", encoding="utf-8") as f:
-                f.write("".join(f"{name}\n" for name in run.class_names))
+                f.write(format_labels(run.class_names))
             staged.append((tmp, config.labels_output_file))
             written()
         if report_dir:

@@ -161,10 +161,11 @@ def check(
         task=task,
     )
     notes = _choose_size(ctx, facts)
-    notes += _choose_task(ctx, facts)
+    chosen, task_notes = _choose_task(ctx, facts)
+    notes += task_notes
     results = []
     r1_failed = r2_failed = False
-    for rule, probe in _probe_table(ctx.task):
+    for rule, probe in _probe_table(chosen):
         if progress is not None:
             progress(rule)
         if r1_failed and rule in _NEEDS_CALL:
@@ -223,14 +224,15 @@ def _choose_size(ctx: Context, facts: ModelFacts) -> list[str]:
     ]
 
 
-def _choose_task(ctx: Context, facts: ModelFacts) -> list[str]:
+def _choose_task(ctx: Context, facts: ModelFacts) -> tuple[str, list[str]]:
+    """The task to check against (also set on `ctx`), and notes."""
     if facts.task is not None:
         ctx.task, ctx.task_source = facts.task, facts.task_source
-        return []
-    ctx.task, why = T.infer_task(ctx)
-    ctx.task_source = "inferred"
-    return [
-        f"task inferred as {ctx.task} ({why}); pass task / --task to choose"
+        return facts.task, []
+    task, why = T.infer_task(ctx)
+    ctx.task, ctx.task_source = task, "inferred"
+    return task, [
+        f"task inferred as {task} ({why}); pass task / --task to choose"
     ]
 
 

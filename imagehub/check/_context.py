@@ -109,6 +109,8 @@ class Context:
     def input_specs(self) -> list[Any]:
         """The first argument of every trace."""
         name = self.input_name
+        if name is None:
+            return []
         return [t.args.get(name) for t in self.traces]
 
     def _probe_batch(self) -> int:

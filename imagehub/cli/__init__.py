@@ -78,7 +78,8 @@ def _command_parser(
     """The innermost (sub)command parser that `args` went through."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices.get(getattr(args, action.dest, None))
+            chosen = getattr(args, action.dest, None)
+            sub = action.choices.get(chosen) if chosen else None
             if sub is not None:
                 return _command_parser(sub, args)
     return parser

@@ -27,6 +27,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
 from imagehub.hub import _tar
 
@@ -97,7 +98,7 @@ class Cache:
     def lock_path(self, name: str) -> str:
         return os.path.join(self.root, name + LOCK_SUFFIX)
 
-    def read_manifest(self, name: str) -> dict | None:
+    def read_manifest(self, name: str) -> dict[str, Any] | None:
         path = os.path.join(self.entry_dir(name), MANIFEST)
         try:
             with open(path, encoding="utf-8") as f:
@@ -271,7 +272,7 @@ class Staging:
         key: str,
         source: str,
         files: dict[str, _tar.FileDigest],
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Writes the manifest last and renames staging into place.
 
@@ -328,7 +329,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def walk_files(root: str, beat: Callable[[], None] | None = None):
+def walk_files(
+    root: str, beat: Callable[[], None] | None = None
+) -> Iterator[tuple[str, str]]:
     """Yields (relative path with '/', absolute path) of files under root."""
     for dirpath, _, filenames in os.walk(root):
         for filename in filenames:

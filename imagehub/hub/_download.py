@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import IO
 
 from imagehub._version import __version__
 from imagehub.hub import _handles
@@ -41,7 +42,15 @@ Progress = Callable[[int, "int | None"], None]
 class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     """Follows redirects, applying the plain-http rule to each target."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         _handles.check_http_allowed(newurl)
         logger.debug("%s redirected (%d) to %s", req.full_url, code, newurl)
         # Python 3.10's handler does not know 308; for a GET it is a 307.
@@ -126,7 +135,13 @@ def _sleep(seconds: float, beat: Callable[[], None] | None) -> None:
             beat()
 
 
-def _attempt(opener, url, dest, progress, beat) -> int:
+def _attempt(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    dest: str,
+    progress: Progress | None,
+    beat: Callable[[], None] | None,
+) -> int:
     request = urllib.request.Request(
         url, headers={"User-Agent": f"imagehub/{__version__}"}
     )

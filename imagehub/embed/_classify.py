@@ -117,10 +117,13 @@ def classify(
 
     Raises:
         ValueError: A bad argument, or labels that do not match the model.
+        FileNotFoundError: An input does not exist (checked before the
+            model is loaded).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
     check_resize(resize)
+    index = list_inputs(inputs)  # a missing input fails before the load
     opened = open_model(model, image_size)
     if opened.card is not None and not opened.is_classifier:
         raise ValueError(
@@ -131,7 +134,6 @@ def classify(
     names = _labels_for(opened, labels, num_classes)
     activation = _activation(opened)
     k = min(top_k, num_classes)
-    index = list_inputs(inputs)
     results: dict[str, dict[str, Any]] = {
         p: {"path": p, "top_k": [], "error": reason}
         for p, reason in index.skipped

@@ -7,12 +7,15 @@ kept in a verified cache (`cache_dir()`, `list_cache()`, `verify_cache()`,
 """
 
 from imagehub.hub._cache import CacheEntry
+from imagehub.hub._errors import AccessDeniedError
+from imagehub.hub._errors import BundleError
 from imagehub.hub._errors import CacheError
 from imagehub.hub._errors import CacheLockError
 from imagehub.hub._errors import CachePermissionError
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import HandleError
 from imagehub.hub._errors import HubError
+from imagehub.hub._errors import LockMismatchError
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 from imagehub.hub._errors import OfflineError
@@ -25,6 +28,8 @@ from imagehub.hub._resolver import load
 from imagehub.hub._resolver import resolve
 
 __all__ = [
+    "AccessDeniedError",
+    "BundleError",
     "CacheEntry",
     "CacheError",
     "CacheLockError",
@@ -32,6 +37,7 @@ __all__ = [
     "DownloadError",
     "HandleError",
     "HubError",
+    "LockMismatchError",
     "ModelNotFoundError",
     "NotASavedModelError",
     "OfflineError",

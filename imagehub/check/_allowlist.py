@@ -80,7 +80,7 @@ FAMILIES: tuple[Family, ...] = (
             MatrixDiagV2 MatrixDiagV3 MatrixDiagPart MatrixDiagPartV2
             MatrixDiagPartV3 MatrixSetDiag MatrixSetDiagV2 MatrixSetDiagV3
             MatrixInverse MatrixDeterminant Cholesky Qr Svd SelfAdjointEigV2
-            MatrixTriangularSolve MatrixSolve Cross Tensordot
+            MatrixTriangularSolve MatrixSolve Cross 
             """
         ),
     ),
@@ -93,7 +93,7 @@ FAMILIES: tuple[Family, ...] = (
             Conv3DBackpropInputV2 Conv3DBackpropFilterV2
             DepthwiseConv2dNative DepthwiseConv2dNativeBackpropInput
             DepthwiseConv2dNativeBackpropFilter _FusedConv2D
-            FusedConv2DBiasActivation FusedPadConv2D FusedResizeAndPadConv2D
+             FusedPadConv2D FusedResizeAndPadConv2D
             BiasAdd BiasAddV1 BiasAddGrad AvgPool AvgPool3D AvgPoolGrad
             MaxPool MaxPoolV2 MaxPool3D MaxPoolWithArgmax MaxPoolGrad
             MaxPoolGradV2 MaxPoolGradGrad FractionalAvgPool
@@ -102,7 +102,7 @@ FAMILIES: tuple[Family, ...] = (
             FusedBatchNormGradV3 _FusedBatchNormEx LRN LRNGrad Relu Relu6
             Relu6Grad ReluGrad LeakyRelu LeakyReluGrad Elu EluGrad Selu
             SeluGrad Softplus SoftplusGrad Softsign SoftsignGrad Sigmoid
-            SigmoidGrad Gelu Softmax LogSoftmax L2Loss InTopK InTopKV2
+            SigmoidGrad  Softmax LogSoftmax L2Loss InTopK InTopKV2
             TopKV2 TopK NthElement SoftmaxCrossEntropyWithLogits
             SparseSoftmaxCrossEntropyWithLogits Dilation2D
             BatchNormWithGlobalNormalization
@@ -133,7 +133,7 @@ FAMILIES: tuple[Family, ...] = (
             FakeQuantWithMinMaxArgs FakeQuantWithMinMaxVars
             FakeQuantWithMinMaxVarsPerChannel SparseToDense
             SparseTensorDenseMatMul SparseReshape SparseFillEmptyRows
-            SortFeatures
+            
             """
         ),
     ),
@@ -173,7 +173,7 @@ FAMILIES: tuple[Family, ...] = (
             StatelessRandomGetKeyCounterAlg StatelessRandomGetAlg
             StatelessParameterizedTruncatedNormal StatelessRandomBinomial
             StatelessRandomGammaV2 StatelessRandomGammaV3
-            StatelessRandomPoisson StatelessShuffle RngBitGenerator
+            StatelessRandomPoisson StatelessShuffle 
             RngReadAndSkip RngSkip StatefulUniform StatefulUniformInt
             StatefulUniformFullInt StatefulStandardNormalV2
             StatefulTruncatedNormal
@@ -245,7 +245,7 @@ FAMILIES: tuple[Family, ...] = (
             StringStrip StringLower StringUpper StringToNumber AsString
             StringFormat StringToHashBucketFast ReduceJoin DecodeBase64
             EncodeBase64 UnicodeDecode UnicodeEncode UnicodeTranscode
-            DecodeRaw DecodeCompressed ShardedFilename StringNGrams
+            DecodeRaw  ShardedFilename StringNGrams
             """
         ),
     ),
@@ -276,6 +276,18 @@ FAMILIES: tuple[Family, ...] = (
             """
         ),
     ),
+)
+
+# Ops on the list that run functions named in their attributes (the scan
+# follows these edges; TensorFlow runs no function named elsewhere).
+CALLS_FUNCTIONS = _ops(
+    """
+    Case StatelessCase If StatelessIf While StatelessWhile For
+    PartitionedCall StatefulPartitionedCall SymbolicGradient MapDataset
+    ParallelMapDataset ParallelMapDatasetV2 MapAndBatchDataset FilterDataset
+    FlatMapDataset InterleaveDataset ParallelInterleaveDatasetV4
+    ReduceDataset ScanDataset
+    """
 )
 
 # Checkpoint ops: file I/O, passed only as the standard saver (`_scan.py`).

@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
 
+from imagehub.check._allowlist import ALLOWED
+from imagehub.check._allowlist import CALLS_FUNCTIONS
 from imagehub.check._allowlist import CHECKPOINT_OPS
 from imagehub.check._allowlist import CHECKPOINT_SAVE_OPS
 
@@ -102,27 +104,47 @@ class Library:
             f.signature.name: f for f in graph_def.library.function
         }
         self.nodes = {n.name: n for n in graph_def.node}
-        self.callees: dict[str, set[str]] = {}
         # Functions referenced by something other than a plain call.
         self.indirect: set[str] = set()
+        self.callees: dict[str, set[str]] = {}
+        # (function or None, node) of every checkpoint op.
+        self.checkpoint_sites: list[tuple[str | None, Any]] = []
+        # function -> (calling function or None, call node), plain calls.
+        self.call_sites: dict[str, list[tuple[str | None, Any]]] = {}
         for name, fdef in self.functions.items():
             found: set[str] = set()
             for node in fdef.node_def:
-                found.update(self.node_calls(node))
+                found.update(self._calls(node, name))
             self.callees[name] = found
-        for node in graph_def.node:
-            self.node_calls(node)
+        self.graph_calls = {
+            n.name: self._calls(n, None) for n in graph_def.node
+        }
 
     def node_calls(self, node: Any) -> list[str]:
-        """Library functions a node calls (directly or by attribute)."""
+        """Library functions a graph node calls (directly or by attribute)."""
+        calls = self.graph_calls.get(node.name)
+        return calls if calls is not None else []
+
+    def _calls(self, node: Any, caller: str | None) -> list[str]:
         out = []
-        if node.op in self.functions:
-            out.append(node.op)
-        for name in called_functions(node):
-            if name in self.functions:
-                out.append(name)
-                if node.op not in _CALL_OPS:
-                    self.indirect.add(name)
+        op = node.op
+        if op in CHECKPOINT_OPS:
+            self.checkpoint_sites.append((caller, node))
+        if op in self.functions:
+            out.append(op)
+            self.call_sites.setdefault(op, []).append((caller, node))
+        elif op in _CALL_OPS:
+            f = node.attr["f"].func.name
+            if f in self.functions:
+                self.call_sites.setdefault(f, []).append((caller, node))
+        # Allowed ops without function attributes run no function, whatever
+        # their NodeDef says; every other op's attributes are read.
+        if node.op in CALLS_FUNCTIONS or node.op not in ALLOWED:
+            for name in called_functions(node):
+                if name in self.functions:
+                    out.append(name)
+                    if node.op not in _CALL_OPS:
+                        self.indirect.add(name)
         return out
 
     def reach(
@@ -170,9 +192,7 @@ def saver_findings(
     Returns:
         (function or None, node name, op, reason) of each refused op.
     """
-    sites = [(None, n) for n in lib.graph_def.node if n.op in CHECKPOINT_OPS]
-    for name, fdef in lib.functions.items():
-        sites += [(name, n) for n in fdef.node_def if n.op in CHECKPOINT_OPS]
+    sites = lib.checkpoint_sites
     if not sites:
         return []
     if saver is None:
@@ -275,18 +295,23 @@ class _Derivation:
         an argument when some call passes a value not derived.
         """
         lib = self.lib
-        calls: dict[str, list[tuple[str | None, Any]]] = {}
-        for node in lib.graph_def.node:
-            for f in _plain_calls(node, lib):
-                calls.setdefault(f, []).append((None, node))
-        for name, fdef in lib.functions.items():
-            for node in fdef.node_def:
-                for f in _plain_calls(node, lib):
-                    calls.setdefault(f, []).append((name, node))
+        calls = lib.call_sites
+        # Only functions holding checkpoint ops, and their callers, matter.
+        callers: dict[str, set[str]] = {}
+        for caller, callees in lib.callees.items():
+            for callee in callees:
+                callers.setdefault(callee, set()).add(caller)
+        needed = {f for f, _ in lib.checkpoint_sites if f is not None}
+        stack = list(needed)
+        while stack:
+            for caller in callers.get(stack.pop(), ()):
+                if caller not in needed:
+                    needed.add(caller)
+                    stack.append(caller)
         args = {
             f: set(range(len(lib.functions[f].signature.input_arg)))
             for f in calls
-            if f not in roots and f not in lib.indirect
+            if f in needed and f not in roots and f not in lib.indirect
         }
         bodies: dict[str | None, dict[str, Any]] = {}
         self.args = args
@@ -345,15 +370,6 @@ class _Derivation:
             ok = False
         memo[name] = ok
         return ok
-
-
-def _plain_calls(node: Any, lib: Library) -> list[str]:
-    if node.op in lib.functions:
-        return [node.op]
-    if node.op in _CALL_OPS:
-        f = node.attr["f"].func.name
-        return [f] if f in lib.functions else []
-    return []
 
 
 def _constant_suffix(body: dict[str, Any], ref: str, depth: int) -> bool:

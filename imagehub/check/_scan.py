@@ -165,13 +165,13 @@ class _Walker:
     def __init__(self, is_registered: Callable[[str], bool] | None):
         self.is_registered = is_registered
         self.findings: list[Finding] = []
-        self.ops_seen: set[str] = set()
         self.num_functions = 0
         self.num_nodes = 0
         self._serialized_bytes = 0
         self._walked_blobs: set[bytes] = set()
-        # op -> (first sites as (node, function, where), count of sites).
-        self._sites: dict[str, tuple[list[tuple[str, str, str]], int]] = {}
+        # op -> its first sites as (where prefix, function, node); counts.
+        self._sites: dict[str, list[tuple[str, str | None, str]]] = {}
+        self._counts: dict[str, int] = {}
 
     def walk_graph(
         self,
@@ -209,19 +209,18 @@ class _Walker:
         self._check_call_depth(lib, where)
         parents = _parents(lib, where, labels)
         for node in graph_def.node:
-            self._visit(node, f"{where}, node {node.name!r}", lib.nodes, where)
+            self._visit(node, None, where)
+            if node.op == _DATASET_FROM_GRAPH:
+                self._walk_serialized(node, lib.nodes, where, None, depth)
         for name, fdef in lib.functions.items():
-            chain = _chain(name, parents)
-            body = {n.name: n for n in fdef.node_def}
+            prefix = f"function {name} ({_chain(name, parents)})"
+            body = None
             for node in fdef.node_def:
-                self._visit(
-                    node,
-                    f"function {name} ({chain}), node {node.name!r}",
-                    body,
-                    f"function {name}",
-                    function=name,
-                    depth=depth,
-                )
+                self._visit(node, name, prefix)
+                if node.op == _DATASET_FROM_GRAPH:
+                    body = body or {n.name: n for n in fdef.node_def}
+                    context = f"function {name}"
+                    self._walk_serialized(node, body, context, name, depth)
         for function, node, op, reason in saver_findings(
             lib, saver, labels, meta_graph
         ):
@@ -237,24 +236,14 @@ class _Walker:
                 )
             )
 
-    def _visit(
-        self,
-        node: Any,
-        where: str,
-        body: dict[str, Any],
-        context: str,
-        function: str | None = None,
-        depth: int = 0,
-    ) -> None:
+    def _visit(self, node: Any, function: str | None, prefix: str) -> None:
+        """Counts a node and keeps its place for the op's findings."""
         self.num_nodes += 1
         op = node.op
-        self.ops_seen.add(op)
-        if op == _DATASET_FROM_GRAPH:
-            self._walk_serialized(node, body, context, function, depth)
-        sites, count = self._sites.get(op, ([], 0))
-        if len(sites) < _SITES_PER_OP:
-            sites.append((node.name, function or "", where))
-        self._sites[op] = (sites, count + 1)
+        count = self._counts.get(op, 0)
+        self._counts[op] = count + 1
+        if count < _SITES_PER_OP:
+            self._sites.setdefault(op, []).append((prefix, function, node.name))
 
     def _walk_serialized(
         self,
@@ -364,10 +353,15 @@ class _Walker:
                     on_path.add(callee)
                     stack.append((callee, iter(sorted(lib.callees[callee]))))
 
+    @property
+    def ops_seen(self) -> set[str]:
+        """Every op type walked (library functions called by name too)."""
+        return set(self._counts)
+
     def judge_ops(self, functions: set[str]) -> None:
         """Adds a finding for each site of an op that is not allowed or not
         registered (library function names are calls, not ops)."""
-        for op, (sites, count) in sorted(self._sites.items()):
+        for op, sites in sorted(self._sites.items()):
             if op in functions:
                 continue
             if self.is_registered is not None and not self.is_registered(op):
@@ -376,19 +370,17 @@ class _Walker:
                 continue
             else:
                 reason = refusal_reason(op)
-            for i, (node, function, where) in enumerate(sites):
-                more = count - len(sites)
+            more = self._counts[op] - len(sites)
+            for i, (prefix, function, node) in enumerate(sites):
+                where = f"{prefix}, node {node!r}"
+                if more and i == len(sites) - 1:
+                    where += f" (and {more} more {op} nodes)"
                 self.findings.append(
                     Finding(
                         op=op,
                         node=node,
-                        function=function or None,
-                        where=where
-                        + (
-                            f" (and {more} more {op} nodes)"
-                            if more and i == len(sites) - 1
-                            else ""
-                        ),
+                        function=function,
+                        where=where,
                         reason=reason,
                     )
                 )

@@ -27,11 +27,14 @@ from imagehub.testing._keras import tiny_keras_model
 from imagehub.testing._models import write_tiny_model
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
+from imagehub.testing._pty import PtyResult
+from imagehub.testing._pty import run_cli_in_pty
 
 __all__ = [
     "BROKEN_KINDS",
     "CLASS_COLOURS",
     "ModelServer",
+    "PtyResult",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
     "assert_reusable",
@@ -40,6 +43,7 @@ __all__ = [
     "pack_saved_model",
     "random_image",
     "run_cli",
+    "run_cli_in_pty",
     "same_files",
     "tiny_keras_model",
     "to_pbtxt",

@@ -31,6 +31,8 @@ from imagehub.testing._listener import ConnectionCounter
 from imagehub.testing._models import write_tiny_model
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
+from imagehub.testing._pty import PtyResult
+from imagehub.testing._pty import run_cli_in_pty
 
 __all__ = [
     "BROKEN_KINDS",
@@ -39,6 +41,7 @@ __all__ = [
     "HfHubServer",
     "KaggleServer",
     "ModelServer",
+    "PtyResult",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
     "assert_reusable",
@@ -48,6 +51,7 @@ __all__ = [
     "random_image",
     "read_tree",
     "run_cli",
+    "run_cli_in_pty",
     "same_files",
     "tiny_keras_model",
     "to_pbtxt",

@@ -80,18 +80,23 @@ def verify_cache(
     for name in _names(cache, handles):
         entry = cache.describe(name, hashes=True)
         if entry.problems and fix and os.path.isdir(cache.entry_dir(name)):
-            with _lock.entry_lock(
-                cache.lock_path(name),
-                stall_seconds=_config.lock_stall_seconds(),
-                done=lambda: False,
-                label=entry.handle,
-            ):
-                cache.discard(name)
+            discard_entry(cache, name, entry.handle)
             logger.info("Removed damaged cache entry %s", entry.path)
         results.append(entry)
         if on_entry is not None:
             on_entry(entry)
     return results
+
+
+def discard_entry(cache: _cache.Cache, name: str, label: str) -> None:
+    """Deletes entry `name` under its lock (waits for a fetch of it)."""
+    with _lock.entry_lock(
+        cache.lock_path(name),
+        stall_seconds=_config.lock_stall_seconds(),
+        done=lambda: False,
+        label=label,
+    ):
+        cache.discard(name)
 
 
 def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
@@ -110,13 +115,7 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
         path = cache.entry_dir(name)
         if not os.path.isdir(path):
             continue
-        with _lock.entry_lock(
-            cache.lock_path(name),
-            stall_seconds=_config.lock_stall_seconds(),
-            done=lambda: False,
-            label=path,
-        ):
-            cache.discard(name)
+        discard_entry(cache, name, path)
         removed.append(path)
     if handles is None:
         cache.remove_leftovers()

@@ -16,6 +16,9 @@ from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
+from imagehub.testing._hubapis import HfHubServer
+from imagehub.testing._hubapis import KaggleServer
+from imagehub.testing._hubapis import read_tree
 from imagehub.testing._hubcache import cache_entries
 from imagehub.testing._hubcache import cache_leftovers
 from imagehub.testing._hubcache import same_files
@@ -24,6 +27,7 @@ from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
 from imagehub.testing._images import write_image_folder
 from imagehub.testing._keras import tiny_keras_model
+from imagehub.testing._listener import ConnectionCounter
 from imagehub.testing._models import write_tiny_model
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
@@ -31,6 +35,9 @@ from imagehub.testing._paths import run_cli
 __all__ = [
     "BROKEN_KINDS",
     "CLASS_COLOURS",
+    "ConnectionCounter",
+    "HfHubServer",
+    "KaggleServer",
     "ModelServer",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
@@ -39,6 +46,7 @@ __all__ = [
     "cache_leftovers",
     "pack_saved_model",
     "random_image",
+    "read_tree",
     "run_cli",
     "same_files",
     "tiny_keras_model",

@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from imagehub.retrain._flags import add_flags
-from imagehub.retrain._flags import config_from_args
+from imagehub.retrain import add_flags
+from imagehub.retrain import config_from_args
 
 DESCRIPTION = """\
 Retrain an image classifier on a folder of images (one subfolder per

@@ -1,11 +1,17 @@
 """Resolving, downloading, caching and loading model handles.
 
 `resolve(handle)` returns a local SavedModel directory for any handle
-`tensorflow_hub.load` accepts; `load(handle)` loads it. Remote models are
-kept in a verified cache (`cache_dir()`, `list_cache()`, `verify_cache()`,
-`clear_cache()`).
+`tensorflow_hub.load` accepts, and for `hf://` and unversioned Kaggle
+handles; `load(handle)` loads it. Remote models are kept in a verified
+cache (`cache_dir()`, `list_cache()`, `verify_cache()`, `clear_cache()`).
+`lock(handles)` pins their content for a lock file (`lockfile_text`);
+`export_bundle` and `import_bundle` carry cached models to machines
+without network.
 """
 
+from imagehub.hub._bundle import BundleItem
+from imagehub.hub._bundle import export_bundle
+from imagehub.hub._bundle import import_bundle
 from imagehub.hub._cache import CacheEntry
 from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import BundleError
@@ -20,6 +26,12 @@ from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 from imagehub.hub._errors import OfflineError
 from imagehub.hub._errors import UnsafeArchiveError
+from imagehub.hub._lockfile import LockFile
+from imagehub.hub._lockfile import Pin
+from imagehub.hub._lockfile import active as active_lockfile
+from imagehub.hub._lockfile import lock
+from imagehub.hub._lockfile import read as read_lockfile
+from imagehub.hub._lockfile import render as lockfile_text
 from imagehub.hub._maintenance import cache_dir
 from imagehub.hub._maintenance import clear_cache
 from imagehub.hub._maintenance import list_cache
@@ -30,6 +42,7 @@ from imagehub.hub._resolver import resolve
 __all__ = [
     "AccessDeniedError",
     "BundleError",
+    "BundleItem",
     "CacheEntry",
     "CacheError",
     "CacheLockError",
@@ -37,15 +50,23 @@ __all__ = [
     "DownloadError",
     "HandleError",
     "HubError",
+    "LockFile",
     "LockMismatchError",
     "ModelNotFoundError",
     "NotASavedModelError",
     "OfflineError",
+    "Pin",
+    "active_lockfile",
     "UnsafeArchiveError",
     "cache_dir",
     "clear_cache",
+    "export_bundle",
+    "import_bundle",
     "list_cache",
     "load",
+    "lock",
+    "lockfile_text",
+    "read_lockfile",
     "resolve",
     "verify_cache",
 ]

@@ -45,6 +45,17 @@ def parse_image_size_flag(
         raise UsageError(str(e)) from None
 
 
+def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The one `--overwrite` flag of every command that writes."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (without it an existing "
+        "output is refused; the old one stays until the new one is "
+        "complete)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from imagehub import __version__
 

@@ -6,7 +6,8 @@ handles; `load(handle)` loads it. Remote models are kept in a verified
 cache (`cache_dir()`, `list_cache()`, `verify_cache()`, `clear_cache()`).
 `lock(handles)` pins their content for a lock file (`lockfile_text`);
 `export_bundle` and `import_bundle` carry cached models to machines
-without network.
+without network. `resolve_facts(handle)` says what a model is: its task,
+input size, labels, activation (`ModelFacts`).
 """
 
 from imagehub.hub._bundle import BundleItem
@@ -26,6 +27,11 @@ from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
 from imagehub.hub._errors import OfflineError
 from imagehub.hub._errors import UnsafeArchiveError
+from imagehub.hub._facts import ModelFacts
+from imagehub.hub._facts import card_of_loaded
+from imagehub.hub._facts import facts_from
+from imagehub.hub._facts import resolve_facts
+from imagehub.hub._facts import traced_size
 from imagehub.hub._lockfile import LockFile
 from imagehub.hub._lockfile import Pin
 from imagehub.hub._lockfile import active as active_lockfile
@@ -52,15 +58,18 @@ __all__ = [
     "HubError",
     "LockFile",
     "LockMismatchError",
+    "ModelFacts",
     "ModelNotFoundError",
     "NotASavedModelError",
     "OfflineError",
     "Pin",
-    "active_lockfile",
     "UnsafeArchiveError",
+    "active_lockfile",
     "cache_dir",
+    "card_of_loaded",
     "clear_cache",
     "export_bundle",
+    "facts_from",
     "import_bundle",
     "list_cache",
     "load",
@@ -68,5 +77,7 @@ __all__ = [
     "lockfile_text",
     "read_lockfile",
     "resolve",
+    "resolve_facts",
+    "traced_size",
     "verify_cache",
 ]

@@ -3,7 +3,8 @@
 Transient failures (a dropped connection, a timeout, HTTP 5xx or 429) are
 retried with exponential backoff; a 4xx answer fails at once, naming the
 URL. Every URL, including each redirect target, must pass the plain-http
-check (https, loopback, or IMAGEHUB_ALLOW_HTTP=1).
+check (https, loopback, or IMAGEHUB_ALLOW_HTTP=1); a redirect to any other
+scheme (ftp, file, ...) is refused before anything connects to it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
@@ -35,6 +37,7 @@ TIMEOUT_SECONDS = 60.0
 CHUNK_BYTES = 1 << 20
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _LOCAL_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT)
+_REDIRECT_SCHEMES = ("https", "http")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -43,6 +46,15 @@ class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     """Follows redirects, applying the plain-http rule to each target."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        # urllib itself follows ftp:// too, which is neither encrypted nor
+        # verified; only http(s), under the plain-http rule, is followed.
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in _REDIRECT_SCHEMES:
+            raise HandleError(
+                f"refusing the redirect of {req.full_url} to {newurl!r}: "
+                f"scheme {scheme!r} is not one of {_REDIRECT_SCHEMES}. Ask "
+                "the publisher for an https URL"
+            )
         _handles.check_http_allowed(newurl)
         logger.debug("%s redirected (%d) to %s", req.full_url, code, newurl)
         # Python 3.10's handler does not know 308; for a GET it is a 307.

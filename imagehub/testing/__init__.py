@@ -27,6 +27,7 @@ from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
 from imagehub.testing._images import write_image_folder
 from imagehub.testing._keras import tiny_keras_model
+from imagehub.testing._listener import ConnectionCounter
 from imagehub.testing._models import write_tiny_model
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
@@ -34,6 +35,7 @@ from imagehub.testing._paths import run_cli
 __all__ = [
     "BROKEN_KINDS",
     "CLASS_COLOURS",
+    "ConnectionCounter",
     "HfHubServer",
     "KaggleServer",
     "ModelServer",

@@ -95,10 +95,13 @@ def classify(
 
     Raises:
         ValueError: A bad argument, or labels that do not match the model.
+        FileNotFoundError: An input does not exist (checked before the
+            model is loaded).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
     check_resize(resize)
+    index = list_inputs(inputs)  # a missing input fails before the load
     opened = open_model(model, image_size, labels=labels)
     facts = opened.facts
     if facts.card is not None and not facts.is_classifier:
@@ -110,7 +113,6 @@ def classify(
     names = _labels_for(facts.labels, labels is not None, num_classes)
     activation = facts.activation or DEFAULT_ACTIVATION
     k = min(top_k, num_classes)
-    index = list_inputs(inputs)
     results: dict[str, dict[str, Any]] = {
         p: {"path": p, "top_k": [], "error": reason}
         for p, reason in index.skipped

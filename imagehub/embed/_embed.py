@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from imagehub import outputs
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
 from imagehub.embed._batches import dataset_batches
 from imagehub.embed._defaults import DEFAULTS
+from imagehub.embed._inputs import check_inputs_exist
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
@@ -70,6 +72,7 @@ def embed(
     workers: int | None = None,
     runner: str = DEFAULTS.runner,
     beam_options: Mapping[str, str] | None = None,
+    overwrite: bool = False,
 ) -> EmbedResult | EmbedSummary:
     """Computes a feature vector (or logits) for every image of `inputs`.
 
@@ -77,9 +80,11 @@ def embed(
     (the same pixels as `imagehub.data.load_image`), and passed through the
     model's `__call__` in inference mode. With an `output`, rows are
     streamed to disk in parts of `part_size` (memory does not grow with the
-    number of images), a rerun with the same output skips the images already
-    written, and files that cannot be decoded are listed in `OUT.errors.csv`
-    while the run goes on.
+    number of images), a rerun with the same output and settings skips the
+    images already written, and files that cannot be decoded are listed in
+    `OUT.errors.csv` while the run goes on. Inputs are checked before the
+    model is loaded, and one output is written by one run at a time (a
+    second run waits briefly, then fails naming the first).
 
     A classifier's row has its logits both as `vector` (so readers of
     `vector` work for any model) and as `logits`.
@@ -103,6 +108,9 @@ def embed(
             `beam_options` names another runner).
         beam_options: Beam pipeline options, e.g. ``{"runner":
             "DataflowRunner", "project": ..., "temp_location": ...}``.
+        overwrite: Replace an existing output made with other settings
+            (or by something else) instead of refusing it; the old output
+            stays until the new one is complete (local runner).
 
     Returns:
         An `EmbedResult` when `output` is None, else an `EmbedSummary`.
@@ -110,6 +118,10 @@ def embed(
     Raises:
         ValueError: A bad argument (named in the message).
         FileNotFoundError: An input does not exist.
+        imagehub.outputs.OutputExistsError: `output` exists and cannot be
+            resumed (other settings), and `overwrite` is False.
+        imagehub.outputs.OutputLockedError: Another run is writing
+            `output`.
 
     Example:
         >>> imagehub.embed("path/to/model", "photos/", "photos.parquet")
@@ -121,6 +133,7 @@ def embed(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     check_resize(resize)
+    check_inputs_exist(inputs)  # before anything is loaded or written
     if runner == "beam":
         from imagehub.embed import _beam
 
@@ -146,22 +159,27 @@ def embed(
         raise ValueError("beam_options need runner='beam'")
     if output is not None:
         _writer.output_stem(os.fspath(output))  # fail before loading
-    opened = open_model(model, image_size)
     index = list_inputs(inputs)
     if output is None:
+        opened = open_model(model, image_size)
         return _embed_in_memory(
             opened, index, batch_size, resize, progress, workers
         )
-    return _embed_to_file(
-        opened,
-        index,
-        os.fspath(output),
-        batch_size,
-        resize,
-        progress,
-        part_size,
-        workers,
-    )
+    output = os.fspath(output)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with outputs.output_lock(output):
+        opened = open_model(model, image_size)
+        return _embed_to_file(
+            opened,
+            index,
+            output,
+            batch_size,
+            resize,
+            progress,
+            part_size=part_size,
+            workers=workers,
+            overwrite=overwrite,
+        )
 
 
 def _embed_in_memory(
@@ -200,6 +218,7 @@ def _embed_to_file(
     progress,
     part_size,
     workers,
+    overwrite,
 ) -> EmbedSummary:
     writer = _writer.PartWriter(
         output,
@@ -207,6 +226,7 @@ def _embed_to_file(
         with_logits=opened.is_classifier,
         part_size=part_size,
         config=run_config(opened.facts, batch_size=batch_size, resize=resize),
+        overwrite=overwrite,
     )
     done = writer.done_paths()
     todo = index.subset(i for i, p in enumerate(index.paths) if p not in done)

@@ -45,7 +45,8 @@ class EmbedSummary:
 
     Attributes:
         output: The output written (a file; a folder of shards for Beam).
-        errors_path: The errors file beside it (path, reason).
+        errors_path: The errors file beside it (path, reason), written only
+            when a file failed.
         rows: Rows in the output, including earlier runs' when resumed.
         errors: Files listed in the errors file.
         processed: Files read in this run (the rest were already done).

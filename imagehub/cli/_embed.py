@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
                     resize=args.resize,
                     runner="beam",
                     beam_options=beam_options,
+                    overwrite=args.overwrite,
                 )
         else:
             with image_progress(

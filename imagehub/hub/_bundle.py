@@ -79,6 +79,7 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
     from imagehub.hub import _resolver
 
     lockfile = _lockfile.active()
+    where = lockfile.path if lockfile is not None else ""
     cache = _cache.Cache(_config.cache_dir())
     models, seen = [], set()
     for text in handles:
@@ -89,9 +90,7 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
                 "models (remote handles), so copy the directory instead"
             )
         pin = lockfile.find(parsed) if lockfile is not None else None
-        _, target = _resolver.resolve_remote(
-            parsed, pin, lockfile.path if pin else ""
-        )
+        _, target = _resolver.resolve_remote(parsed, pin, where)
         files = _resolver.verified_files(target)
         models.append(
             {

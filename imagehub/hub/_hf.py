@@ -13,12 +13,14 @@ entry is committed: one cache, one verification, one lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import posixpath
 import shutil
 from collections.abc import Callable
+from collections.abc import Iterator
 
 from imagehub.hub import _config
 from imagehub.hub import _handles
@@ -242,21 +244,15 @@ def _progress_class(advance: Callable[[float | None], None]) -> type:
     return _Report
 
 
-class _translated_errors:
+@contextlib.contextmanager
+def _translated_errors(handle: _handles.Handle) -> Iterator[None]:
     """Turns huggingface_hub's errors into imagehub's, naming the fix."""
-
-    def __init__(self, handle: _handles.Handle) -> None:
-        self.handle = handle
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, tb) -> bool:
-        if error is None or not isinstance(error, Exception):
-            return False
-        translated = _translate(self.handle, error)
+    try:
+        yield
+    except Exception as error:
+        translated = _translate(handle, error)
         if translated is None:
-            return False
+            raise
         raise translated from error
 
 
@@ -318,16 +314,17 @@ def _translate(handle: _handles.Handle, error: Exception):
 
 
 def _transport_error(handle: _handles.Handle, error: Exception):
-    try:
-        import httpx2 as httpx
-    except ImportError:  # pragma: no cover - older huggingface_hub
+    import importlib
+
+    # huggingface_hub 1.x talks through httpx, 2.x through httpx2.
+    for name in ("httpx2", "httpx"):
         try:
-            import httpx
+            module = importlib.import_module(name)
         except ImportError:
-            return None
-    if isinstance(error, httpx.HTTPError):
-        return DownloadError(
-            f"{handle.original!r}: cannot reach the Hugging Face Hub at "
-            f"{_config.hf_endpoint()} ({type(error).__name__}: {error})"
-        )
+            continue
+        if isinstance(error, module.HTTPError):
+            return DownloadError(
+                f"{handle.original!r}: cannot reach the Hugging Face Hub at "
+                f"{_config.hf_endpoint()} ({type(error).__name__}: {error})"
+            )
     return None

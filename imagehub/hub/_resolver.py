@@ -89,13 +89,13 @@ def resolve(handle: str | os.PathLike[str]) -> str:
     parsed = _handles.parse_handle(handle)
     lockfile = _lockfile.active()
     pin = lockfile.find(parsed) if lockfile is not None else None
+    where = lockfile.path if lockfile is not None else ""
     if parsed.kind == _handles.LOCAL:
         path = check_local(parsed)
         if pin is not None:
-            files = _lockfile.hash_tree(path)
-            _lockfile.check(pin, files, lockfile.path, path)
+            _lockfile.check(pin, _lockfile.hash_tree(path), where, path)
         return path
-    path, _ = resolve_remote(parsed, pin, lockfile.path if pin else "")
+    path, _ = resolve_remote(parsed, pin, where)
     return path
 
 

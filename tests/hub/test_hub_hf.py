@@ -147,3 +147,13 @@ def test_resolve_uses_recorded_commit_when_offline(hf_hub, monkeypatch):
 def test_parse_raises_handle_error_when_hf_handle_malformed(handle):
     with pytest.raises(hub.HandleError, match="hf://OWNER/REPO"):
         hub.resolve(handle)
+
+
+def test_resolve_gives_pip_line_when_huggingface_hub_missing(
+    cache, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(ImportError, match=r"pip install 'imagehub\[hubs\]'"):
+        hub.resolve("hf://me/m")

@@ -163,3 +163,12 @@ def test_kaggle_needs_kagglehub_only_for_latest_and_credentials(
     )
     with pytest.raises(ImportError, match=r"pip install 'imagehub\[hubs\]'"):
         hub.resolve(f"kaggle:{VARIATION}")
+
+
+def test_clear_all_forgets_recorded_versions(kaggle, archive, monkeypatch):
+    kaggle.add_model(VARIATION, {2: archive})
+    hub.resolve(f"kaggle:{VARIATION}")
+    hub.clear_cache()
+    monkeypatch.setenv("IMAGEHUB_OFFLINE", "1")
+    with pytest.raises(hub.OfflineError, match="none is recorded"):
+        hub.resolve(f"kaggle:{VARIATION}")

@@ -29,6 +29,7 @@ from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
+from imagehub.hub._errors import UnsafeArchiveError
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,12 @@ def download(
         ]
     wanted = _saved_model_files(handle, tree)
     total = sum(int(entry.size or 0) for entry in wanted.values())
+    if total > _tar.MAX_BYTES or len(wanted) > _tar.MAX_MEMBERS:
+        raise UnsafeArchiveError(
+            f"{handle.original!r} lists {len(wanted)} files of {total} bytes, "
+            f"over imagehub's limits ({_tar.MAX_MEMBERS} files, "
+            f"{_tar.MAX_BYTES} bytes); refusing to download it"
+        )
     done = [0]
 
     def advance(n: float | None) -> None:
@@ -162,6 +169,13 @@ def _saved_model_files(handle: _handles.Handle, tree: list) -> dict:
     wanted = {}
     nested = set()
     for entry in tree:
+        # The listing names where files land: the same rule as archive
+        # members (no absolute names, no '..').
+        source = f"the Hub's file list of {handle.repo}"
+        if _tar.safe_member_path(entry.path, source) != entry.path:
+            raise UnsafeArchiveError(
+                f"{source} names {entry.path!r}; refusing to download it"
+            )
         if not entry.path.startswith(prefix):
             continue
         rel = entry.path[len(prefix) :]

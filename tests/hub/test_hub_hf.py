@@ -157,3 +157,11 @@ def test_resolve_gives_pip_line_when_huggingface_hub_missing(
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(ImportError, match=r"pip install 'imagehub\[hubs\]'"):
         hub.resolve("hf://me/m")
+
+
+@pytest.mark.parametrize("name", ["variables/../../../evil", "/tmp/evil"])
+def test_resolve_refuses_file_list_that_climbs_out(hf_hub, cache, name):
+    hf_hub.add_repo("me/hostile", {**MODEL, name: b"x"})
+    with pytest.raises(hub.UnsafeArchiveError, match="refusing"):
+        hub.resolve("hf://me/hostile")
+    assert cache_entries(cache) == [], "nothing may be cached"

@@ -170,12 +170,14 @@ def _verify(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from imagehub import hub
+    from imagehub.cli._console import stderr_console
 
     console = Console()
     names = args.handles or None
     try:
         total = len(args.handles) if names else len(hub.list_cache())
-        with Progress(console=console, transient=True) as bar:
+        # On stderr with the logs, which it then keeps above itself.
+        with Progress(console=stderr_console(), transient=True) as bar:
             task = bar.add_task("Verifying", total=total)
             results = hub.verify_cache(
                 names,

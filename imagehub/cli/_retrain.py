@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Progress(*columns, console=err) as bars:
             result = make_image_classifier(config, progress=_Bars(bars))
-    except FlagValueError as e:  # a bad flag, found once the run looked
+    except (FlagValueError, FileExistsError) as e:
+        # A bad flag found once the run looked, or an existing output
+        # (imagehub.outputs' refusal names the path and --overwrite).
         raise UsageError(str(e)) from e
     except RetrainError as e:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)

@@ -237,6 +237,15 @@ class RetrainConfig:
         "feature pass does this instead.",
         old=False,
     )
+    overwrite: bool = _field(
+        False,
+        "Replace existing outputs (--saved_model_dir, "
+        "--tflite_output_file, --labels_output_file, the report folder) "
+        "and start the checkpoint folder over. Without it an existing "
+        "output is refused before training starts; the old one stays "
+        "until the new one is complete.",
+        old=False,
+    )
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:

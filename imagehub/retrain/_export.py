@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.retrain import _atomic
+from imagehub import outputs
 from imagehub.retrain import _report
 from imagehub.retrain._config import FLOAT_AGREEMENT_MIN
 from imagehub.retrain._config import FLOAT_QUANTIZATIONS
@@ -42,6 +42,7 @@ from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._train import FitResult
 from imagehub.spec import SIGNATURE_FLOAT
+from imagehub.spec import write_labels
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def export(
         saved_model = None
         if config.saved_model_dir or config.tflite_output_file:
             if config.saved_model_dir:
-                tmp = _atomic.temp_sibling(
+                tmp = outputs.temp_sibling(
                     config.saved_model_dir, directory=True
                 )
                 os.rmdir(tmp)
@@ -139,22 +140,21 @@ def export(
                 written()
         if config.tflite_output_file and saved_model is not None:
             tflite, content = _tflite(prepared, model, data, saved_model)
-            tmp = _atomic.temp_sibling(config.tflite_output_file)
+            tmp = outputs.temp_sibling(config.tflite_output_file)
             with open(tmp, "wb") as f:
                 f.write(content)
             staged.append((tmp, config.tflite_output_file))
             written()
         if config.labels_output_file:
-            tmp = _atomic.temp_sibling(config.labels_output_file)
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("".join(f"{name}\n" for name in prepared.class_names))
+            tmp = outputs.temp_sibling(config.labels_output_file)
+            write_labels(tmp, prepared.class_names)
             staged.append((tmp, config.labels_output_file))
             written()
         metrics = _report.metrics_document(
             prepared, model, data, fit, evaluation, tflite
         )
         if prepared.report_dir:
-            tmp = _atomic.temp_sibling(prepared.report_dir, directory=True)
+            tmp = outputs.temp_sibling(prepared.report_dir, directory=True)
             staged.append((tmp, prepared.report_dir))
             _report.write_report(
                 tmp,
@@ -168,17 +168,17 @@ def export(
                 resize=config.resize,
             )
             written()
-        outputs: dict[str, str] = {}
+        written_to: dict[str, str] = {}
         for tmp, final in staged:
-            _atomic.commit(tmp, final)
-            outputs[output_kind(final, config)] = os.path.abspath(final)
+            outputs.commit(tmp, final, overwrite=config.overwrite)
+            written_to[output_kind(final, config)] = os.path.abspath(final)
             logger.info("wrote %s", final)
         staged = []
     finally:
         for tmp, _ in staged:
-            _atomic.remove(tmp)
+            outputs.discard(tmp)
         shutil.rmtree(scratch, ignore_errors=True)
-    return Exported(outputs=outputs, tflite=tflite, metrics=metrics)
+    return Exported(outputs=written_to, tflite=tflite, metrics=metrics)
 
 
 def _val_images(prepared: Prepared, model: Model, data: Data):

@@ -1,15 +1,14 @@
 """The pieces of a retraining run, one at a time: checkpoints, the feature
-cache, the report, atomic outputs, the input size, augmentation units."""
+cache, the report, the input size, augmentation units."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
+from imagehub.hub import facts_from
 from imagehub.retrain import ImageSizeError
 from imagehub.retrain import RetrainConfig
-from imagehub.retrain import _atomic
 from imagehub.retrain import _evaluate
 from imagehub.retrain import _features
 from imagehub.retrain import _model
@@ -18,7 +17,6 @@ from imagehub.retrain import _train
 from imagehub.retrain._checkpoint import Checkpointer
 from imagehub.retrain._checkpoint import CheckpointMismatchError
 from imagehub.retrain._prepare import resolve_image_size
-from imagehub.retrain._prepare import traced_image_size
 from imagehub.spec import ModelCard
 
 
@@ -184,76 +182,60 @@ def test_write_report_writes_every_file_when_called(tmp_path):
     assert json.loads((out / "hparams.json").read_text())["train_epochs"] == 5
 
 
-# --- atomic outputs ------------------------------------------------------
-
-
-def test_commit_replaces_a_folder_when_it_exists(tmp_path):
-    final = tmp_path / "model"
-    final.mkdir()
-    (final / "old.txt").write_text("old")
-    tmp = _atomic.temp_sibling(str(final), directory=True)
-    with open(os.path.join(tmp, "new.txt"), "w") as f:
-        f.write("new")
-    _atomic.commit(tmp, str(final))
-    assert sorted(os.listdir(final)) == ["new.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["model"], "no temporary left"
-
-
-def test_atomic_path_leaves_nothing_when_writing_fails(tmp_path):
-    target = tmp_path / "labels.txt"
-    with pytest.raises(RuntimeError):
-        with _atomic.atomic_path(str(target)) as tmp:
-            with open(tmp, "w") as f:
-                f.write("half")
-            raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == [], "neither target nor temp may remain"
-
-
 # --- input size ----------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def traced_modules(tmp_path_factory):
+    """Card-less SavedModels, loaded: one traced at 96x96 only, one at
+    any size."""
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("traced")
+    loaded = {}
+    for name, size in (("fixed", 96), ("any", None)):
+        module = tf.Module()
+        module.__call__ = tf.function(
+            lambda x: tf.reduce_mean(x, axis=[1, 2]),
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+        )
+        tf.saved_model.save(module, str(root / name))
+        loaded[name] = tf.saved_model.load(str(root / name))
+    return loaded
+
+
 def test_image_size_comes_from_card_when_fixed():
-    assert resolve_image_size(_card(True, (224, 224)), None, None) == (
-        224,
-        224,
-    )
+    facts = facts_from(None, _card(True, (224, 224)))
+    assert resolve_image_size(facts, None) == (224, 224)
 
 
 def test_image_size_mismatch_is_an_error_when_card_fixes_it():
     with pytest.raises(ImageSizeError, match="224"):
-        resolve_image_size(_card(True, (224, 224)), None, 128)
+        resolve_image_size(facts_from(None, _card(True, (224, 224))), 128)
 
 
 def test_image_size_flag_wins_when_card_permits_a_range():
-    assert resolve_image_size(_card(False), None, 24) == (24, 24)
-    assert resolve_image_size(_card(False), None, None) == (16, 16)
-    with pytest.raises(ImageSizeError, match="permits"):
-        resolve_image_size(_card(False, high=(32, 32)), None, 64)
-
-
-def test_image_size_comes_from_trace_when_no_card():
-    assert resolve_image_size(None, (96, 96), None) == (96, 96)
-    with pytest.raises(ImageSizeError, match="traced"):
-        resolve_image_size(None, (96, 96), 128)
-
-
-def test_image_size_flag_is_needed_when_nothing_else_tells():
-    with pytest.raises(ImageSizeError, match="--image_size"):
-        resolve_image_size(None, (None, None), None)
-    assert resolve_image_size(None, (None, None), 32) == (32, 32)
-
-
-def test_traced_image_size_reads_fixed_signature_when_saved(tmp_path):
-    import tensorflow as tf
-
-    module = tf.Module()
-    module.__call__ = tf.function(
-        lambda x: tf.reduce_mean(x, axis=[1, 2]),
-        input_signature=[tf.TensorSpec([None, 40, 48, 3], tf.float32)],
+    assert resolve_image_size(facts_from(None, _card(False)), 24) == (24, 24)
+    assert resolve_image_size(facts_from(None, _card(False)), None) == (
+        16,
+        16,
     )
-    tf.saved_model.save(module, str(tmp_path / "m"))
-    loaded = tf.saved_model.load(str(tmp_path / "m"))
-    assert traced_image_size(loaded) == (40, 48)
+    with pytest.raises(ImageSizeError, match="permits"):
+        resolve_image_size(facts_from(None, _card(False, high=(32, 32))), 64)
+
+
+def test_image_size_comes_from_trace_when_no_card(traced_modules):
+    facts = facts_from(traced_modules["fixed"], None)
+    assert resolve_image_size(facts, None) == (96, 96)
+    with pytest.raises(ImageSizeError, match="traced"):
+        resolve_image_size(facts, 128)
+
+
+def test_image_size_flag_is_needed_when_nothing_else_tells(traced_modules):
+    facts = facts_from(traced_modules["any"], None)
+    with pytest.raises(ImageSizeError, match="--image_size"):
+        resolve_image_size(facts, None)
+    assert resolve_image_size(facts, 32) == (32, 32)
 
 
 # --- training helpers ----------------------------------------------------

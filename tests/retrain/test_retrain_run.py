@@ -2,6 +2,7 @@
 feature-vector SavedModel (8 features, 16x16 images)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -360,3 +361,97 @@ def test_summaries_dir_without_tensorboard_names_pip_line(workdir, tmp_path):
     with pytest.raises(MissingDependencyError, match="pip install"):
         make_image_classifier(_config(workdir, summaries_dir=str(tmp_path)))
     assert not any(tmp_path.iterdir()), "nothing may be written"
+
+
+def _outputs_cli(workdir, out, *extra):
+    from imagehub.cli import main
+
+    return main(
+        [
+            "retrain",
+            "--image_dir",
+            str(workdir / "images"),
+            "--tfhub_module",
+            str(workdir / "module"),
+            "--saved_model_dir",
+            str(out / "model"),
+            "--labels_output_file",
+            str(out / "labels.txt"),
+            "--train_epochs",
+            "1",
+            "--seed",
+            "1",
+            *extra,
+        ]
+    )
+
+
+def test_existing_saved_model_dir_is_refused_when_no_overwrite(
+    workdir, tmp_path, capsys
+):
+    mine = tmp_path / "model" / "my_notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("keep me")
+    code = _outputs_cli(workdir, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2, f"an existing output is a usage error (exit 2): {err}"
+    assert "model" in err and "--overwrite" in err, err
+    assert mine.read_text() == "keep me", "the user's file must survive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], (
+        "nothing else may be written when the run is refused"
+    )
+
+
+def test_existing_labels_file_is_refused_when_no_overwrite(
+    workdir, tmp_path, capsys
+):
+    (tmp_path / "labels.txt").write_text("my labels\n")
+    code = _outputs_cli(workdir, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "labels.txt" in err and "--overwrite" in err, err
+    assert (tmp_path / "labels.txt").read_text() == "my labels\n"
+    assert not (tmp_path / "model").exists()
+
+
+def test_existing_outputs_are_replaced_when_overwrite(workdir, tmp_path):
+    import stat
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my_notes.txt").write_text("old")
+    (tmp_path / "labels.txt").write_text("old\n")
+    old_mask = os.umask(0o022)
+    try:
+        code = _outputs_cli(workdir, tmp_path, "--overwrite")
+    finally:
+        os.umask(old_mask)
+    assert code == 0
+    assert (tmp_path / "model" / "saved_model.pb").is_file()
+    assert not (tmp_path / "model" / "my_notes.txt").exists()
+    assert (tmp_path / "labels.txt").read_text().splitlines() == CLASSES
+    modes = {
+        name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+        for name in ("model", "labels.txt", "model_report")
+    }
+    assert modes == {
+        "model": 0o755,
+        "labels.txt": 0o644,
+        "model_report": 0o755,
+    }, f"published outputs take the umask's modes: {modes}"
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert not leftovers, leftovers
+
+
+def test_earlier_checkpoint_is_refused_when_neither_resume_nor_overwrite(
+    workdir, tmp_path
+):
+    from imagehub.outputs import OutputExistsError
+
+    config = _config(
+        workdir, train_epochs=1, checkpoint_dir=str(tmp_path / "ckpt")
+    )
+    first = make_image_classifier(config)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        make_image_classifier(config)
+    again = make_image_classifier(config.replace(overwrite=True))
+    assert again.history == first.history, "--overwrite starts over"

@@ -27,6 +27,16 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
 RESIZE_MODES = ("stretch", "crop", "pad")
+
+
+def quantization_label(quantize: str) -> str:
+    """How messages name a --tflite_quantize value: ``none`` reads "no
+    quantization", ``int8`` "int8 quantization"."""
+    return (
+        "no quantization" if quantize == "none" else f"{quantize} quantization"
+    )
+
+
 CLASS_WEIGHTS = ("auto", "none")
 OPTIMIZERS = ("sgd", "adam")
 

@@ -33,6 +33,7 @@ from imagehub.retrain._config import TFLITE_QUANTIZATIONS
 from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import output_kind
 from imagehub.retrain._config import output_paths
+from imagehub.retrain._config import quantization_label
 from imagehub.retrain._config import report
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._evaluate import Evaluation
@@ -68,6 +69,14 @@ class TFLiteCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """One line: the quantization and the agreement."""
+        return (
+            f"TFLite ({quantization_label(self.quantize)}) top-1 agreement "
+            f"with the SavedModel: {self.agreement:.1%} of {self.count} "
+            "validation images"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,7 +344,8 @@ def check_agreement(rate: float, count: int, quantize: str) -> None:
         TFLiteMismatchError: float model agreement below the minimum.
     """
     message = (
-        f"TFLite ({quantize}) top-1 agrees with the SavedModel on "
+        f"TFLite ({quantization_label(quantize)}) top-1 agrees with the "
+        "SavedModel on "
         f"{rate:.1%} of {count} validation images"
     )
     if quantize in FLOAT_QUANTIZATIONS and rate < FLOAT_AGREEMENT_MIN:

@@ -337,3 +337,48 @@ def test_cache_key_changes_when_module_is_reexported(tmp_path):
     key = _features.cache_key(str(module), (16, 16), "stretch", [])
     (module / "variables" / "variables.index").write_bytes(b"v2 weights")
     assert key != _features.cache_key(str(module), (16, 16), "stretch", [])
+
+
+def _evaluation(train_accuracy, val_accuracy, chance):
+    labels = np.zeros(10, np.int64)
+    predictions = (np.arange(10) >= round(val_accuracy * 10)).astype(int)
+    return _evaluate.Evaluation(
+        logits=np.zeros((10, 5)),
+        labels=labels,
+        predictions=predictions,
+        paths=tuple(f"{i}.jpg" for i in range(10)),
+        metrics=_evaluate.classification_metrics(
+            labels, predictions, list("abcde")
+        ),
+        train_accuracy=train_accuracy,
+        chance_level=chance,
+        chance_basis="1 in 5 classes",
+    )
+
+
+def test_hint_names_overfitting_when_training_accuracy_is_far_above():
+    evaluation = _evaluation(1.0, 0.7, 0.2)
+    assert evaluation.gap == pytest.approx(0.3)
+    assert "overfitting" in evaluation.hint, evaluation.hint
+    assert "--do_data_augmentation" in evaluation.hint
+    assert "gap +0.3000" in evaluation.context()
+
+
+def test_hint_says_near_chance_before_overfitting_when_both():
+    evaluation = _evaluation(1.0, 0.3, 0.2)
+    assert "near chance" in evaluation.hint, evaluation.hint
+
+
+def test_no_hint_when_accuracy_is_high_and_gap_small():
+    assert _evaluation(0.95, 0.9, 0.2).hint is None
+
+
+def test_chance_level_is_majority_class_when_classes_are_unequal():
+    train = np.array([0] * 8 + [1, 2])
+    val = np.array([0, 0, 0, 1])
+    level, basis = _evaluate.chance_level(train, val, ["a", "b", "c"])
+    assert level == pytest.approx(0.75) and basis == "always 'a'"
+    level, basis = _evaluate.chance_level(
+        np.array([0, 1, 2]), np.array([0, 1, 2]), ["a", "b", "c"]
+    )
+    assert level == pytest.approx(1 / 3) and basis == "1 in 3 classes"

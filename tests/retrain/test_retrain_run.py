@@ -455,3 +455,70 @@ def test_earlier_checkpoint_is_refused_when_neither_resume_nor_overwrite(
         make_image_classifier(config)
     again = make_image_classifier(config.replace(overwrite=True))
     assert again.history == first.history, "--overwrite starts over"
+
+
+def test_final_accuracy_is_printed_with_chance_level_and_gap(old_run):
+    done, _ = old_run
+    assert "chance level 0.3333 (1 in 3 classes)" in done.stdout, done.stdout
+    assert "training accuracy 1.0000 (gap " in done.stdout, done.stdout
+    assert "Hint" not in done.stdout, (
+        f"a separable folder learnt well needs no hint:\n{done.stdout}"
+    )
+
+
+def test_tflite_line_says_no_quantization_when_float(old_run):
+    done, out = old_run
+    assert "TFLite (no quantization) top-1 agreement" in done.stdout, (
+        done.stdout
+    )
+    assert "(none)" not in done.stdout
+    page = (out / "new_model_report" / "report.html").read_text()
+    assert "TFLite (no quantization)" in page, "the report says it too"
+
+
+def test_report_gives_chance_level_and_training_accuracy(old_run):
+    _, out = old_run
+    metrics = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )
+    assert metrics["chance_level"] == pytest.approx(1 / 3)
+    assert metrics["train_accuracy"] == 1.0, metrics["train_accuracy"]
+    assert metrics["accuracy_gap"] == pytest.approx(
+        metrics["train_accuracy"] - metrics["val_accuracy"]
+    )
+    assert metrics["hint"] is None
+    page = (out / "new_model_report" / "report.html").read_text()
+    assert "Chance level: 33.3%" in page and "training accuracy 100.0%" in (
+        page
+    ), "report.html must put the accuracy in context"
+
+
+def test_hint_says_near_chance_when_labels_are_random(tmp_path, capsys):
+    from imagehub.cli import main
+
+    write_image_folder(
+        tmp_path / "images", per_class=20, size=(16, 16), random_labels=True
+    )
+    write_tiny_model(tmp_path / "module")
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(tmp_path / "images"),
+            "--tfhub_module",
+            str(tmp_path / "module"),
+            "--report_dir",
+            str(tmp_path / "report"),
+            "--train_epochs",
+            "2",
+            "--seed",
+            "0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Hint: validation accuracy is near chance level" in out, out
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert "near chance" in metrics["hint"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "near chance" in page

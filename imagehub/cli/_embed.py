@@ -134,13 +134,13 @@ def run(args: argparse.Namespace) -> int:
         if args.runner == "beam":
             import logging
 
-            from rich.console import Console
+            from imagehub.cli._console import stderr_console
 
             if not args.verbose:
                 # Beam logs every bundle and worker start at INFO.
                 logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
-            with Console(stderr=True).status("Running the Beam pipeline"):
+            with stderr_console().status("Running the Beam pipeline"):
                 summary = imagehub.embed(
                     args.model,
                     inputs,

@@ -71,6 +71,7 @@ class CacheEntry:
             entry holds; None for other sources.
         sha256: The content digest over every file (see
             `content_digest`), what a lock file pins.
+        key: The canonical key of the content it holds.
     """
 
     name: str
@@ -83,6 +84,7 @@ class CacheEntry:
     problems: tuple[str, ...] = ()
     revision: str | None = None
     sha256: str = ""
+    key: str = ""
 
     @property
     def ok(self) -> bool:
@@ -185,6 +187,7 @@ class Cache:
             problems=tuple(self.problems(name, hashes=hashes)),
             revision=manifest.get("revision"),
             sha256=_digest_or_empty(files),
+            key=str(manifest.get("key", "")),
         )
 
     def entry_names(self) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 from imagehub.hub import _cache
 from imagehub.hub import _config
@@ -64,6 +63,16 @@ class LockFile:
 
     path: str
     pins: tuple[Pin, ...]
+
+    def status(self, key: str, sha256: str) -> str:
+        """ "pinned", "differs from its pin" or "not pinned": how content
+        with `key` and digest `sha256` stands in this lock file."""
+        for pin in self.pins:
+            if _key(pin.resolved) == key:
+                if pin.sha256 == sha256:
+                    return "pinned"
+                return "differs from its pin"
+        return "not pinned"
 
     def find(self, handle: _handles.Handle) -> Pin | None:
         """The pin of `handle`: same handle, or same resolved content."""
@@ -175,9 +184,37 @@ def pin_for(handle: str, resolved: str, revision, files: dict) -> Pin:
     )
 
 
-def is_local(handle: str) -> bool:
-    return _handles.parse_handle(handle).kind == _handles.LOCAL
+def lock(handles: list[str] | tuple[str, ...]) -> list[Pin]:
+    """Resolves and downloads `handles` and pins their content.
 
+    Any lock file in effect is ignored: handles without a version resolve
+    to the latest one, which is what a new lock should pin.
 
-def local_path(handle: str) -> str:
-    return os.path.abspath(_handles.parse_handle(handle).location)
+    Args:
+        handles: Handles as `resolve` accepts them.
+
+    Returns:
+        One `Pin` per handle, in order; `render(pins)` is the file's text.
+
+    Raises:
+        Everything `resolve` raises.
+
+    Example:
+        >>> pins = imagehub.hub.lock(["hf://me/mobilenet"])  # +SKIP
+        >>> open("imagehub.lock", "w").write(render(pins))  # +SKIP
+    """
+    from imagehub.hub import _resolver
+    from imagehub.hub import _versions
+
+    pins = []
+    for text in handles:
+        parsed = _handles.parse_handle(text)
+        if parsed.kind == _handles.LOCAL:
+            path = _resolver.check_local(parsed)
+            pins.append(pin_for(text, path, None, hash_tree(path)))
+            continue
+        _, target = _resolver.resolve_remote(parsed)
+        files = _resolver.verified_files(target)
+        resolved = _versions.resolved_text(target)
+        pins.append(pin_for(text, resolved, target.revision, files))
+    return pins

@@ -11,6 +11,7 @@ from imagehub.hub import _cache
 from imagehub.hub import _config
 from imagehub.hub import _handles
 from imagehub.hub import _lock
+from imagehub.hub import _versions
 from imagehub.hub._cache import CacheEntry
 from imagehub.hub._errors import HandleError
 
@@ -42,6 +43,11 @@ def _names(
                 "never cached; pass a remote handle as `imagehub cache list` "
                 "shows it (e.g. https://.../model.tar.gz)"
             )
+        if not parsed.is_pinned:
+            # The version it last resolved to (or none, if it never did).
+            recorded = _versions.read_ref(cache.root, parsed.key)
+            if recorded is not None:
+                parsed = _handles.parse_handle(recorded["resolved"])
         names.append(parsed.cache_name)
     return names
 

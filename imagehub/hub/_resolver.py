@@ -25,7 +25,7 @@ def is_saved_model_dir(path: str) -> bool:
     )
 
 
-def _check_local(handle: _handles.Handle) -> str:
+def check_local(handle: _handles.Handle) -> str:
     path = handle.location
     if not os.path.exists(path):
         raise ModelNotFoundError(
@@ -90,7 +90,7 @@ def resolve(handle: str | os.PathLike[str]) -> str:
     lockfile = _lockfile.active()
     pin = lockfile.find(parsed) if lockfile is not None else None
     if parsed.kind == _handles.LOCAL:
-        path = _check_local(parsed)
+        path = check_local(parsed)
         if pin is not None:
             files = _lockfile.hash_tree(path)
             _lockfile.check(pin, files, lockfile.path, path)
@@ -120,7 +120,17 @@ def resolve_remote(
     path = _fetch.fetch(target)
     if pin is not None:
         files = verified_files(target)
-        _lockfile.check(pin, files, where, path)
+        try:
+            _lockfile.check(pin, files, where, path)
+        except LockMismatchError:
+            # Not what the lock requires: online, the next resolve
+            # downloads again rather than refusing the same bytes forever.
+            if not _config.offline():
+                from imagehub.hub import _maintenance
+
+                cache = _cache.Cache(_config.cache_dir())
+                _maintenance.discard_entry(cache, target.cache_name, path)
+            raise
     return path, target
 
 

@@ -251,6 +251,13 @@ class HfHubServer(_ApiServer):
                 self.blobs[hashlib.sha256(data).hexdigest()] = data
         return sha
 
+    def tamper(self, repo_id: str, commit: str, path: str, data: bytes):
+        """Serves `data` for `path` at an existing commit from now on, as
+        a compromised mirror or a rewritten history would."""
+        with self._lock:
+            self.repos[repo_id].commits[commit][path] = data
+            self.blobs[hashlib.sha256(data).hexdigest()] = data
+
     def _is_lfs(self, path: str, data: bytes) -> bool:
         return len(data) > self.lfs_threshold or "/variables/" in f"/{path}"
 

@@ -72,7 +72,7 @@ def test_resolve_names_subfolders_when_root_has_no_saved_model(hf_hub, cache):
         hub.NotASavedModelError, match=r"hf://me/models@.*/exports/classifier"
     ):
         hub.resolve("hf://me/models")
-    assert cache_entries(cache) == ["refs"], "nothing may be cached"
+    assert cache_entries(cache) == [], "nothing may be cached"
 
 
 def test_resolve_follows_revision_when_tag_branch_or_commit(hf_hub):

@@ -135,3 +135,16 @@ def test_resolve_says_accept_terms_when_credentials_lack_access(
 def test_resolve_fails_naming_model_when_variation_unknown(kaggle):
     with pytest.raises(hub.ModelNotFoundError, match="no model variation"):
         hub.resolve(f"kaggle:{VARIATION}")
+
+
+def test_clear_removes_latest_entry_when_given_unversioned_handle(
+    kaggle, archive, cache
+):
+    kaggle.add_model(VARIATION, {2: archive})
+    model_dir = hub.resolve(f"kaggle:{VARIATION}")
+    (entry,) = hub.list_cache()
+    assert (entry.handle, entry.revision) == (f"kaggle:{VARIATION}", "2")
+    assert hub.clear_cache([f"kaggle:{VARIATION}"]) == [
+        os.path.dirname(model_dir)
+    ]
+    assert cache_entries(cache) == []

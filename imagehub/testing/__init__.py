@@ -24,6 +24,9 @@ from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
 from imagehub.testing._images import write_image_folder
 from imagehub.testing._keras import tiny_keras_model
+from imagehub.testing._kerashub import kerashub_model
+from imagehub.testing._kerashub import write_kerashub_preset
+from imagehub.testing._kerashub import write_text_preset
 from imagehub.testing._models import write_tiny_model
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
@@ -37,6 +40,7 @@ __all__ = [
     "assert_reusable",
     "cache_entries",
     "cache_leftovers",
+    "kerashub_model",
     "pack_saved_model",
     "random_image",
     "run_cli",
@@ -49,10 +53,12 @@ __all__ = [
     "write_image_folder",
     "write_keras_export",
     "write_keras_wrapped",
+    "write_kerashub_preset",
     "write_module_model",
     "write_probabilities_model",
     "write_random_inference_model",
     "write_residual_dropout_model",
+    "write_text_preset",
     "write_tf1_model",
     "write_tiny_model",
     "write_untracked_card_model",

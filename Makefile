@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cpu,dev-core,beam,keras-hub-core]'
+	$(PY) -m pip install --quiet -e '.[cpu,dev-core,beam,openvino,hubs,keras-hub-core]'
 	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers) and
 	# keras-hub's tensorflow-text (the [keras-hub] extra) declare a
 	# dependency on the full `tensorflow` wheel; beside tensorflow-cpu that

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imagehub.cli import UsageError
+from imagehub.cli import add_overwrite_argument
 from imagehub.cli import parse_image_size_flag
 
 _TASKS = ("feature_vector", "classification")
@@ -103,9 +104,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--license", default=None, help="license for the card")
     p.add_argument("--source", default=None, help="source for the card")
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out"
-    )
+    add_overwrite_argument(p, "--out")
     # Let "--input_range -1,1" parse: argparse takes "-1,1" for a flag
     # unless it looks like a negative number.
     p._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?(,\d+)?$")
@@ -155,6 +154,17 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise UsageError("give --input_range or --preprocessing, not both")
     if args.labels and args.task != "classification":
         raise UsageError("--labels applies to --task classification only")
+    # Named by the flag the user typed, before TensorFlow starts.
+    if args.keras_model and not os.path.isfile(args.keras_model):
+        raise UsageError(
+            f"--keras_model {args.keras_model!r}: no such file; expected a "
+            "saved Keras model (.keras)"
+        )
+    if args.saved_model and not os.path.isdir(args.saved_model):
+        raise UsageError(
+            f"--saved_model {args.saved_model!r}: no such folder; expected "
+            "a SavedModel directory"
+        )
 
 
 def _export(args: argparse.Namespace, status: Any) -> str:
@@ -212,22 +222,19 @@ def _export(args: argparse.Namespace, status: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from imagehub import outputs
+
     _check_flags(args)
-    if os.path.lexists(args.out) and not args.overwrite:
-        raise UsageError(
-            f"--out {args.out} already exists; pass --overwrite to replace it"
-        )
-    import logging
+    try:
+        outputs.check_target(args.out, args.overwrite)
+    except outputs.OutputExistsError as e:
+        raise UsageError(str(e)) from None
 
-    from rich.console import Console
-
+    from imagehub.cli._console import stderr_console
     from imagehub.export import ExportVerificationError
     from imagehub.spec import read_card
 
-    # TensorFlow's INFO chatter (asset paths, renamed inputs) is noise here.
-    for name in ("absl", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    console = Console(stderr=True)
+    console = stderr_console()
     try:
         with console.status("Starting TensorFlow...") as status:
             path = _export(args, status)

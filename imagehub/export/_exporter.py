@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.export._atomic import atomic_directory
-from imagehub.export._atomic import check_target
+from imagehub import outputs
 from imagehub.export._forward import HP_DROPOUT
 from imagehub.export._forward import HP_MOMENTUM
 from imagehub.export._forward import HPARAMS
@@ -333,7 +332,7 @@ def export(
     from imagehub.export._sources import resolve_source
 
     path = os.path.abspath(os.fspath(path))
-    check_target(path, overwrite)
+    outputs.check_target(path, overwrite)
     if task == TASK_CLASSIFICATION and activation not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
@@ -422,7 +421,7 @@ def export(
         signatures=(SIGNATURE_FLOAT, SIGNATURE_BYTES),
         extra=info,
     )
-    with atomic_directory(path, overwrite) as tmp:
+    with outputs.atomic_directory(path, overwrite=overwrite) as tmp:
         card_dir = os.path.join(tmp, ".card")
         os.makedirs(card_dir)
         card_file = os.path.join(card_dir, CARD_FILENAME)

@@ -10,13 +10,15 @@ import pytest
 from imagehub.retrain import ImageSizeError
 from imagehub.retrain import RetrainConfig
 from imagehub.retrain import _atomic
+from imagehub.retrain import _evaluate
 from imagehub.retrain import _features
+from imagehub.retrain import _model
 from imagehub.retrain import _report
 from imagehub.retrain import _train
 from imagehub.retrain._checkpoint import Checkpointer
 from imagehub.retrain._checkpoint import CheckpointMismatchError
-from imagehub.retrain._module import resolve_image_size
-from imagehub.retrain._module import traced_image_size
+from imagehub.retrain._prepare import resolve_image_size
+from imagehub.retrain._prepare import traced_image_size
 from imagehub.spec import ModelCard
 
 
@@ -129,14 +131,14 @@ def test_compute_features_runs_backbone_once_per_image_when_called():
 def test_classification_metrics_gives_precision_recall_when_known():
     labels = np.array([0, 0, 1, 1, 2])
     preds = np.array([0, 1, 1, 1, 1])
-    m = _report.classification_metrics(labels, preds, ["a", "b", "c"])
-    assert m["accuracy"] == pytest.approx(3 / 5)
-    a, b, c = m["per_class"]
-    assert (a["precision"], a["recall"]) == (1.0, 0.5)
-    assert b["precision"] == pytest.approx(2 / 4) and b["recall"] == 1.0
-    assert c["precision"] is None, "nobody predicted c: precision unknown"
-    assert c["recall"] == 0.0
-    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
+    m = _evaluate.classification_metrics(labels, preds, ["a", "b", "c"])
+    assert m.accuracy == pytest.approx(3 / 5)
+    a, b, c = m.per_class
+    assert (a.precision, a.recall) == (1.0, 0.5)
+    assert b.precision == pytest.approx(2 / 4) and b.recall == 1.0
+    assert c.precision is None, "nobody predicted c: precision unknown"
+    assert c.recall == 0.0
+    assert m.to_dict()["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
 
 
 def test_write_report_writes_every_file_when_called(tmp_path):
@@ -148,7 +150,9 @@ def test_write_report_writes_every_file_when_called(tmp_path):
     preds = np.array([0, 1, 1, 1])
     names = ["class_0", "class_1"]
     metrics = {
-        "validation": _report.classification_metrics(labels, preds, names),
+        "validation": _evaluate.classification_metrics(
+            labels, preds, names
+        ).to_dict(),
         "num_train": 10,
         "epochs_run": 2,
     }
@@ -257,7 +261,7 @@ def test_traced_image_size_reads_fixed_signature_when_saved(tmp_path):
 
 def test_rotation_range_degrees_become_fraction_of_turn_when_augmenting():
     config = RetrainConfig(do_data_augmentation=True, rotation_range=40)
-    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    layers = _model.augmentation_layers(config, (100, 200), seed=0)
     rotation = next(x for x in layers if type(x).__name__ == "RandomRotation")
     np.testing.assert_allclose(rotation.factor, (-40 / 360, 40 / 360))
 
@@ -266,7 +270,7 @@ def test_shift_in_pixels_becomes_fraction_when_at_least_one():
     config = RetrainConfig(
         do_data_augmentation=True, width_shift_range=50, height_shift_range=0.1
     )
-    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    layers = _model.augmentation_layers(config, (100, 200), seed=0)
     shift = next(x for x in layers if type(x).__name__ == "RandomTranslation")
     cfg = shift.get_config()
     np.testing.assert_allclose(cfg["width_factor"], (-0.25, 0.25))
@@ -274,7 +278,7 @@ def test_shift_in_pixels_becomes_fraction_when_at_least_one():
 
 
 def test_class_weights_balance_classes_when_auto():
-    weights = _train.class_weights(np.array([0, 0, 0, 1]), 2)
+    weights = _features.class_weights(np.array([0, 0, 0, 1]), 2)
     np.testing.assert_allclose(weights, [4 / 6, 4 / 2])
     counts = np.array([3, 1])
     assert float(np.dot(weights, counts)) == pytest.approx(4.0)
@@ -303,7 +307,7 @@ def _head_data(flip_validation: bool):
         ).batch(8)
 
     val = tf.data.Dataset.from_tensor_slices((features, val_hot)).batch(8)
-    return _train.TrainData(60, epoch_dataset, val)
+    return _features.TrainData(60, epoch_dataset, val)
 
 
 def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
@@ -311,8 +315,8 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
         train_epochs=6, batch_size=8, learning_rate=0.1, momentum=0.0,
         early_stopping_patience=2,
     )  # fmt: skip
-    head = _train.build_head(8, 3, config, seed=0)
-    _train.compile_model(head, config)
+    head = _model.build_head(8, 3, config, seed=0)
+    _model.compile_model(head, config)
     saved = []
 
     def progress(event):
@@ -328,16 +332,16 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
         checkpointer=Checkpointer(tmp_path, {"t": 1}),
         progress=progress,
     )
-    assert outcome["stopped_early"], outcome
-    assert outcome["epochs_run"] == 3, "patience 2 after the best epoch 1"
-    assert outcome["best_epoch"] == 1
+    assert outcome.stopped_early, outcome
+    assert outcome.epochs_run == 3, "patience 2 after the best epoch 1"
+    assert outcome.best_epoch == 1
     for got, want in zip(head.variables, saved, strict=True):
         np.testing.assert_array_equal(np.array(got), want)
 
 
 def test_mixed_precision_head_returns_float32_logits_when_enabled():
     config = RetrainConfig(use_mixed_precision=True)
-    head = _train.build_head(8, 3, config, seed=0)
+    head = _model.build_head(8, 3, config, seed=0)
     assert head.get_layer("logits").compute_dtype == "float16"
     logits = head(np.ones((2, 8), np.float32))
     assert str(logits.dtype) in ("float32", "<dtype: 'float32'>"), logits.dtype

@@ -128,11 +128,11 @@ def test_summary_counts_one_left_out_file_in_the_singular(old_run):
 def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     import tensorflow as tf
 
-    from imagehub.retrain import _tflite
+    from imagehub.retrain import _export
 
     _, out = old_run
     rng = np.random.default_rng(0)
-    content = _tflite.convert(
+    content = _export.convert(
         str(out / "new_model"),
         "int8",
         lambda: (rng.uniform(size=(1, 16, 16, 3)) for _ in range(8)),
@@ -140,7 +140,7 @@ def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     interpreter = tf.lite.Interpreter(model_content=content)
     kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
     assert np.int8 in kinds, f"no int8 tensors in the int8 model: {kinds}"
-    lite = _tflite.TFLiteClassifier(content)
+    lite = _export.TFLiteClassifier(content)
     assert lite(rng.uniform(size=(2, 16, 16, 3))).shape == (2, 3)
 
 

@@ -27,6 +27,9 @@ from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
 from imagehub.testing._images import write_image_folder
 from imagehub.testing._keras import tiny_keras_model
+from imagehub.testing._kerashub import kerashub_model
+from imagehub.testing._kerashub import write_kerashub_preset
+from imagehub.testing._kerashub import write_text_preset
 from imagehub.testing._layer_models import HALF_PLUS_ONE_L2
 from imagehub.testing._layer_models import TEXT_EMBEDDING_DIM
 from imagehub.testing._layer_models import write_batch_norm_model
@@ -61,6 +64,7 @@ __all__ = [
     "assert_reusable",
     "cache_entries",
     "cache_leftovers",
+    "kerashub_model",
     "pack_saved_model",
     "random_image",
     "read_tree",
@@ -81,12 +85,14 @@ __all__ = [
     "write_keras_default_model",
     "write_keras_export",
     "write_keras_wrapped",
+    "write_kerashub_preset",
     "write_list_output_model",
     "write_module_model",
     "write_plus_one_model",
     "write_probabilities_model",
     "write_random_inference_model",
     "write_residual_dropout_model",
+    "write_text_preset",
     "write_string_length_model",
     "write_text_embedding_model",
     "write_tf1_model",

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +45,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
     ) from e
 
 from imagehub import hub
+from imagehub import outputs
 from imagehub.data import meant_as_image
 from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
@@ -261,11 +261,6 @@ def embed_beam(
         )
     output_stem(output)
     remote_out = _is_remote(output)
-    if not remote_out and os.path.exists(output):
-        raise FileExistsError(
-            f"Output {output!r} exists; the Beam runner does not resume. "
-            "Delete it or choose another output"
-        )
     # The launcher needs the facts (input size, task), not the weights:
     # the resolver loads the model only when it has no card.
     facts = hub.resolve_facts(handle, image_size=image_size, resize=resize)
@@ -288,11 +283,8 @@ def embed_beam(
         shards_prefix = output.rstrip("/") + "/part"
         errors_out = errors_path(output)
     else:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        staging = tempfile.mkdtemp(
-            prefix=f".{os.path.basename(output)}.beam-",
-            dir=os.path.dirname(os.path.abspath(output)),
-        )
+        # Removed by the next run if this one is killed.
+        staging = outputs.temp_sibling(output, directory=True)
         shards_prefix = os.path.join(staging, "shards", "part")
         errors_out = os.path.join(staging, "errors.csv")
 
@@ -374,8 +366,12 @@ def embed_beam(
         if staging is not None:
             shards = os.path.join(staging, "shards")
             os.makedirs(shards, exist_ok=True)
-            os.replace(shards, output)
-            os.replace(errors_out, errors_path(output))
+            # embed() applied the overwrite rule before the pipeline ran.
+            outputs.commit(shards, output, overwrite=True)
+            if counts["errors"]:
+                outputs.commit(errors_out, errors_path(output), overwrite=True)
+            else:  # nothing failed: no errors file (an older one goes)
+                outputs.discard(errors_path(output))
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

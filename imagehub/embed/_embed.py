@@ -146,6 +146,9 @@ def embed(
                 "runner='beam' loads the model on the workers; pass its "
                 f"handle, not a loaded object ({type(model).__name__})"
             )
+        outputs.check_target(
+            output, overwrite, detail="the Beam runner does not resume"
+        )
         return _beam.embed_beam(
             os.fspath(model),
             inputs,

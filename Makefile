@@ -16,12 +16,15 @@ $(STAMP): pyproject.toml
 	@echo "(a minute or two; pip lists each package as it goes)"
 	$(PY) -m pip install --quiet --upgrade pip
 	# Not --quiet: the install takes a while and pip's lines are progress.
-	$(PY) -m pip install --progress-bar on -e '.[cpu,dev-core,beam]'
-	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers)
-	# declare a dependency on the full `tensorflow` wheel; beside
-	# tensorflow-cpu that would install TensorFlow twice.
+	$(PY) -m pip install --progress-bar on -e '.[cpu,dev-core,beam,openvino,hubs,keras-hub-core]'
+	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers) and
+	# keras-hub's tensorflow-text (the [keras-hub] extra) declare a
+	# dependency on the full `tensorflow` wheel; beside tensorflow-cpu that
+	# would install TensorFlow twice.
 	$(PY) -m pip install --no-deps 'tf-keras>=2.16,<2.22' \
 		'tensorflow-hub>=0.16'
+	$(PY) -m pip install --no-deps 'keras-hub>=0.32' \
+		'tensorflow-text>=2.20,<2.22'
 	touch $(STAMP)
 
 demo: $(STAMP)

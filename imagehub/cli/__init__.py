@@ -25,6 +25,7 @@ COMMANDS = {
     "info": "imagehub.cli._info",
     "check": "imagehub.cli._check",
     "cache": "imagehub.cli._cache",
+    "lock": "imagehub.cli._lock",
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",

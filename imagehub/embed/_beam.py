@@ -44,22 +44,19 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "pip install 'imagehub[beam]'"
     ) from e
 
-import imagehub
 from imagehub import hub
 from imagehub import outputs
 from imagehub.data import meant_as_image
 from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
-from imagehub.embed._embed import EmbedSummary
-from imagehub.embed._embed import Inputs
 from imagehub.embed._model import OpenedModel
-from imagehub.embed._model import open_model
+from imagehub.embed._run import EmbedSummary
+from imagehub.embed._run import Inputs
+from imagehub.embed._run import run_config
 from imagehub.embed._writer import arrow_schema
 from imagehub.embed._writer import config_path
 from imagehub.embed._writer import errors_path
 from imagehub.embed._writer import output_stem
-from imagehub.spec import parse_image_size
-from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +102,11 @@ class ImagehubModelHandler(ModelHandler):
         self._image_size = (int(image_size[0]), int(image_size[1]))
 
     def load_model(self) -> OpenedModel:
-        model_dir = imagehub.resolve(self._handle)
-        return OpenedModel(
-            obj=imagehub.load(model_dir),
-            handle=self._handle,
-            card=read_card(model_dir),
-            image_size=self._image_size,
+        obj = hub.load(hub.resolve(self._handle))
+        facts = hub.resolve_facts(
+            self._handle, obj=obj, image_size=self._image_size
         )
+        return OpenedModel(obj=obj, facts=facts)
 
     def run_inference(self, batch, model, inference_args=None):
         outputs = model(np.stack(batch))
@@ -266,15 +261,11 @@ def embed_beam(
         )
     output_stem(output)
     remote_out = _is_remote(output)
-    # The launcher needs the card (input size, task) but not the weights
-    # when the card has them.
-    card = read_card(hub.resolve(handle))
-    size = parse_image_size(image_size)
-    if size is None and card is not None:
-        size = (card.default_size[0], card.default_size[1])
-    if size is None:
-        size = open_model(handle).image_size
-    with_logits = card is not None and card.num_classes is not None
+    # The launcher needs the facts (input size, task), not the weights:
+    # the resolver loads the model only when it has no card.
+    facts = hub.resolve_facts(handle, image_size=image_size, resize=resize)
+    size = facts.require_size()
+    with_logits = facts.is_classifier
 
     items = (
         [os.fspath(inputs)]
@@ -364,16 +355,12 @@ def embed_beam(
                     for c in counters
                 )
             )
-        config = {
-            "model": handle,
-            "task": card.task if card is not None else None,
-            "image_size": list(size),
-            "resize": resize,
-            "batch_size": batch_size,
-            "runner": "beam",
-            "beam_options": dict(options or {}),
-            "imagehub_version": imagehub.__version__,
-        }
+        config = run_config(
+            facts,
+            batch_size=batch_size,
+            resize=resize,
+            beam_options=options or {},
+        )
         with FileSystems.create(config_path(output)) as f:
             f.write((json.dumps(config, indent=2) + "\n").encode())
         if staging is not None:

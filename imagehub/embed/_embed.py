@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
 
-import imagehub
 from imagehub import outputs
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
@@ -23,62 +20,18 @@ from imagehub.embed._inputs import check_inputs_exist
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
+from imagehub.embed._run import RUNNERS
+from imagehub.embed._run import EmbedResult
+from imagehub.embed._run import EmbedSummary
+from imagehub.embed._run import Inputs
+from imagehub.embed._run import Progress
+from imagehub.embed._run import check_resize
+from imagehub.embed._run import run_config
 
 if TYPE_CHECKING:
     from imagehub.data import ImageIndex
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
-Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-RUNNERS = ("local", "beam")
-
-
-@dataclasses.dataclass
-class EmbedResult:
-    """What `embed` returns without an output file.
-
-    Attributes:
-        paths: The embedded images, in input order.
-        vectors: float32 (len(paths), num_outputs): the features of a
-            feature vector model, the logits of a classifier.
-        logits: The logits again for a classifier, else None.
-        errors: (path, reason) of the files that could not be embedded.
-    """
-
-    paths: list[str]
-    vectors: np.ndarray
-    logits: np.ndarray | None
-    errors: list[tuple[str, str]]
-
-
-@dataclasses.dataclass
-class EmbedSummary:
-    """What `embed` returns after writing an output file.
-
-    Attributes:
-        output: The output written (a file; a folder of shards for Beam).
-        errors_path: The errors file beside it (path, reason), written only
-            when a file failed.
-        rows: Rows in the output, including earlier runs' when resumed.
-        errors: Files listed in the errors file.
-        processed: Files read in this run (the rest were already done).
-    """
-
-    output: str
-    errors_path: str
-    rows: int
-    errors: int
-    processed: int
-
-
-def check_resize(resize: str) -> None:
-    from imagehub.data import RESIZE_MODES
-
-    if resize not in RESIZE_MODES:
-        raise ValueError(
-            f"Unknown resize {resize!r}; expected one of {tuple(RESIZE_MODES)}"
-        )
 
 
 def run_batches(
@@ -110,11 +63,11 @@ def embed(
     model: Any,
     inputs: Inputs,
     output: str | os.PathLike[str] | None = None,
+    *,
     batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
-    *,
     part_size: int = DEFAULTS.part_size,
     workers: int | None = None,
     runner: str = DEFAULTS.runner,
@@ -259,13 +212,6 @@ def _embed_in_memory(
     )
 
 
-def _model_id(handle: str | None) -> str | None:
-    """The handle, with a local path made absolute (cwd-independent)."""
-    if handle is not None and os.path.exists(handle):
-        return os.path.abspath(handle)
-    return handle
-
-
 def _embed_to_file(
     opened,
     index,
@@ -282,14 +228,7 @@ def _embed_to_file(
         num_outputs=opened.num_outputs,
         with_logits=opened.is_classifier,
         part_size=part_size,
-        config={
-            "model": _model_id(opened.handle),
-            "task": opened.card.task if opened.card else None,
-            "image_size": list(opened.image_size),
-            "resize": resize,
-            "batch_size": batch_size,
-            "imagehub_version": imagehub.__version__,
-        },
+        config=run_config(opened.facts, batch_size=batch_size, resize=resize),
         overwrite=overwrite,
     )
     done = writer.done_paths()

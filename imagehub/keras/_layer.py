@@ -130,6 +130,12 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
     ) -> None:
         kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
         super().__init__(trainable=bool(trainable), **kwargs)
+        if not keras.backend.is_float_dtype(self.compute_dtype):
+            # hub.KerasLayer(..., input_shape=[], dtype=tf.string) first in
+            # a Sequential: Keras 3 would put a float32 Input before it;
+            # without one, the model is built on its first call with this
+            # layer's dtype.
+            self._input_shape_arg = None
         wrapped = self._wrap_saved_model(
             handle,
             arguments=arguments,

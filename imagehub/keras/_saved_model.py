@@ -321,14 +321,17 @@ def _output_info_with_shape(shape: Any, traced: Any) -> Any:
     ]
 
 
-def _variables(obj: Any, func: Any) -> list[Any]:
+def _variables(obj: Any, func: Any, trainable: list[Any]) -> list[Any]:
+    """The trainable variables (in the publisher's order), then the
+    others: the order `hub.KerasLayer` adds them in, so weight files
+    written with it load position by position."""
     found = getattr(obj, "variables", None)
     if found is None or callable(found):
         found = list(getattr(func, "variables", None) or [])
         for cf in getattr(func, "concrete_functions", None) or ():
             found += list(cf.variables)
     out, seen = [], set()
-    for v in found:
+    for v in [*trainable, *found]:
         if id(v) not in seen:
             seen.add(id(v))
             out.append(v)
@@ -486,7 +489,7 @@ def wrap(
         input_names=input_names,
         accepts_training=accepts_training,
         accepted_arguments=accepted,
-        variables=_variables(obj, func),
+        variables=_variables(obj, func, list(trainable)),
         trainable_ids=frozenset(id(v) for v in trainable),
         regularization_losses=list(reg),
         input_info=input_info,

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
 from imagehub.keras._common import SavedModelLayerMixin
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
                 "shape without the batch dimension, or a dict or list of "
                 "them)"
             )
-        batch = _saved_model.batch_size_of(input_shape)
+        batch = _tensors.batch_size_of(input_shape)
         return tf.nest.map_structure(lambda i: (batch, *i.shape), info)
 
     def get_config(self) -> dict[str, Any]:

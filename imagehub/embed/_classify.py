@@ -15,9 +15,10 @@ from imagehub.embed._embed import Inputs
 from imagehub.embed._embed import Progress
 from imagehub.embed._embed import check_resize
 from imagehub.embed._embed import run_batches
+from imagehub.embed._engine import open_with_engine
+from imagehub.embed._engine import set_num_images
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
-from imagehub.embed._model import open_model
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def classify(
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
+    *,
+    engine: str = DEFAULTS.engine,
 ) -> list[dict[str, Any]]:
     """Classifies every image of `inputs`.
 
@@ -109,6 +112,8 @@ def classify(
         image_size: (height, width) or "H,W"; default: the model card's.
         resize: How images are fitted to `image_size`.
         progress: Called with (files done, files to do) after each batch.
+        engine: What runs the model: ``"auto"``, ``"tensorflow"``,
+            ``"litert"`` or ``"openvino"`` (`imagehub.engines`).
 
     Returns:
         One dict per input file, in input order: ``{"path": ..., "top_k":
@@ -121,7 +126,7 @@ def classify(
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
     check_resize(resize)
-    opened = open_model(model, image_size)
+    opened = open_with_engine(model, image_size, engine, batch_size, None)
     if opened.card is not None and not opened.is_classifier:
         raise ValueError(
             f"Model {opened.handle or model!r} is a {opened.card.task} "
@@ -132,6 +137,7 @@ def classify(
     activation = _activation(opened)
     k = min(top_k, num_classes)
     index = list_inputs(inputs)
+    set_num_images(opened, len(index))
     results: dict[str, dict[str, Any]] = {
         p: {"path": p, "top_k": [], "error": reason}
         for p, reason in index.skipped

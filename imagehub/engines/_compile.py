@@ -281,12 +281,14 @@ def compile_model(
             describe_check(info),
         )
         if not use_cache:
+            # Loaded already (LiteRT maps the file, OpenVINO reads it).
+            compiled.path = None
             return compiled
         compiled.path = _store.publish(staging, entry, info)
         staging = None
         return compiled
     finally:
-        if staging is not None and use_cache:
+        if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
 
 

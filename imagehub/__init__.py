@@ -49,6 +49,7 @@ _SUBPACKAGES = (
     "hub",
     "keras",
     "data",
+    "engines",
     "retrain",
     "embed",
     "testing",

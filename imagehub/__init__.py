@@ -44,6 +44,7 @@ _LAZY = {
 }
 _SUBPACKAGES = (
     "spec",
+    "outputs",
     "export",
     "check",
     "hub",

@@ -34,7 +34,9 @@ def add_parser(subparsers) -> None:
         help="classes reported per image (default: %(default)s)",
     )
     p.add_argument(
-        "--json", action="store_true", help="print JSON: one object per image"
+        "--json",
+        action="store_true",
+        help="print a JSON array with one object per image",
     )
     p.add_argument(
         "--labels",

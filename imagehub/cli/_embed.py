@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from imagehub.cli import add_overwrite_argument
 from imagehub.embed._defaults import DEFAULTS
 
 # Kept literal so building the parser imports no TensorFlow; the library
@@ -115,6 +116,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--no_progress", action="store_true", help="hide the progress bar"
     )
+    add_overwrite_argument(p, "--output and the files beside it")
 
 
 def parse_beam_options(values: list[str]) -> dict[str, str]:
@@ -152,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
         if args.runner == "beam":
             import logging
 
-            from rich.console import Console
+            from imagehub.cli._console import stderr_console
 
             if not args.verbose:
                 # Beam logs every bundle and worker start at INFO.
                 logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
-            with Console(stderr=True).status("Running the Beam pipeline"):
+            with stderr_console().status("Running the Beam pipeline"):
                 summary = imagehub.embed(
                     args.model,
                     inputs,
@@ -184,9 +186,12 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                     part_size=args.part_size,
                     workers=args.workers,
+                    overwrite=args.overwrite,
                     engine=args.engine,
                 )
     except (ValueError, FileNotFoundError, FileExistsError, EngineError) as e:
+        # FileExistsError: imagehub.outputs' refusals (an existing output,
+        # another run writing it), each naming the path and the way out.
         raise UsageError(str(e)) from e
     summary = typing.cast(EmbedSummary, summary)  # an output was given
     print(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from imagehub.spec import DEFAULT_RESIZE
+
 
 @dataclasses.dataclass(frozen=True)
 class EmbedDefaults:
@@ -23,7 +25,7 @@ class EmbedDefaults:
     """
 
     batch_size: int = 32
-    resize: str = "stretch"
+    resize: str = DEFAULT_RESIZE
     part_size: int = 1024
     top_k: int = 5
     runner: str = "local"

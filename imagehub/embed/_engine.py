@@ -15,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from imagehub import hub
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
-from imagehub.spec import parse_image_size
 from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ def open_with_engine(
     engine: str,
     batch_size: int,
     num_images: int | None,
+    *,
+    labels: str | os.PathLike[str] | Sequence[str] | None = None,
 ) -> OpenedModel:
     """`open_model`, with `engine` (see the module docstring) running it.
 
@@ -144,39 +147,38 @@ def open_with_engine(
             f"{engines.ENGINE_CHOICES}"
         )
     if engine == "tensorflow":
-        return open_model(model, image_size)
+        return open_model(model, image_size, labels=labels)
     if not isinstance(model, (str, os.PathLike)):
         if engine == "auto":
-            return open_model(model, image_size)
+            return open_model(model, image_size, labels=labels)
         raise ValueError(
             f"engine={engine!r} compiles a SavedModel; pass its handle or "
             "path, not a loaded object (or use engine='tensorflow')"
         )
-    from imagehub import hub
-
-    handle = os.fspath(model)
-    model_dir = hub.resolve(handle)
-    card = read_card(model_dir)
-    size = parse_image_size(image_size)
-    if size is None and card is not None:
-        size = (card.default_size[0], card.default_size[1])
-    if size is not None and card is not None:
-        runner = _cached_runner(model_dir, engine, size, batch_size, num_images)
-        if runner is not None:
-            return OpenedModel(
-                obj=runner, handle=handle, card=card, image_size=size
+    if read_card(hub.resolve(model)) is not None:
+        # With a card the facts need no TensorFlow; a cached compiled
+        # model then runs without the SavedModel ever being loaded.
+        facts = hub.resolve_facts(model, image_size=image_size, labels=labels)
+        if facts.image_size is not None and facts.path is not None:
+            runner = _cached_runner(
+                facts.path, engine, facts.image_size, batch_size, num_images
             )
-    opened = open_model(model, image_size)
-    opened.num_outputs  # noqa: B018  known before the object is replaced
+            if runner is not None:
+                return OpenedModel(obj=runner, facts=facts)
+    opened = open_model(model, image_size, labels=labels)
+    facts = opened.facts
+    if facts.num_outputs is None:
+        # Known before the object is replaced (the probe runs TensorFlow).
+        facts = dataclasses.replace(facts, num_outputs=opened.num_outputs)
     runner = EngineRunner(
-        model_dir,
+        facts.path or hub.resolve(model),
         engine,
         opened.image_size,
         batch_size,
         num_images,
         reference=opened.obj,
     )
-    return dataclasses.replace(opened, obj=runner)
+    return OpenedModel(obj=runner, facts=facts)
 
 
 def _cached_runner(

@@ -335,7 +335,7 @@ _REASON_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "Restore",
             "Load",
             "Snapshot",
-            "Cache",
+            "CacheDataset",
             "Summary",
             "Writer",
             "CSV",

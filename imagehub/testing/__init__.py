@@ -14,6 +14,10 @@ from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._export_checks import assert_reusable
+from imagehub.testing._hostile import HOSTILE_KINDS
+from imagehub.testing._hostile import RUN_AT_LOAD
+from imagehub.testing._hostile import write_graph_bomb
+from imagehub.testing._hostile import write_hostile_model
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubcache import cache_entries
@@ -31,6 +35,8 @@ from imagehub.testing._paths import run_cli
 
 __all__ = [
     "BROKEN_KINDS",
+    "HOSTILE_KINDS",
+    "RUN_AT_LOAD",
     "CLASS_COLOURS",
     "ConnectionCounter",
     "ModelServer",
@@ -48,6 +54,8 @@ __all__ = [
     "write_broken_model",
     "write_file_writing_model",
     "write_flat_folder",
+    "write_graph_bomb",
+    "write_hostile_model",
     "write_image_folder",
     "write_keras_export",
     "write_keras_wrapped",

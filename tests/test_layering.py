@@ -39,6 +39,13 @@ LAYERS = (
     "__main__",
     "bench",
 )
+# Known upward imports, each with its reason; new ones fail the test.
+# hub.load scans a SavedModel before loading it (trust=False), and the
+# scanner lives in check, which resolves handles through hub: the scanner
+# (check/_scan.py and what it uses) should move below hub.
+ALLOWED_UPWARD = {
+    ("imagehub.hub._resolver", "imagehub.check"),
+}
 # Root modules every package shares: the version and the callable-module
 # helper are the bottom layer, not private parts of another package.
 SHARED_ROOT_MODULES = frozenset({"_version", "_callable"})
@@ -124,7 +131,8 @@ def _violations(root: str = ROOT) -> list[str]:
             if layer is None or layer == own:
                 continue
             where = f"{os.path.relpath(path, root)}:{line} imports {target}"
-            if LAYERS.index(layer) > LAYERS.index(own):
+            upward = LAYERS.index(layer) > LAYERS.index(own)
+            if upward and (importer, target) not in ALLOWED_UPWARD:
                 found.append(f"{where}: upward ({own} is below {layer})")
             private = _private_part(target)
             if private is not None and private not in SHARED_ROOT_MODULES:

@@ -127,17 +127,14 @@ def check(
     except (FileNotFoundError, ValueError) as e:
         return _not_checked(path, task, size, None, e)
     if scan_result.refused and not trust:
-        return Report(
-            path=path,
-            task=task,
-            task_source="argument" if task else "unknown",
-            image_size=size,
-            scan=scan_result,
-            error=(
-                f"refused by the safety scan: {', '.join(scan_result.ops)} "
-                "(see scan); nothing was loaded. Pass --trust (trust=True) "
-                "to load it anyway"
-            ),
+        return _unloaded(
+            path,
+            task,
+            size,
+            scan_result,
+            f"refused by the safety scan: {', '.join(scan_result.ops)} "
+            "(see scan); nothing was loaded. Pass --trust (trust=True) "
+            "to load it anyway",
         )
     card, card_error = None, None
     try:
@@ -245,11 +242,24 @@ def _not_checked(
 ) -> Report:
     text = " ".join(str(error).split())
     what = "not loadable" if scan_result is not None else "not found"
+    return _unloaded(
+        path, task, size, scan_result, f"{what}: {type(error).__name__}: {text}"
+    )
+
+
+def _unloaded(
+    path: str,
+    task: str | None,
+    size: tuple[int, int] | None,
+    scan_result: ScanResult | None,
+    error: str,
+) -> Report:
+    """The report of a model that was not loaded, saying why."""
     return Report(
         path=path,
         task=task,
         task_source="argument" if task else "unknown",
         image_size=size,
         scan=scan_result,
-        error=f"{what}: {type(error).__name__}: {text}",
+        error=error,
     )

@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with retrain_progress(config.train_epochs) as progress:
             result = make_image_classifier(config, progress=progress)
-    except FlagValueError as e:  # a bad flag, found once the run looked
+    except (FlagValueError, FileExistsError) as e:
+        # A bad flag found once the run looked, or an existing output
+        # (imagehub.outputs' refusal names the path and --overwrite).
         raise UsageError(str(e)) from e
     except RetrainError as e:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
@@ -81,20 +83,17 @@ def run(args: argparse.Namespace) -> int:
             f"ACCURACY PASSED: found {accuracy:f}, expected at least "
             f"{config.assert_accuracy_at_least:f}"
         )
-    count = result.metrics["validation"]["count"]
-    epochs = result.metrics["epochs_run"]
+    count, epochs = result.val_count, result.epochs_run
     out.print(
         f"Final validation accuracy: {accuracy:.4f} on {count} images "
         f"({len(result.labels)} classes, {epochs} "
         f"{'epoch' if epochs == 1 else 'epochs'}, {result.seconds:.1f} s)"
     )
-    tflite = result.metrics.get("tflite")
-    if tflite:
-        out.print(
-            f"TFLite ({tflite['quantize']}) top-1 agreement with the "
-            f"SavedModel: {tflite['agreement']:.1%} of {tflite['count']} "
-            "validation images"
-        )
+    out.print(f"  {result.context}")
+    if result.hint:
+        out.print(f"  Hint: {result.hint}")
+    if result.tflite is not None:
+        out.print(result.tflite.describe())
     names = {
         "saved_model": "SavedModel",
         "tflite": "TFLite model",

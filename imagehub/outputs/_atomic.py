@@ -43,15 +43,22 @@ STALE_SECONDS = 3600.0
 _OWNER = re.compile(r"(\d+)-")
 
 
-def check_target(path: str | os.PathLike[str], overwrite: bool) -> None:
+def check_target(
+    path: str | os.PathLike[str], overwrite: bool, *, detail: str = ""
+) -> None:
     """Refuses an existing `path` unless `overwrite`.
+
+    Args:
+        path: The output.
+        overwrite: Whether an existing `path` may be replaced.
+        detail: Why it cannot be kept, for the message (optional).
 
     Raises:
         OutputExistsError: `path` exists and `overwrite` is False.
     """
     path = os.fspath(path)
     if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(path)
+        raise OutputExistsError(path, detail)
 
 
 def _prefix(path: str, mark: str) -> str:

@@ -32,6 +32,7 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._flags import add_flags
 from imagehub.retrain._flags import config_from_args
 from imagehub.retrain._flags import parse_flags
@@ -47,6 +48,7 @@ __all__ = [
     "RetrainConfig",
     "RetrainError",
     "RetrainResult",
+    "TFLiteCheck",
     "TFLiteMismatchError",
     "TrainingDivergedError",
     "add_flags",

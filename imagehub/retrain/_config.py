@@ -28,6 +28,16 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 # with the SavedModel on >= FLOAT_AGREEMENT_MIN of the validation images.
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
+
+
+def quantization_label(quantize: str) -> str:
+    """How messages name a --tflite_quantize value: ``none`` reads "no
+    quantization", ``int8`` "int8 quantization"."""
+    return (
+        "no quantization" if quantize == "none" else f"{quantize} quantization"
+    )
+
+
 CLASS_WEIGHTS = ("auto", "none")
 OPTIMIZERS = ("sgd", "adam")
 
@@ -236,6 +246,15 @@ class RetrainConfig:
         "Decode every image once before training and leave out (and "
         "report) the ones that do not decode. With cached features the "
         "feature pass does this instead.",
+        old=False,
+    )
+    overwrite: bool = _field(
+        False,
+        "Replace existing outputs (--saved_model_dir, "
+        "--tflite_output_file, --labels_output_file, the report folder) "
+        "and start the checkpoint folder over. Without it an existing "
+        "output is refused before training starts; the old one stays "
+        "until the new one is complete.",
         old=False,
     )
 

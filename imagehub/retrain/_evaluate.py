@@ -87,9 +87,16 @@ def classification_metrics(
     )
 
 
+# A validation accuracy this close to chance level, or a training
+# accuracy this far above the validation one, earns a hint.
+NEAR_CHANCE_MARGIN = 0.1
+LARGE_GAP = 0.15
+
+
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """The final classifier on the validation images.
+    """The final classifier on the validation images, with what puts its
+    accuracy in context.
 
     Attributes:
         logits: [n, classes] logits of the validation images.
@@ -97,6 +104,12 @@ class Evaluation:
         predictions: Their predicted class indices.
         paths: Their files, aligned with `labels`.
         metrics: Accuracy, confusion matrix and per-class scores.
+        train_accuracy: The same model's accuracy on the training images
+            (in inference mode: no dropout, no augmentation).
+        chance_level: The validation accuracy of guessing: 1 / classes,
+            or always naming the most common training class when that
+            scores more.
+        chance_basis: How `chance_level` guesses, for messages.
     """
 
     logits: np.ndarray
@@ -104,26 +117,87 @@ class Evaluation:
     predictions: np.ndarray
     paths: tuple[str, ...]
     metrics: ClassificationMetrics
+    train_accuracy: float
+    chance_level: float
+    chance_basis: str
 
     @property
     def accuracy(self) -> float:
         return self.metrics.accuracy
 
+    @property
+    def gap(self) -> float:
+        """Training minus validation accuracy (overfitting when large)."""
+        return self.train_accuracy - self.accuracy
+
+    @property
+    def hint(self) -> str | None:
+        """One line on what to try when the accuracy is near chance or
+        far below the training accuracy; None otherwise."""
+        if self.accuracy <= self.chance_level + NEAR_CHANCE_MARGIN:
+            return (
+                "validation accuracy is near chance level: check that each "
+                "class folder holds what its name says, train longer "
+                "(--train_epochs), or try a stronger --tfhub_module"
+            )
+        if self.gap >= LARGE_GAP:
+            return (
+                f"training accuracy is {self.gap:.2f} above validation "
+                "accuracy (overfitting): more images per class, "
+                "--do_data_augmentation, or a stronger --tfhub_module "
+                "usually help"
+            )
+        return None
+
+    def context(self) -> str:
+        """Chance level and the training accuracy beside the validation
+        accuracy, in one line."""
+        return (
+            f"chance level {self.chance_level:.4f} ({self.chance_basis}); "
+            f"training accuracy {self.train_accuracy:.4f} (gap "
+            f"{self.gap:+.4f})"
+        )
+
+
+def chance_level(
+    train_labels: np.ndarray, val_labels: np.ndarray, class_names: list[str]
+) -> tuple[float, str]:
+    """The accuracy of guessing on the validation images, and how: one
+    class in k at random, or always the most common training class."""
+    k = len(class_names)
+    counts = np.bincount(np.asarray(train_labels, np.int64), minlength=k)
+    common = int(np.argmax(counts))
+    val_labels = np.asarray(val_labels, np.int64)
+    always = float(np.mean(val_labels == common)) if len(val_labels) else 0.0
+    if always > 1.0 / k:
+        return always, f"always {class_names[common]!r}"
+    return 1.0 / k, f"1 in {k} classes"
+
 
 def evaluate(prepared: Prepared, model: Model, data: Data) -> Evaluation:
-    """The final model's logits and scores on the validation images."""
+    """The final model's logits and scores on the validation images, and
+    its accuracy on the training images."""
+    names = list(prepared.class_names)
     logits, labels, paths = _logits(
         prepared, model, data.val, data.val_features
     )
     predictions = np.argmax(logits, axis=-1)
+    train_logits, train_labels, _ = _logits(
+        prepared, model, data.train, data.train_features
+    )
+    train_accuracy = float(
+        np.mean(np.argmax(train_logits, axis=-1) == train_labels)
+    )
+    chance, basis = chance_level(train_labels, labels, names)
     return Evaluation(
         logits=logits,
         labels=labels,
         predictions=predictions,
         paths=tuple(paths),
-        metrics=classification_metrics(
-            labels, predictions, list(prepared.class_names)
-        ),
+        metrics=classification_metrics(labels, predictions, names),
+        train_accuracy=train_accuracy,
+        chance_level=chance,
+        chance_basis=basis,
     )
 
 

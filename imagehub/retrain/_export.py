@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.retrain import _atomic
+from imagehub import outputs
 from imagehub.retrain import _report
 from imagehub.retrain._config import FLOAT_AGREEMENT_MIN
 from imagehub.retrain._config import FLOAT_QUANTIZATIONS
@@ -33,6 +33,7 @@ from imagehub.retrain._config import TFLITE_QUANTIZATIONS
 from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import output_kind
 from imagehub.retrain._config import output_paths
+from imagehub.retrain._config import quantization_label
 from imagehub.retrain._config import report
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._evaluate import Evaluation
@@ -42,6 +43,7 @@ from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._train import FitResult
 from imagehub.spec import SIGNATURE_FLOAT
+from imagehub.spec import write_labels
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,14 @@ class TFLiteCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """One line: the quantization and the agreement."""
+        return (
+            f"TFLite ({quantization_label(self.quantize)}) top-1 agreement "
+            f"with the SavedModel: {self.agreement:.1%} of {self.count} "
+            "validation images"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +111,6 @@ def export(
             SavedModel; nothing is written then.
     """
     from imagehub.export import export_classifier
-    from imagehub.spec import format_labels
 
     config = prepared.config
     staged: list[tuple[str, str]] = []  # (tmp, final)
@@ -120,7 +129,7 @@ def export(
         saved_model = None
         if config.saved_model_dir or config.tflite_output_file:
             if config.saved_model_dir:
-                tmp = _atomic.temp_sibling(
+                tmp = outputs.temp_sibling(
                     config.saved_model_dir, directory=True
                 )
                 os.rmdir(tmp)
@@ -140,22 +149,21 @@ def export(
                 written()
         if config.tflite_output_file and saved_model is not None:
             tflite, content = _tflite(prepared, model, data, saved_model)
-            tmp = _atomic.temp_sibling(config.tflite_output_file)
+            tmp = outputs.temp_sibling(config.tflite_output_file)
             with open(tmp, "wb") as f:
                 f.write(content)
             staged.append((tmp, config.tflite_output_file))
             written()
         if config.labels_output_file:
-            tmp = _atomic.temp_sibling(config.labels_output_file)
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(format_labels(prepared.class_names))
+            tmp = outputs.temp_sibling(config.labels_output_file)
+            write_labels(tmp, prepared.class_names)
             staged.append((tmp, config.labels_output_file))
             written()
         metrics = _report.metrics_document(
             prepared, model, data, fit, evaluation, tflite
         )
         if prepared.report_dir:
-            tmp = _atomic.temp_sibling(prepared.report_dir, directory=True)
+            tmp = outputs.temp_sibling(prepared.report_dir, directory=True)
             staged.append((tmp, prepared.report_dir))
             _report.write_report(
                 tmp,
@@ -169,17 +177,17 @@ def export(
                 resize=config.resize,
             )
             written()
-        outputs: dict[str, str] = {}
+        written_to: dict[str, str] = {}
         for tmp, final in staged:
-            _atomic.commit(tmp, final)
-            outputs[output_kind(final, config)] = os.path.abspath(final)
+            outputs.commit(tmp, final, overwrite=config.overwrite)
+            written_to[output_kind(final, config)] = os.path.abspath(final)
             logger.info("wrote %s", final)
         staged = []
     finally:
         for tmp, _ in staged:
-            _atomic.remove(tmp)
+            outputs.discard(tmp)
         shutil.rmtree(scratch, ignore_errors=True)
-    return Exported(outputs=outputs, tflite=tflite, metrics=metrics)
+    return Exported(outputs=written_to, tflite=tflite, metrics=metrics)
 
 
 def _val_images(prepared: Prepared, model: Model, data: Data):
@@ -336,7 +344,8 @@ def check_agreement(rate: float, count: int, quantize: str) -> None:
         TFLiteMismatchError: float model agreement below the minimum.
     """
     message = (
-        f"TFLite ({quantize}) top-1 agrees with the SavedModel on "
+        f"TFLite ({quantization_label(quantize)}) top-1 agrees with the "
+        "SavedModel on "
         f"{rate:.1%} of {count} validation images"
     )
     if quantize in FLOAT_QUANTIZATIONS and rate < FLOAT_AGREEMENT_MIN:

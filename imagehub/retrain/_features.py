@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.retrain._atomic import atomic_path
+from imagehub import outputs
 from imagehub.retrain._config import STAGE_FEATURES
 from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import report
@@ -115,11 +115,11 @@ class FeatureCache:
     ) -> None:
         """Writes the features atomically (the key file last)."""
         os.makedirs(os.path.dirname(self.npy_path) or ".", exist_ok=True)
-        with atomic_path(self.npy_path) as tmp:
+        with outputs.atomic_file(self.npy_path, overwrite=True) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, features, allow_pickle=False)
         meta = {"key": key, "positions": [int(p) for p in positions]}
-        with atomic_path(self.meta_path) as tmp:
+        with outputs.atomic_file(self.meta_path, overwrite=True) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(meta, f)
 

@@ -18,7 +18,6 @@ from typing import Any
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._prepare import resolve_image_size
-from imagehub.retrain._prepare import traced_image_size
 
 HEAD_NAME = "head"
 LOGITS_NAME = "logits"
@@ -66,6 +65,7 @@ def build(prepared: Prepared) -> Model:
 
 
 def _build(prepared: Prepared) -> Model:
+    from imagehub import hub
     from imagehub.keras import KerasLayer
 
     config = prepared.config
@@ -74,10 +74,15 @@ def _build(prepared: Prepared) -> Model:
     )
     # The layer's loaded object: its traces tell a card-less module's input
     # size without loading the SavedModel a second time.
-    loaded = getattr(backbone, "_loaded_obj", None)
-    traced = None if loaded is None else traced_image_size(loaded)
+    facts = hub.facts_from(
+        backbone.resolved_object,
+        prepared.card,
+        handle=config.tfhub_module,
+        path=prepared.module_dir,
+        resize=config.resize,
+    )
     image_size = resolve_image_size(
-        prepared.card, traced, config.image_size, config.tfhub_module
+        facts, config.image_size, config.tfhub_module
     )
     shape = backbone.compute_output_shape((None, *image_size, 3))
     num_features = int(shape[-1])

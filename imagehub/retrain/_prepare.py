@@ -1,9 +1,9 @@
-"""Stage 1 of a run, `prepare`: check the options, read the images folder
-and the module's model card, choose the seed and split the images.
+"""Stage 1 of a run, `prepare`: check the options and the outputs, read the
+images folder and the module's model card, choose the seed and split the
+images.
 
-Also what retraining needs to know about the feature-vector module's input
-size (model card, else traced signature, else --image_size), decided once
-the module is loaded (`_train.build`).
+Also the input size to train at, checked against the module's facts once
+it is loaded (`_model.build`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import dataclasses
 import importlib.util
 import logging
 import random
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
 
+from imagehub.retrain._checkpoint import has_checkpoint
+from imagehub.retrain._checkpoint import remove_checkpoint
 from imagehub.retrain._checkpoint import stored_seed
 from imagehub.retrain._config import STAGE_VALIDATE
 from imagehub.retrain._config import ProgressFn
@@ -23,14 +26,17 @@ from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import default_checkpoint_dir
 from imagehub.retrain._config import default_report_dir
 from imagehub.retrain._config import image_dir as resolved_image_dir
+from imagehub.retrain._config import output_paths
 from imagehub.retrain._config import report
 from imagehub.retrain._errors import FlagValueError
 from imagehub.retrain._errors import ImageSizeError
 from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
-from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import ModelCard
+
+if TYPE_CHECKING:
+    from imagehub.hub import ModelFacts
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +88,7 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
             does not resolve or is not a feature vector.
         MissingDependencyError: An option needs a package not installed.
         RetrainError: Too few classes or images.
+        OutputExistsError: An output exists and --overwrite is not set.
     """
     import keras
 
@@ -120,6 +127,8 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
             "one with `imagehub export`)"
         )
     checkpoint_dir = default_checkpoint_dir(config)
+    report_dir = default_report_dir(config)
+    _check_outputs(config, checkpoint_dir, report_dir)
     seed = config.seed
     if seed is None and config.resume:
         seed = stored_seed(checkpoint_dir)
@@ -145,8 +154,36 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
         module_dir=module_dir,
         card=card,
         checkpoint_dir=checkpoint_dir,
-        report_dir=default_report_dir(config),
+        report_dir=report_dir,
     )
+
+
+def _check_outputs(
+    config: RetrainConfig, checkpoint_dir: str | None, report_dir: str | None
+) -> None:
+    """Refuses existing outputs before any training, unless --overwrite
+    (then an earlier run's checkpoint is removed, its cached features
+    kept: their key says whether they still apply).
+
+    Raises:
+        OutputExistsError: An output exists and --overwrite is not set.
+    """
+    from imagehub import outputs
+
+    for _, path in output_paths(config):
+        if path:
+            outputs.check_target(path, config.overwrite)
+    if report_dir:
+        outputs.check_target(report_dir, config.overwrite)
+    if checkpoint_dir and not config.resume:
+        if not config.overwrite and has_checkpoint(checkpoint_dir):
+            raise outputs.OutputExistsError(
+                checkpoint_dir,
+                "it holds the checkpoint of an earlier run; --resume "
+                "continues that run",
+            )
+        if config.overwrite:
+            remove_checkpoint(checkpoint_dir)
 
 
 # --- the images ------------------------------------------------------------
@@ -212,56 +249,15 @@ def warn_left_out(path: str, reason: str) -> None:
 # --- the module's input size -------------------------------------------------
 
 
-def traced_image_size(obj: Any) -> tuple[int | None, int | None] | None:
-    """The (height, width) the module's traces accept, None per unknown
-    dimension, or None when no trace tells.
-
-    Looks at the concrete functions of ``obj.__call__`` (as the old tool
-    did), then at the `serving_default` signature.
-    """
-    sizes = set()
-    call = obj.__call__ if callable(obj) else None
-    for fn in getattr(call, "concrete_functions", None) or ():
-        try:
-            spec = fn.structured_input_signature[0][0]
-            shape = tuple(spec.shape)
-        except (AttributeError, IndexError, TypeError):
-            continue
-        if len(shape) == 4:
-            sizes.add((shape[1], shape[2]))
-    if not sizes:
-        signatures = getattr(obj, "signatures", None) or {}
-        if SIGNATURE_FLOAT in signatures:
-            inputs = signatures[SIGNATURE_FLOAT].structured_input_signature[1]
-            for spec in inputs.values():
-                if len(spec.shape) == 4:
-                    sizes.add((spec.shape[1], spec.shape[2]))
-    if not sizes:
-        return None
-    if len(sizes) == 1:
-        return next(iter(sizes))
-    # Traces disagree: only a dimension fixed in all of them is fixed.
-    hs = {h for h, _ in sizes}
-    ws = {w for _, w in sizes}
-    return (
-        next(iter(hs)) if len(hs) == 1 else None,
-        next(iter(ws)) if len(ws) == 1 else None,
-    )
-
-
 def resolve_image_size(
-    card: ModelCard | None,
-    traced: tuple[int | None, int | None] | None,
-    requested: int | None,
-    module: str = "the module",
+    facts: ModelFacts, requested: int | None, module: str = "the module"
 ) -> tuple[int, int]:
-    """Chooses the input size: the model card's, else the traced one, else
-    the requested one; a requested size the module cannot take is an
-    error.
+    """The input size to train at: --image_size when the module takes it,
+    else the size `imagehub.hub.facts_from` resolved (card, traces,
+    serving signature, handle).
 
     Args:
-        card: The module's model card, or None.
-        traced: From `traced_image_size`.
+        facts: The module's facts, from its card and loaded object.
         requested: --image_size (square), or None.
         module: The handle, for messages.
 
@@ -271,20 +267,28 @@ def resolve_image_size(
     Raises:
         ImageSizeError: `requested` does not fit, or no size is known.
     """
-    want = None if requested is None else (int(requested), int(requested))
+    known = facts.image_size
+    if requested is None:
+        if known is None:
+            raise ImageSizeError(
+                f"{module} has no model card and accepts images of any "
+                "size; set --image_size (e.g. the size its documentation "
+                "advertises, often 224)"
+            )
+        return known
+    want = (int(requested), int(requested))
+    if facts.fixed_size and known is not None and want != known:
+        where = (
+            f"model card fixes the input size to {known[0]}x{known[1]}"
+            if facts.card is not None
+            else f"traced signature expects {known[0]}x{known[1]} images"
+        )
+        raise ImageSizeError(
+            f"--image_size {requested} does not fit {module}: its {where}. "
+            f"Drop --image_size or pass --image_size {known[0]}"
+        )
+    card = facts.card
     if card is not None:
-        default = (int(card.default_size[0]), int(card.default_size[1]))
-        if card.fixed_size:
-            if want is not None and want != default:
-                raise ImageSizeError(
-                    f"--image_size {requested} does not fit {module}: its "
-                    f"model card fixes the input size to {default[0]}x"
-                    f"{default[1]}. Drop --image_size or pass "
-                    f"--image_size {default[0]}"
-                )
-            return default
-        if want is None:
-            return default
         low, high = card.min_size, card.max_size
         if (low and (want[0] < low[0] or want[1] < low[1])) or (
             high and (want[0] > high[0] or want[1] > high[1])
@@ -292,21 +296,6 @@ def resolve_image_size(
             raise ImageSizeError(
                 f"--image_size {requested} does not fit {module}: its "
                 f"model card permits sizes from {low} to {high or 'any'} "
-                f"(default {default[0]})"
+                f"(default {card.default_size[0]})"
             )
-        return want
-    if traced is not None and traced[0] is not None and traced[1] is not None:
-        if want is not None and want != tuple(traced):
-            raise ImageSizeError(
-                f"--image_size {requested} does not fit {module}: its "
-                f"traced signature expects {traced[0]}x{traced[1]} images. "
-                f"Drop --image_size or pass --image_size {traced[0]}"
-            )
-        return (int(traced[0]), int(traced[1]))
-    if want is None:
-        raise ImageSizeError(
-            f"{module} has no model card and accepts images of any size; "
-            "set --image_size (e.g. the size its documentation advertises, "
-            "often 224)"
-        )
     return want

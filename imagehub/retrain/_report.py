@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imagehub.retrain._config import image_dir
+from imagehub.retrain._config import quantization_label
 from imagehub.retrain._evaluate import Evaluation
 from imagehub.retrain._features import Data
 from imagehub.retrain._model import Model
@@ -47,6 +48,11 @@ def metrics_document(
     metrics: dict[str, Any] = {
         "validation": evaluation.metrics.to_dict(),
         "val_accuracy": evaluation.accuracy,
+        "train_accuracy": evaluation.train_accuracy,
+        "accuracy_gap": evaluation.gap,
+        "chance_level": evaluation.chance_level,
+        "chance_basis": evaluation.chance_basis,
+        "hint": evaluation.hint,
         "num_train": len(data.train),
         "num_skipped": len(data.skipped),
         "epochs_run": fit.epochs_run,
@@ -190,11 +196,21 @@ def _html(
     if not misclassified:
         thumbs = "<p>None: every validation image is classified right.</p>"
     extra = ""
+    if "chance_level" in metrics:
+        extra += (
+            f"<li>Chance level: {metrics['chance_level']:.1%} "
+            f"({e(metrics['chance_basis'])}); training accuracy "
+            f"{metrics['train_accuracy']:.1%} (gap to validation "
+            f"{metrics['accuracy_gap']:+.1%})</li>\n"
+        )
+    if metrics.get("hint"):
+        extra += f"<li><b>Hint</b>: {e(metrics['hint'])}</li>\n"
     if metrics.get("tflite"):
         t = metrics["tflite"]
-        extra = (
-            f"<li>TFLite ({e(t['quantize'])}) top-1 agreement with the "
-            f"SavedModel: {t['agreement']:.1%} of {t['count']} images</li>"
+        extra += (
+            f"<li>TFLite ({e(quantization_label(t['quantize']))}) top-1 "
+            f"agreement with the SavedModel: {t['agreement']:.1%} of "
+            f"{t['count']} images</li>"
         )
     settings = ", ".join(
         f"{k}={v!r}"

@@ -21,6 +21,7 @@ from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._errors import AccuracyError
 from imagehub.retrain._evaluate import evaluate
+from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._export import export
 from imagehub.retrain._features import load_data
 from imagehub.retrain._model import build
@@ -48,6 +49,14 @@ class RetrainResult:
         config: The configuration, with the seed that was used.
         skipped: ``(path, reason)`` of every image left out.
         seconds: Wall time of the run.
+        train_accuracy: The final model's accuracy on the training images.
+        chance_level: The validation accuracy of guessing.
+        context: Chance level and training accuracy, in one line.
+        hint: One line on what to try when the validation accuracy is near
+            chance or far below the training accuracy, else None.
+        tflite: The TFLite model's check, or None without one.
+        val_count: Number of validation images.
+        epochs_run: Number of epochs trained.
     """
 
     model: Any
@@ -60,6 +69,13 @@ class RetrainResult:
     config: RetrainConfig
     skipped: list[tuple[str, str]]
     seconds: float
+    train_accuracy: float = float("nan")
+    chance_level: float = float("nan")
+    context: str = ""
+    hint: str | None = None
+    tflite: TFLiteCheck | None = None
+    val_count: int = 0
+    epochs_run: int = 0
 
 
 def make_image_classifier(
@@ -140,6 +156,13 @@ def _make_image_classifier(
         config=config.replace(seed=prepared.seed),
         skipped=list(data.skipped),
         seconds=seconds,
+        train_accuracy=evaluation.train_accuracy,
+        chance_level=evaluation.chance_level,
+        context=evaluation.context(),
+        hint=evaluation.hint,
+        tflite=exported.tflite,
+        val_count=evaluation.metrics.count,
+        epochs_run=fit.epochs_run,
     )
 
 

@@ -29,8 +29,11 @@ def tiny(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("usage")
     images = str(root / "images")
     testing.write_flat_folder(images, 3, size=(20, 20), seed=7)
+    classes = str(root / "classes")
+    testing.write_image_folder(classes, num_classes=2, per_class=4)
     return {
         "images": images,
+        "classes": classes,
         "feature_vector": testing.write_tiny_model(str(root / "fv")),
         "classification": testing.write_tiny_model(
             str(root / "cls"), task="classification", num_classes=3
@@ -67,6 +70,13 @@ def test_every_writer_when_output_exists_refuses_with_the_one_message(
     )
     assert embed["path"] == str(table)
 
+    retrain = _refusal(
+        ["retrain", "--image_dir", tiny["classes"], "--tfhub_module"]
+        + [tiny["feature_vector"], "--saved_model_dir", str(existing)],
+        capsys,
+    )
+    assert retrain["path"] == str(existing)
+
     demo_out = tmp_path / "demo"
     demo_out.mkdir()
     (demo_out / "flowers_labels.txt").write_text("mine\n")
@@ -81,7 +91,7 @@ def test_every_writer_when_parsed_has_the_one_overwrite_flag():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     helps = {}
-    for command in ("export", "embed", "demo"):
+    for command in ("export", "retrain", "embed", "demo"):
         action = next(
             a
             for a in sub.choices[command]._actions

@@ -178,3 +178,14 @@ def test_verbosity_when_set_shows_imagehub_debug_before_others(
     )
     words = set(re.findall(r"(?:ours|theirs)-\w+", out.stderr))
     assert words == shown, f"-v x{verbosity}: shown {sorted(words)}"
+
+
+def test_terminal_when_info_runs_shows_only_its_own_output(retrain_inputs):
+    _, model = retrain_inputs
+    result = testing.run_cli_in_pty("info", model, columns=COLUMNS)
+    assert result.returncode == 0, result.text[-2000:]
+    first = result.text.lstrip().splitlines()[0]
+    assert first.startswith("SavedModel:"), (
+        f"something printed before the command's output: {first!r}\n"
+        f"{result.text[:1500]}"
+    )

@@ -150,3 +150,44 @@ def test_classify_json_when_printed_is_what_help_says(tiny, capsys):
     assert "array" in json_help and "one object per image" in json_help, (
         f"--json help {json_help!r} does not describe the array printed"
     )
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_retrain_outputs_when_written_get_umask_modes_and_clear_litter(
+    tiny, tmp_path, capsys
+):
+    # What a SIGKILLed earlier retrain of the same target leaves behind.
+    litter = tmp_path / f".model.tmp-{_dead_pid()}-k1ll3d"
+    (litter / "variables").mkdir(parents=True)
+    old = os.umask(0o022)
+    try:
+        code = main(
+            ["retrain", "--image_dir", tiny["classes"], "--tfhub_module"]
+            + [tiny["feature_vector"], "--train_epochs", "1"]
+            + ["--saved_model_dir", str(tmp_path / "model")]
+            + ["--labels_output_file", str(tmp_path / "labels.txt")]
+            + ["--tflite_output_file", str(tmp_path / "model.tflite")]
+        )
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err[-2000:]
+    assert not litter.exists(), "a killed run's temporary folder was kept"
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+    wrong = {}
+    for root, dirs, files in os.walk(tmp_path):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            want = 0o755 if os.path.isdir(path) else 0o644
+            if os.stat(path).st_mode & 0o777 != want:
+                wrong[os.path.relpath(path, tmp_path)] = oct(
+                    os.stat(path).st_mode & 0o777
+                )
+    assert not wrong, f"outputs not readable by others: {wrong}"

@@ -14,7 +14,7 @@ import pytest
 
 from imagehub import cli
 from imagehub import testing
-from imagehub.cli._console import STARTUP_NOISE
+from imagehub.cli._quiet_import import STARTUP_NOISE
 
 EPOCHS = 40  # more than the terminal's 24 lines
 COLUMNS = 80

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
+
+logger = logging.getLogger(__name__)
 
 # True while `from_config` builds a layer in safe mode: the constructor
 # then scans the handle's SavedModel before loading it.
@@ -87,11 +91,12 @@ class SavedModelLayerMixin:
     _wrapped: _saved_model.Wrapped
     _handle: str | None
     _arguments: dict[str, Any]
+    _tags: Any
     _signature: str | None
     _signature_outputs_as_dict: bool
     _output_key: str | None
-    _output_shape_arg: Any
     _load_options: Any
+    _logged_no_trainable_weights: bool = False
 
     @classmethod
     def _keras_safe_mode(cls) -> bool | None:
@@ -101,8 +106,9 @@ class SavedModelLayerMixin:
     def _wrap_saved_model(
         self,
         handle: Any,
-        trainable: bool,
+        *,
         arguments: Mapping[str, Any] | None,
+        tags: Any,
         signature: str | None,
         signature_outputs_as_dict: bool | None,
         output_key: str | None,
@@ -110,14 +116,9 @@ class SavedModelLayerMixin:
         load_options: Any,
     ) -> _saved_model.Wrapped:
         """Loads `handle` and keeps the layer's arguments; call it once."""
-        if signature is not None and trainable:
-            raise ValueError(
-                f"trainable=True with signature={signature!r}: signatures "
-                "are for inference only; fine-tune through __call__ "
-                "(leave signature unset)"
-            )
         wrapped = _saved_model.wrap(
             handle,
+            tags=tags,
             signature=signature,
             output_key=output_key,
             signature_outputs_as_dict=signature_outputs_as_dict,
@@ -132,10 +133,10 @@ class SavedModelLayerMixin:
         self._loaded_obj = wrapped.obj
         self._handle = wrapped.handle
         self._arguments = dict(arguments or {})
+        self._tags = tags
         self._signature = signature
         self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
         self._output_key = output_key
-        self._output_shape_arg = output_shape
         self._load_options = load_options
         return wrapped
 
@@ -170,32 +171,89 @@ class SavedModelLayerMixin:
         callables; the layer adds them to its losses while trainable."""
         return tuple(self._wrapped.regularization_losses)
 
-    def _run(self, images: Any, training: bool) -> Any:
-        wrapped = self._wrapped
-        if wrapped.input_name is not None:
-            outputs = wrapped.func(**{wrapped.input_name: images})
-        elif wrapped.accepts_training:
-            outputs = wrapped.func(images, training=training, **self._arguments)
-        else:
-            outputs = wrapped.func(images, **self._arguments)
-        return _saved_model.pick_output(
-            outputs, self._output_key, self._signature_outputs_as_dict
-        )
-
-    def _run_saved_model(self, inputs: Any, training: Any) -> Any:
-        """Runs the model on `inputs` in float32 (K3: frozen => inference)."""
+    def _regularization_loss_values(self) -> list[Any]:
+        """One scalar per SavedModel loss: its value while trainable, 0.0
+        while frozen (as `hub.KerasLayer` reports them)."""
         import tensorflow as tf
 
-        images = tf.cast(inputs, tf.float32)
+        if self.trainable:  # type: ignore[attr-defined]
+            return [loss() for loss in self._wrapped.regularization_losses]
+        return [tf.constant(0.0) for _ in self._wrapped.regularization_losses]
+
+    def _check_trainability(self) -> None:
+        """Refuses training through a signature; logs (once) a trainable
+        layer with nothing to train. Checked at each call, since
+        `trainable` can change after construction."""
+        if not self.trainable:  # type: ignore[attr-defined]
+            return
+        if self._signature is not None:
+            raise ValueError(
+                f"trainable=True with signature={self._signature!r}: "
+                "signatures are for inference only; set trainable=False, "
+                "or fine-tune through __call__ (leave signature unset)"
+            )
+        if not self._wrapped.trainable_ids and not (
+            self._logged_no_trainable_weights
+        ):
+            self._logged_no_trainable_weights = True
+            logger.error(
+                "KerasLayer %s is trainable but has zero trainable weights: "
+                "its SavedModel lists no trainable_variables",
+                self._handle or type(self._wrapped.obj).__name__,
+            )
+
+    def _run(self, inputs: Any, training: bool) -> Any:
+        wrapped = self._wrapped
+        if wrapped.signature is not None:
+            return wrapped.func(**self._signature_inputs(inputs))
+        if wrapped.accepts_training:
+            return wrapped.func(inputs, training=training, **self._arguments)
+        return wrapped.func(inputs, **self._arguments)
+
+    def _signature_inputs(self, inputs: Any) -> dict[str, Any]:
+        feeds = dict(self._arguments)
+        if isinstance(inputs, Mapping):
+            feeds.update(inputs)
+            return feeds
+        free = [n for n in self._wrapped.input_names if n not in feeds]
+        if len(free) != 1:
+            raise ValueError(
+                f"signature={self._signature!r} takes the inputs "
+                f"{list(self._wrapped.input_names)}; call the layer with a "
+                "dict of them (or give all but one in arguments=)"
+            )
+        feeds[free[0]] = inputs
+        return feeds
+
+    def _run_saved_model(self, inputs: Any, training: Any) -> Any:
+        """Runs the model (K3: frozen => inference) and picks the output."""
+        import tensorflow as tf
+
+        self._check_trainability()
+        inputs = _tensors.prepare_inputs(
+            inputs,
+            self._wrapped.input_info,
+            image_model=self._wrapped.is_image_model,
+        )
         if not self.trainable or training is None:  # type: ignore[attr-defined]
             training = False
         if isinstance(training, bool) or not tf.is_tensor(training):
-            return self._run(images, bool(training))
-        return tf.cond(
-            tf.cast(training, tf.bool),
-            lambda: self._run(images, True),
-            lambda: self._run(images, False),
+            outputs = self._run(inputs, bool(training))
+        else:
+            outputs = tf.cond(
+                tf.cast(training, tf.bool),
+                lambda: self._run(inputs, True),
+                lambda: self._run(inputs, False),
+            )
+        outputs = _tensors.pick_output(
+            outputs, self._output_key, self._signature_outputs_as_dict
         )
+        shape = self._wrapped.output_shape
+        if shape is not None:
+            first = tf.nest.flatten(inputs)[0]
+            batch = first.shape[0] if first.shape.rank else None
+            outputs = _tensors.set_output_shape(outputs, shape, batch)
+        return outputs
 
     def _require_handle(self, how: str) -> None:
         if self._handle is None:
@@ -205,17 +263,33 @@ class SavedModelLayerMixin:
                 f"{how}"
             )
 
-    def _saved_model_config(self, output_shape: Any) -> dict[str, Any]:
-        """The layer's own config entries, `output_shape` as given."""
-        return dict(
-            handle=self._handle,
-            arguments=dict(self._arguments) or None,
-            signature=self._signature,
-            signature_outputs_as_dict=self._signature_outputs_as_dict or None,
-            output_key=self._output_key,
-            output_shape=output_shape,
-            load_options=load_options_config(self._load_options),
-        )
+    def _saved_model_config(self, sequence: type) -> dict[str, Any]:
+        """The layer's own config entries: those `hub.KerasLayer` writes
+        (only the ones set), plus `tags` and `load_options` when given.
+
+        Args:
+            sequence: What shapes in `output_shape` are written as.
+        """
+        config: dict[str, Any] = {"handle": self._handle}
+        shape = self._wrapped.output_shape
+        if shape is not None:
+            config["output_shape"] = _tensors.output_shape_config(
+                shape, sequence
+            )
+        if self._arguments:
+            config["arguments"] = dict(self._arguments)
+        if self._signature:
+            config["signature"] = self._signature
+        if self._output_key:
+            config["output_key"] = self._output_key
+        if self._signature_outputs_as_dict:
+            config["signature_outputs_as_dict"] = True
+        if self._tags is not None:
+            tags = self._tags
+            config["tags"] = tags if isinstance(tags, str) else list(tags)
+        if self._load_options is not None:
+            config["load_options"] = load_options_config(self._load_options)
+        return config
 
     @classmethod
     def from_config(

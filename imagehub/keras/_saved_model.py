@@ -1,10 +1,18 @@
-"""What a Keras layer needs to know about a reusable SavedModel.
+"""What a Keras layer needs to know about a SavedModel.
 
 Shared by the Keras 3 layer (`_layer.py`) and the tf_keras one
 (`_tf_keras.py`): loading the handle, finding the model card, the callable
-to run, the accepted hyperparameter overrides, the variables and which of
-them are trainable (SPEC R5, R6), the regularization losses (R7) and the
-output shape. Nothing here imports Keras.
+to run (`__call__` or a signature), the accepted hyperparameter overrides,
+the variables and which of them are trainable (SPEC R5, R6), the
+regularization losses (R7), and what goes in and comes out: dtypes and
+shapes, read from the traces, so that text models (string inputs), dict
+inputs and outputs and lists of outputs work as well as images. Nothing
+here imports Keras.
+
+Only image models (those with an imagehub model card) get image-specific
+treatment: their inputs are cast to float32 and their output shape comes
+from the card. Any other SavedModel is fed what the caller passes, as
+`hub.KerasLayer` does.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
+from imagehub.keras import _tensors
 from imagehub.spec import CARD_FILENAME
 from imagehub.spec import ModelCard
 from imagehub.spec import read_card
@@ -27,37 +36,51 @@ TRAINING = "training"
 _MAX_FINDINGS_SHOWN = 5
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Wrapped:
     """A loaded SavedModel, prepared for a Keras layer.
 
     Attributes:
-        obj: The object `tf.saved_model.load` returned.
+        obj: The object `tf.saved_model.load` returned (or the one given).
         handle: The handle as a string, or None for an object passed in.
         card: The model card (SPEC M1), or None.
         func: What the layer calls: `obj.__call__` or a signature.
-        input_name: The signature's input keyword, or None for `__call__`.
+        signature: The signature's name, or None for `__call__`.
+        input_names: A signature's input keywords (empty for `__call__`).
         accepts_training: Whether `func` takes a `training` keyword.
         accepted_arguments: Names `arguments=` may use, and where the list
-            comes from (``"model card"`` or ``"traced __call__"``).
+            comes from (``"model card"``, ``"traced __call__"``, ...).
         variables: Every variable `func` uses, in a stable order.
         trainable_ids: ids of the variables the publisher lets fine-tune.
         regularization_losses: Zero-argument callables (R7).
-        output_shape: Shape without the batch dimension (a dict of shapes
-            for dict outputs), or None when unknown.
+        input_info: The traced input (a `TensorInfo` or a nest of them),
+            or None when no trace says it.
+        output_info: What the layer returns (a nest of `TensorInfo`, after
+            `output_key`, `output_shape` and the card), or None when
+            unknown without calling the model.
+        output_shape: The caller's `output_shape`, normalized to a nest of
+            tuples, or None; set on the outputs of every call.
     """
 
     obj: Any
     handle: str | None
     card: ModelCard | None
     func: Callable[..., Any]
-    input_name: str | None
+    signature: str | None
+    input_names: tuple[str, ...]
     accepts_training: bool
     accepted_arguments: tuple[tuple[str, ...], str]
     variables: list[Any]
-    trainable_ids: set[int]
+    trainable_ids: frozenset[int]
     regularization_losses: list[Callable[[], Any]]
+    input_info: Any
+    output_info: Any
     output_shape: Any
+
+    @property
+    def is_image_model(self) -> bool:
+        """True for a SavedModel with an imagehub model card."""
+        return self.card is not None
 
 
 def refuse_if_unsafe(handle: str, path: str) -> None:
@@ -88,7 +111,7 @@ def refuse_if_unsafe(handle: str, path: str) -> None:
 
 
 def _load(
-    handle: Any, load_options: Any, scan: bool = False
+    handle: Any, tags: Any, load_options: Any, scan: bool = False
 ) -> tuple[Any, str | None, str]:
     """Returns (loaded object, resolved directory or None, handle text).
 
@@ -101,14 +124,25 @@ def _load(
         text = os.fspath(handle)
         if scan:
             refuse_if_unsafe(text, path)
-        # Scanned above in safe mode; a layer built by hand trusts it.
-        return hub.load(path, options=load_options, trust=True), path, text
-    if load_options is not None:
-        raise ValueError(
-            "load_options applies to loading a handle, but handle is an "
-            f"already loaded object ({type(handle).__name__}); pass the "
-            "handle string instead, or drop load_options"
-        )
+        try:
+            # Scanned above in safe mode; a layer built by hand trusts it.
+            obj = hub.load(path, tags=tags, options=load_options, trust=True)
+        except (RuntimeError, ValueError) as e:
+            if tags is None:
+                raise
+            raise ValueError(
+                f"tags={tags!r}: the SavedModel of handle {text!r} has no "
+                f"MetaGraph with these tags ({e}); TF2 SavedModels have "
+                "one, loaded with tags=None"
+            ) from e
+        return obj, path, text
+    for name, value in (("tags", tags), ("load_options", load_options)):
+        if value is not None:
+            raise ValueError(
+                f"{name}={value!r} applies to loading a handle, but handle "
+                f"is an already loaded object ({type(handle).__name__}); "
+                f"pass the handle string instead, or drop {name}"
+            )
     return handle, None, ""
 
 
@@ -141,59 +175,95 @@ def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
         return None
 
 
-def _traced_argument_names(func: Any) -> tuple[str, ...]:
+def _parameters(func: Any) -> tuple[list[str], dict[str, Any]]:
+    """The traced function's parameter names and their defaults."""
     spec = _arg_spec(func)
     if spec is None:
-        return ()
-    args = list(spec.args)
-    if args and args[0] == "self":
-        args = args[1:]
-    return tuple(args[1:]) + tuple(spec.kwonlyargs)
+        return [], {}
+    names = [a for a in spec.args if a != "self"]
+    defaults = dict(zip(names[::-1], (spec.defaults or ())[::-1], strict=False))
+    names += list(spec.kwonlyargs)
+    defaults.update(spec.kwonlydefaults or {})
+    return names, defaults
 
 
-def _shape_of(spec: Any) -> Any:
-    import tensorflow as tf
+def _pick_trace(func: Any, arguments: Mapping[str, Any]) -> Any:
+    """The inference trace of `__call__` that a call with `arguments`
+    runs, or None when no trace fits.
 
-    if isinstance(spec, tf.TensorSpec):
-        return tuple(spec.shape.as_list()[1:])
-    if isinstance(spec, Mapping):
-        return {k: _shape_of(v) for k, v in spec.items()}
+    Python values (``training=False``, ``return_dict=True``) select the
+    trace; hyperparameters traced as tensors accept any value.
+    """
+    names, defaults = _parameters(func)
+    wanted = {**defaults, **arguments, TRAINING: False}
+    for concrete in getattr(func, "concrete_functions", None) or ():
+        args, kwargs = concrete.structured_input_signature
+        bound = dict(zip(names, args, strict=False))
+        bound.update(kwargs)
+        fits = all(
+            _tensors.is_spec(value) or value == wanted.get(name, value)
+            for name, value in bound.items()
+            if name != (names[0] if names else None)
+        )
+        if fits:
+            return concrete
     return None
 
 
-def _call_output_spec(func: Any) -> Any:
-    """The output spec of the inference trace of `__call__`, if traced."""
-    concrete = list(getattr(func, "concrete_functions", None) or ())
-    best = None
-    for cf in concrete:
-        args, kwargs = cf.structured_input_signature
-        flags = list(args[1:]) + list(kwargs.values())
-        if any(f is True for f in flags):
-            continue  # A training trace, or one returning endpoints.
-        best = cf.structured_outputs
-        break
-    if best is None and concrete:
-        best = concrete[0].structured_outputs
-    return best
-
-
-def _variables(obj: Any, func: Any) -> list[Any]:
+def _variables(obj: Any, func: Any, trainable: list[Any]) -> list[Any]:
+    """The trainable variables (in the publisher's order), then the
+    others: the order `hub.KerasLayer` adds them in, so weight files
+    written with it load position by position."""
     found = getattr(obj, "variables", None)
     if found is None or callable(found):
-        found = getattr(func, "variables", None) or []
+        found = list(getattr(func, "variables", None) or [])
         for cf in getattr(func, "concrete_functions", None) or ():
-            found = list(found) + list(cf.variables)
+            found += list(cf.variables)
     out, seen = [], set()
-    for v in found:
+    for v in [*trainable, *found]:
         if id(v) not in seen:
             seen.add(id(v))
             out.append(v)
     return out
 
 
+def _signature_func(
+    obj: Any,
+    signature: str,
+    output_key: str | None,
+    as_dict: bool,
+) -> tuple[Any, tuple[str, ...], Any]:
+    """Returns (signature function, input names, traced output)."""
+    signatures = getattr(obj, "signatures", None) or {}
+    if signature not in signatures:
+        raise ValueError(
+            f"signature={signature!r} is not in the SavedModel; it has "
+            f"{sorted(signatures)}"
+        )
+    func = signatures[signature]
+    outputs = func.structured_outputs
+    if as_dict == (output_key is not None):
+        raise ValueError(
+            f"signature={signature!r} returns a dict with keys "
+            f"{sorted(outputs)}; pass exactly one of output_key=<one of "
+            "them> and signature_outputs_as_dict=True (got "
+            f"output_key={output_key!r}, signature_outputs_as_dict="
+            f"{as_dict!r})"
+        )
+    _, inputs = func.structured_input_signature
+    if output_key is not None and output_key not in outputs:
+        raise ValueError(
+            f"output_key={output_key!r} is not an output of signature "
+            f"{signature!r}; its outputs are {sorted(outputs)}"
+        )
+    traced = outputs if as_dict else outputs[output_key]
+    return func, tuple(sorted(inputs)), traced
+
+
 def wrap(
     handle: Any,
     *,
+    tags: Any = None,
     signature: str | None = None,
     output_key: str | None = None,
     signature_outputs_as_dict: bool | None = None,
@@ -211,51 +281,27 @@ def wrap(
         ValueError: An argument does not fit the model; the message names
             the argument, the value and what the model accepts.
     """
-    obj, path, handle_text = _load(handle, load_options, scan)
-    if path is not None:
-        card = read_card(path)
-    else:
-        card = _card_of_object(obj)
+    obj, path, handle_text = _load(handle, tags, load_options, scan)
+    card = read_card(path) if path is not None else _card_of_object(obj)
+    arguments = dict(arguments or {})
+    as_dict = bool(signature_outputs_as_dict)
+    given_shape = _tensors.normalize_output_shape(output_shape)
 
-    input_name = None
+    input_info = None
     if signature is not None:
-        signatures = getattr(obj, "signatures", None) or {}
-        if signature not in signatures:
-            raise ValueError(
-                f"signature={signature!r} is not in the SavedModel; it has "
-                f"{sorted(signatures)}"
-            )
-        func = signatures[signature]
+        func, input_names, traced = _signature_func(
+            obj, signature, output_key, as_dict
+        )
         _, inputs = func.structured_input_signature
-        if len(inputs) != 1:
-            raise ValueError(
-                f"signature={signature!r} takes {len(inputs)} inputs "
-                f"({sorted(inputs)}); KerasLayer feeds exactly one"
-            )
-        input_name = next(iter(inputs))
-        outputs = func.structured_outputs
-        if signature_outputs_as_dict:
-            if output_key is not None:
-                raise ValueError(
-                    "Give output_key or signature_outputs_as_dict=True, not "
-                    f"both (got output_key={output_key!r})"
-                )
-        elif output_key is None:
-            raise ValueError(
-                f"signature={signature!r} returns a dict with keys "
-                f"{sorted(outputs)}; pass output_key=<one of them> or "
-                "signature_outputs_as_dict=True"
-            )
-        elif output_key not in outputs:
-            raise ValueError(
-                f"output_key={output_key!r} is not an output of signature "
-                f"{signature!r}; its outputs are {sorted(outputs)}"
-            )
-        out_spec = outputs if signature_outputs_as_dict else outputs[output_key]
+        if len(inputs) == 1:
+            input_info = _tensors.info_of(next(iter(inputs.values())))
+        else:
+            input_info = _tensors.info_of(dict(inputs))
         accepts_training = False
-        accepted: tuple[tuple[str, ...], str] = ((), f"signature {signature!r}")
+        # Inputs the layer does not feed can come from `arguments`.
+        accepted = (input_names, f"signature {signature!r} inputs")
     else:
-        if signature_outputs_as_dict:
+        if as_dict:
             raise ValueError(
                 "signature_outputs_as_dict=True needs signature=<name>; "
                 f"available: {sorted(getattr(obj, 'signatures', {}) or {})}"
@@ -265,25 +311,34 @@ def wrap(
             raise ValueError(
                 f"handle {handle_text or type(obj).__name__!r} has no "
                 "callable __call__ (SPEC R1); pass signature=<name> to call "
-                "one of its signatures instead"
+                f"one of its signatures "
+                f"{sorted(getattr(obj, 'signatures', {}) or {})} instead"
             )
-        traced = _traced_argument_names(func)
-        accepts_training = TRAINING in traced
+        input_names = ()
+        names, _ = _parameters(func)
+        accepts_training = TRAINING in names
+        traced_names = tuple(n for n in names[1:] if n != TRAINING)
         if card is not None:
             accepted = (tuple(card.hparams), "model card")
         else:
-            names = tuple(n for n in traced if n != TRAINING)
-            accepted = (names, "traced __call__")
-        out_spec = _call_output_spec(func)
-        if isinstance(out_spec, Mapping) and output_key is not None:
-            if output_key not in out_spec:
+            accepted = (traced_names, "traced __call__")
+        trace = _pick_trace(func, arguments)
+        traced = None if trace is None else trace.structured_outputs
+        if trace is not None and trace.structured_input_signature[0]:
+            input_info = _tensors.info_of(
+                trace.structured_input_signature[0][0]
+            )
+        if output_key is not None and isinstance(traced, Mapping):
+            if output_key not in traced:
                 raise ValueError(
                     f"output_key={output_key!r} is not an output of "
-                    f"__call__; its outputs are {sorted(out_spec)}"
+                    f"__call__; its outputs are {sorted(traced)}"
                 )
-            out_spec = out_spec[output_key]
+            traced = traced[output_key]
+        elif output_key is not None:
+            # Not known to be a dict: the call says so if it is not.
+            traced = None
 
-    arguments = dict(arguments or {})
     if TRAINING in arguments:
         raise ValueError(
             "arguments must not set 'training': the layer passes the "
@@ -297,51 +352,44 @@ def wrap(
             f"{accepted[1]})"
         )
 
-    if output_shape is not None:
-        shape: Any = _normalise_shape(output_shape)
+    traced_info = _tensors.info_of(traced) if traced is not None else None
+    if given_shape is not None:
+        output_info = _tensors.output_info_with_shape(given_shape, traced_info)
     elif card is not None and signature is None and output_key is None:
-        shape = (card.num_outputs,)
+        output_info = _tensors.TensorInfo((card.num_outputs,), _tensors.FLOAT32)
     else:
-        shape = _shape_of(out_spec)
+        output_info = traced_info
 
     trainable = getattr(obj, "trainable_variables", None)
     if trainable is None or callable(trainable):
         trainable = []
     reg = getattr(obj, "regularization_losses", None) or []
+    for loss in reg:
+        if not callable(loss):
+            raise ValueError(
+                f"handle {handle_text or type(obj).__name__!r}: its "
+                "regularization_losses must be zero-argument callables "
+                f"(SPEC R7), got {type(loss).__name__}"
+            )
     return Wrapped(
         obj=obj,
         handle=handle_text or None,
         card=card,
         func=func,
-        input_name=input_name,
+        signature=signature,
+        input_names=input_names,
         accepts_training=accepts_training,
         accepted_arguments=accepted,
-        variables=_variables(obj, func),
-        trainable_ids={id(v) for v in trainable},
+        variables=_variables(obj, func, list(trainable)),
+        trainable_ids=frozenset(id(v) for v in trainable),
         regularization_losses=list(reg),
-        output_shape=shape,
+        input_info=input_info,
+        output_info=output_info,
+        output_shape=given_shape,
     )
-
-
-def _normalise_shape(shape: Any) -> Any:
-    if isinstance(shape, Mapping):
-        return {k: _normalise_shape(v) for k, v in shape.items()}
-    if isinstance(shape, int):
-        return (shape,)
-    return tuple(None if d is None else int(d) for d in shape)
 
 
 def variable_name(variable: Any) -> str:
     """A Keras-legal name for a SavedModel variable (no '/', no ':0')."""
     name = variable.name.split(":")[0]
     return name.replace("/", "_") or "variable"
-
-
-def pick_output(outputs: Any, output_key: str | None, as_dict: bool) -> Any:
-    """Selects what the layer returns from a call's outputs."""
-    if isinstance(outputs, Mapping):
-        if as_dict:
-            return dict(outputs)
-        if output_key is not None:
-            return outputs[output_key]
-    return outputs

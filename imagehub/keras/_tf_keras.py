@@ -21,23 +21,48 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
 from imagehub.keras._common import SavedModelLayerMixin
+
+
+def _check_dtype(dtype: Any) -> Any:
+    """As in the Keras 3 layer: float math in float32; a non-float dtype
+    (``tf.string``) only says what the layer takes."""
+    if dtype is None:
+        return "float32"
+    name = dtype.name if isinstance(dtype, tf.DType) else dtype
+    policy = tf_keras.mixed_precision.Policy(
+        name if isinstance(name, str) else name.name
+    )
+    compute = tf.as_dtype(policy.compute_dtype)
+    if compute.is_floating and (
+        compute != tf.float32 or policy.variable_dtype != "float32"
+    ):
+        raise ValueError(
+            f"dtype={dtype!r}: KerasLayer runs the SavedModel's float math "
+            "in float32; leave dtype unset, or pass 'float32' (or the dtype "
+            "of non-float inputs, such as tf.string)"
+        )
+    return name
 
 
 @tf_keras.saving.register_keras_serializable(package="imagehub")
 class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
-    """Wraps a reusable image SavedModel as a tf_keras (Keras 2) layer.
+    """Wraps a SavedModel as a tf_keras (Keras 2) layer, like
+    `hub.KerasLayer`.
 
     Arguments and behaviour are those of `imagehub.KerasLayer`; see there.
 
     Args:
         handle: Anything `imagehub.load` accepts, or a loaded object.
         trainable: Fine-tune the SavedModel (SPEC K3).
-        arguments: Hyperparameter overrides for every call (K4).
+        arguments: Keyword arguments for every call (K4).
+        _sentinel: Keeps later arguments keyword-only; ignored.
+        tags: The MetaGraph tags to load (leave None for TF2 models).
         signature: Call this signature instead of `__call__` (inference).
         signature_outputs_as_dict: Return the signature's output dict.
         output_key: Which output of a dict-returning call to return.
-        output_shape: Output shape without the batch dimension.
+        output_shape: Output shape(s) without the batch dimension.
         load_options: A `tf.saved_model.LoadOptions` for loading `handle`.
         **kwargs: Passed to `tf_keras.layers.Layer`.
 
@@ -50,6 +75,8 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         handle: Any,
         trainable: bool = False,
         arguments: Mapping[str, Any] | None = None,
+        _sentinel: Any = None,
+        tags: Any = None,
         signature: str | None = None,
         signature_outputs_as_dict: bool | None = None,
         output_key: str | None = None,
@@ -57,24 +84,17 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         load_options: Any = None,
         **kwargs: Any,
     ) -> None:
-        dtype = kwargs.pop("dtype", None) or "float32"
-        if tf_keras.mixed_precision.Policy(
-            dtype if isinstance(dtype, str) else dtype.name
-        ).compute_dtype != ("float32"):
-            raise ValueError(
-                f"dtype={dtype!r}: KerasLayer runs the SavedModel in "
-                "float32; leave dtype unset or pass 'float32'"
-            )
-        super().__init__(trainable=bool(trainable), dtype=dtype, **kwargs)
+        kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
+        super().__init__(trainable=bool(trainable), **kwargs)
         wrapped = self._wrap_saved_model(
             handle,
-            trainable,
-            arguments,
-            signature,
-            signature_outputs_as_dict,
-            output_key,
-            output_shape,
-            load_options,
+            arguments=arguments,
+            tags=tags,
+            signature=signature,
+            signature_outputs_as_dict=signature_outputs_as_dict,
+            output_key=output_key,
+            output_shape=output_shape,
+            load_options=load_options,
         )
         for variable in wrapped.variables:
             self.add_weight(
@@ -82,6 +102,7 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
                 shape=variable.shape,
                 dtype=variable.dtype,
                 trainable=id(variable) in wrapped.trainable_ids,
+                experimental_autocast=False,
                 getter=lambda *_, v=variable, **__: v,
             )
         for loss_fn in wrapped.regularization_losses:
@@ -98,8 +119,8 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
 
     def _loss_while_trainable(self, loss_fn: Any) -> Any:
         def loss() -> Any:
-            # tf_keras drops callable losses that return None.
-            return loss_fn() if self.trainable else None
+            # Frozen, the loss counts as 0, as hub.KerasLayer reports it.
+            return loss_fn() if self.trainable else 0.0
 
         return loss
 
@@ -107,16 +128,20 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         return self._run_saved_model(inputs, training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        shape = self._wrapped.output_shape
-        if shape is None:
+        info = self._wrapped.output_info
+        if info is None:
             return super().compute_output_shape(input_shape)
-        batch = tf.TensorShape(input_shape)[0]
-        if isinstance(shape, Mapping):
-            return {k: tf.TensorShape([batch, *s]) for k, s in shape.items()}
-        return tf.TensorShape([batch, *shape])
+        batch = _tensors.batch_size_of(input_shape)
+
+        def shape(i: Any) -> Any:
+            if i.shape is None:
+                return tf.TensorShape(None)
+            return tf.TensorShape([batch, *i.shape])
+
+        return tf.nest.map_structure(shape, info)
 
     def get_config(self) -> dict[str, Any]:
         self._require_handle("to save the model")
         config = super().get_config()
-        config.update(self._saved_model_config(self._output_shape_arg))
+        config.update(self._saved_model_config(tuple))
         return config

@@ -44,11 +44,16 @@ def test_output_key_unknown_fails_with_outputs_when_given(tiny_dir):
         )
 
 
-def test_signature_trainable_fails_when_given(tiny_dir):
+def test_signature_trainable_fails_when_called(tiny_dir, images):
+    x, _ = images
+    # As hub.KerasLayer: `trainable` may change later, so the call checks.
+    layer = imagehub.KerasLayer(
+        tiny_dir,
+        trainable=True,
+        signature="serving_default",
+        output_key="feature_vector",
+    )
     with pytest.raises(ValueError, match="inference only"):
-        imagehub.KerasLayer(
-            tiny_dir,
-            trainable=True,
-            signature="serving_default",
-            output_key="feature_vector",
-        )
+        layer(x)
+    with pytest.raises(ValueError, match="inference only"):
+        layer(keras.Input((16, 16, 3)))

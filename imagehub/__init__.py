@@ -44,11 +44,13 @@ _LAZY = {
 }
 _SUBPACKAGES = (
     "spec",
+    "outputs",
     "export",
     "check",
     "hub",
     "keras",
     "data",
+    "engines",
     "retrain",
     "embed",
     "testing",

@@ -4,137 +4,107 @@ A SavedModel is a program: loading it runs its restore and initializer
 functions, calling it runs its graphs. The scan parses `saved_model.pb` (or
 `saved_model.pbtxt`) with protobuf only and walks every MetaGraph, every
 function of every function library, and the graphs serialized into
-constants (`DatasetFromGraph`). It refuses ops that touch files or the host,
-checkpoint ops outside the saver's own functions, and ops TensorFlow does not
-register (checked against the op registry after the walk, which loads no
-model).
+constants (`DatasetFromGraph`).
 
-The saver's own functions: every TF2 SavedModel saves and restores its
-variables through functions holding SaveV2, MergeV2Checkpoints and
-RestoreV2. The MetaGraph's `saver_def` names the save tensor and the
-restore op; the nodes they depend on form the saver, and a library function
-is the saver's own when only those nodes reach it through calls (a function
-any other node or object-graph function also reaches is not). Checkpoint
-ops anywhere else are refused.
+What it guarantees: a SavedModel passes only when every op in all of these
+is on imagehub's allowlist (`_allowlist.py`: ops an image model needs, none
+of which touches files, the network or the host) and registered in this
+TensorFlow, and every checkpoint op forms the standard saver, judged by
+dataflow (`_saver.py`). Anything else is refused, naming the op, where it
+sits (with the chain of callers) and why; nothing is loaded or run.
+`trust=True` (`--trust`) is the only way past, and gives all of this up.
+
+Bounded work: each serialized graph is parsed and walked once (memoised by
+content), every walk is iterative, and caps on the file size, the bytes of
+nested graphs, their nesting depth, the function call depth and the number
+of nodes refuse what exceeds them, naming the cap (`LIMITS`).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import hashlib
 import logging
 import os
 from collections.abc import Callable
-from collections.abc import Iterator
 from typing import Any
 
+from imagehub.check._allowlist import ALLOWED
+from imagehub.check._allowlist import CHECKPOINT_OPS
+from imagehub.check._allowlist import refusal_reason
 from imagehub.check._report import Finding
 from imagehub.check._report import ScanResult
+from imagehub.check._saver import Library
+from imagehub.check._saver import node_name
+from imagehub.check._saver import saver_findings
 
 logger = logging.getLogger(__name__)
 
 PB_NAME = "saved_model.pb"
 PBTXT_NAME = "saved_model.pbtxt"
 
-# Ops that read or write files, run Python, or map memory, by reason. The
-# issue's list, plus the other ops of this TensorFlow that open files
-# (datasets and readers over files, summary writers, dataset savers and
-# snapshots, debug dumps) or stop the process.
-_FILE_OPS = frozenset(
-    {
-        "ReadFile",
-        "WriteFile",
-        "MatchingFiles",
-        "WholeFileReader",
-        "WholeFileReaderV2",
-        # Datasets and readers that open files named by their inputs.
-        "TFRecordDataset",
-        "TFRecordDatasetV2",
-        "FixedLengthRecordDataset",
-        "FixedLengthRecordDatasetV2",
-        "TextLineDataset",
-        "CSVDataset",
-        "CSVDatasetV2",
-        "ExperimentalCSVDataset",
-        "LMDBDataset",
-        "ExperimentalLMDBDataset",
-        "SqlDataset",
-        "ExperimentalSqlDataset",
-        "MatchingFilesDataset",
-        "ExperimentalMatchingFilesDataset",
-        "LoadDataset",
-        "TFRecordReader",
-        "TFRecordReaderV2",
-        "TextLineReader",
-        "TextLineReaderV2",
-        "FixedLengthRecordReader",
-        "FixedLengthRecordReaderV2",
-        "LMDBReader",
-        # Writers.
-        "SaveDataset",
-        "SaveDatasetV2",
-        "DatasetToTFRecord",
-        "ExperimentalDatasetToTFRecord",
-        "SnapshotDataset",
-        "SnapshotDatasetV2",
-        "CreateSummaryFileWriter",
-        "CreateSummaryDbWriter",
-        "WriteSummary",
-        "WriteScalarSummary",
-        "WriteHistogramSummary",
-        "WriteImageSummary",
-        "WriteAudioSummary",
-        "WriteGraphSummary",
-        "WriteRawProtoSummary",
-        "ImportEvent",
-        "DebugIdentity",
-        "DebugIdentityV2",
-        "DebugIdentityV3",
-        "DebugNanCount",
-        "DebugNumericSummary",
-        "DebugNumericSummaryV2",
-    }
-)
-_FILE_OP_PREFIXES = ("ReaderRead", "InitializeTableFromTextFile")
-_PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
-_PRINT_OPS = frozenset({"PrintV2"})
-_MEMORY_OPS = frozenset({"ImmutableConst"})
-_HOST_OPS = frozenset({"Abort"})
-_CHECKPOINT_OPS = frozenset(
-    {
-        "Save",
-        "SaveV2",
-        "SaveSlices",
-        "MergeV2Checkpoints",
-        "Restore",
-        "RestoreV2",
-        "RestoreSlice",
-    }
-)
-# Function-call ops: their `f` (or branch) attributes name library functions.
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The scan's caps; a model beyond any of them is refused.
+
+    Attributes:
+        max_file_bytes: Size of saved_model.pb(txt).
+        max_nodes: Nodes walked, nested graphs included.
+        max_serialized_bytes: Bytes of graphs serialized in constants.
+        max_graph_depth: Nesting of graphs serialized in constants.
+        max_call_depth: Longest chain of function calls.
+    """
+
+    max_file_bytes: int = 1 << 30
+    max_nodes: int = 2_000_000
+    max_serialized_bytes: int = 256 << 20
+    max_graph_depth: int = 8
+    max_call_depth: int = 200
+
+
+LIMITS = Limits()
+# Findings kept per op type; a count stands for the rest.
+_SITES_PER_OP = 20
 _DATASET_FROM_GRAPH = "DatasetFromGraph"
 
-REASON_FILES = "reads or writes files"
-REASON_PYTHON = "runs Python code"
-REASON_PRINT = "prints (PrintV2 can write to any file)"
-REASON_MEMORY = "maps a file into memory"
-REASON_HOST = "stops the host process"
-REASON_CHECKPOINT = "checkpoint I/O outside the saver's own functions"
 REASON_UNREGISTERED = "not registered in this TensorFlow (unknown code)"
+REASON_UNSCANNABLE = (
+    "builds a dataset from a graph that is not a constant, so it cannot "
+    "be scanned"
+)
+REASON_UNPARSABLE = "holds a serialized graph that does not parse"
+REASON_RECURSION = "calls itself (TensorFlow functions do not recurse)"
+
+
+class ScanLimitError(ValueError):
+    """The SavedModel exceeds one of the scan's caps (`LIMITS`).
+
+    Attributes:
+        cap: The `Limits` field exceeded, e.g. ``"max_graph_depth"``.
+        where: Where in the model the cap was reached.
+    """
+
+    def __init__(self, cap: str, what: str, where: str):
+        self.cap = cap
+        self.where = where
+        limit = getattr(LIMITS, cap)
+        super().__init__(
+            f"{what} exceeds the scan's cap {cap}={limit:,} at {where}; "
+            "it was refused without scanning the rest"
+        )
 
 
 def denied_reason(op: str) -> str | None:
-    """Returns why `op` is refused wherever it sits, or None."""
-    if op in _FILE_OPS or op.startswith(_FILE_OP_PREFIXES):
-        return REASON_FILES
-    if op in _PYTHON_OPS:
-        return REASON_PYTHON
-    if op in _PRINT_OPS:
-        return REASON_PRINT
-    if op in _MEMORY_OPS:
-        return REASON_MEMORY
-    if op in _HOST_OPS:
-        return REASON_HOST
-    return None
+    """Why `op` is refused wherever it sits, or None.
+
+    None for the allowlist's ops and for checkpoint ops (judged by place,
+    see `_saver.py`).
+    """
+    if op in ALLOWED or op in CHECKPOINT_OPS:
+        return None
+    return refusal_reason(op)
 
 
 def find_saved_model_file(model_dir: str | os.PathLike[str]) -> str:
@@ -157,33 +127,36 @@ def find_saved_model_file(model_dir: str | os.PathLike[str]) -> str:
 
 
 def read_saved_model(path: str):  # -> saved_model_pb2.SavedModel
-    """Parses a saved_model.pb or .pbtxt file with protobuf only."""
+    """Parses a saved_model.pb or .pbtxt file with protobuf only.
+
+    Raises:
+        ScanLimitError: The file is larger than `LIMITS.max_file_bytes`.
+        ValueError: It does not parse (nested too deeply, among others).
+    """
     from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
+    size = os.path.getsize(path)
+    if size > LIMITS.max_file_bytes:
+        raise ScanLimitError(
+            "max_file_bytes", f"{os.path.basename(path)} ({size:,} bytes)", path
+        )
     proto = saved_model_pb2.SavedModel()
     with open(path, "rb") as f:
         data = f.read()
-    if path.endswith(".pbtxt"):
-        text_format.Parse(data.decode("utf-8"), proto)
-    else:
-        proto.ParseFromString(data)
+    try:
+        if path.endswith(".pbtxt"):
+            text_format.Parse(data.decode("utf-8"), proto)
+        else:
+            proto.ParseFromString(data)
+    except RecursionError:
+        raise ValueError(
+            f"Cannot parse {path}: its messages are nested deeper than the "
+            "parser allows"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - protobuf raises several kinds
+        raise ValueError(f"Cannot parse {path}: {e}") from e
     return proto
-
-
-def _called_functions(node: Any) -> Iterator[str]:
-    """Yields the names of the functions a NodeDef's attributes reference."""
-    for value in node.attr.values():
-        kind = value.WhichOneof("value")
-        if kind == "func":
-            yield value.func.name
-        elif kind == "list":
-            for f in value.list.func:
-                yield f.name
-
-
-def _node_name(tensor_name: str) -> str:
-    return tensor_name.lstrip("^").split(":")[0]
 
 
 class _Walker:
@@ -192,20 +165,23 @@ class _Walker:
     def __init__(self, is_registered: Callable[[str], bool] | None):
         self.is_registered = is_registered
         self.findings: list[Finding] = []
-        self.ops_seen: set[str] = set()
         self.num_functions = 0
         self.num_nodes = 0
-        # (op, where) pairs to check against the registry once walked.
-        self._op_sites: dict[str, list[tuple[str, str, str]]] = (
-            collections.defaultdict(list)
-        )
+        self._serialized_bytes = 0
+        self._walked_blobs: set[bytes] = set()
+        # op -> its first sites as (where prefix, function, node); counts.
+        self._sites: dict[str, list[tuple[str, str | None, str]]] = {}
+        self._counts: dict[str, int] = {}
 
     def walk_graph(
         self,
         graph_def: Any,
         where: str,
-        saver: Any,
+        *,
+        saver: Any = None,
+        meta_graph: Any = None,
         labels: dict[str, str] | None = None,
+        depth: int = 0,
     ) -> None:
         """Walks a GraphDef, its library, and graphs serialized inside.
 
@@ -213,181 +189,229 @@ class _Walker:
             graph_def: The GraphDef.
             where: Where the graph sits, for messages.
             saver: The MetaGraph's SaverDef, or None.
-            labels: Object-graph paths of functions (e.g. ``obj.__call__``)
-                that nothing in the graph calls, for messages.
+            meta_graph: The MetaGraphDef (signatures, collections), or
+                None for a nested graph.
+            labels: Object-graph paths of functions (e.g.
+                ``obj.__call__``): roots for the saver rule and for
+                messages.
+            depth: How deeply this graph is nested in serialized graphs.
         """
         labels = labels or {}
-        lib = {f.signature.name: f for f in graph_def.library.function}
-        self.num_functions += len(lib)
-        nodes = {n.name: n for n in graph_def.node}
-        saver_nodes = _saver_closure(nodes, saver)
-        # Which function each function is first reached from, for messages.
-        parents: dict[str, str] = {}
-        saver_reach = _reach(
-            (f for n in saver_nodes for f in _node_calls(nodes[n], lib)),
-            lib,
-            parents,
-            f"{where} saver",
+        lib = Library(graph_def)
+        size = len(graph_def.node) + sum(
+            len(f.node_def) for f in lib.functions.values()
         )
-        other_roots = [
-            f
-            for n in nodes.values()
-            if n.name not in saver_nodes
-            for f in _node_calls(n, lib)
-        ]
-        other_reach = _reach(other_roots, lib, parents, where)
-        # Library functions nothing in the graph calls (e.g. the object
-        # graph's concrete functions) are roots too.
-        loose = [
-            f for f in lib if f not in saver_reach and f not in other_reach
-        ]
-        # Labelled roots first, so chains end at e.g. "obj.__call__".
-        loose.sort(key=lambda f: f not in labels)
-        for f in loose:
-            if f not in other_reach:
-                other_reach |= _reach(
-                    [f], lib, parents, labels.get(f, "the function library")
-                )
-        saver_own = saver_reach - other_reach
-
-        for node in graph_def.node:
-            self._visit(
-                node,
-                f"{where}, node {node.name!r}",
-                in_saver=node.name in saver_nodes,
-                lib=lib,
-                nodes=nodes,
-                context=where,
+        if self.num_nodes + size > LIMITS.max_nodes:
+            raise ScanLimitError(
+                "max_nodes", f"{self.num_nodes + size:,} nodes", where
             )
-        for name, fdef in lib.items():
-            chain = _chain(name, parents)
-            body = {n.name: n for n in fdef.node_def}
+        self.num_functions += len(lib.functions)
+        self._check_call_depth(lib, where)
+        parents = _parents(lib, where, labels)
+        for node in graph_def.node:
+            self._visit(node, None, where)
+            if node.op == _DATASET_FROM_GRAPH:
+                self._walk_serialized(node, lib.nodes, where, None, depth)
+        for name, fdef in lib.functions.items():
+            prefix = f"function {name} ({_chain(name, parents)})"
+            body = None
             for node in fdef.node_def:
-                self._visit(
-                    node,
-                    f"function {name} ({chain}), node {node.name!r}",
-                    in_saver=name in saver_own,
-                    lib=lib,
-                    nodes=body,
-                    context=f"function {name}",
-                    function=name,
-                )
-
-    def _visit(
-        self,
-        node: Any,
-        where: str,
-        in_saver: bool,
-        lib: dict[str, Any],
-        nodes: dict[str, Any],
-        context: str,
-        function: str | None = None,
-    ) -> None:
-        self.num_nodes += 1
-        op = node.op
-        self.ops_seen.add(op)
-        reason = denied_reason(op)
-        if reason is None and op in _CHECKPOINT_OPS and not in_saver:
-            reason = REASON_CHECKPOINT
-        if reason is not None:
+                self._visit(node, name, prefix)
+                if node.op == _DATASET_FROM_GRAPH:
+                    body = body or {n.name: n for n in fdef.node_def}
+                    context = f"function {name}"
+                    self._walk_serialized(node, body, context, name, depth)
+        for function, node, op, reason in saver_findings(
+            lib, saver, labels, meta_graph
+        ):
+            chain = f" ({_chain(function, parents)})" if function else ""
+            place = f"function {function}{chain}" if function else where
             self.findings.append(
                 Finding(
                     op=op,
-                    node=node.name,
+                    node=node,
                     function=function,
-                    where=where,
+                    where=f"{place}, node {node!r}",
                     reason=reason,
                 )
             )
-        if op not in lib:
-            self._op_sites[op].append((node.name, function or "", where))
-        if op == _DATASET_FROM_GRAPH:
-            self._walk_serialized(node, nodes, context)
+
+    def _visit(self, node: Any, function: str | None, prefix: str) -> None:
+        """Counts a node and keeps its place for the op's findings."""
+        self.num_nodes += 1
+        op = node.op
+        count = self._counts.get(op, 0)
+        self._counts[op] = count + 1
+        if count < _SITES_PER_OP:
+            self._sites.setdefault(op, []).append((prefix, function, node.name))
 
     def _walk_serialized(
-        self, node: Any, nodes: dict[str, Any], context: str
+        self,
+        node: Any,
+        body: dict[str, Any],
+        context: str,
+        function: str | None,
+        depth: int,
     ) -> None:
-        """Walks the GraphDef a DatasetFromGraph node reads from a constant."""
+        """Walks the GraphDef a DatasetFromGraph node reads from a constant.
+
+        Each distinct serialized graph is parsed and walked once, however
+        many nodes read it.
+        """
         from tensorflow.core.framework import graph_pb2
 
+        where = f"{context}, node {node.name!r}"
         for inp in node.input:
             if inp.startswith("^"):
                 continue
-            src = nodes.get(_node_name(inp))
+            src = body.get(node_name(inp))
             if src is None or src.op != "Const":
-                where = f"{context}, node {node.name!r}"
-                self.findings.append(
-                    Finding(
-                        op=node.op,
-                        node=node.name,
-                        function=None,
-                        where=where,
-                        reason="builds a dataset from a graph that is not a "
-                        "constant, so it cannot be scanned",
-                    )
-                )
+                self._add(node, function, where, REASON_UNSCANNABLE)
                 continue
-            tensor = src.attr["value"].tensor
-            for blob in tensor.string_val:
+            for blob in src.attr["value"].tensor.string_val:
+                digest = hashlib.sha256(blob).digest()
+                if digest in self._walked_blobs:
+                    continue
+                self._walked_blobs.add(digest)
+                if depth + 1 > LIMITS.max_graph_depth:
+                    raise ScanLimitError(
+                        "max_graph_depth",
+                        f"a graph serialized {depth + 1} levels deep",
+                        where,
+                    )
+                self._serialized_bytes += len(blob)
+                if self._serialized_bytes > LIMITS.max_serialized_bytes:
+                    raise ScanLimitError(
+                        "max_serialized_bytes",
+                        f"{self._serialized_bytes:,} bytes of serialized "
+                        "graphs",
+                        where,
+                    )
                 inner = graph_pb2.GraphDef()
                 try:
                     inner.ParseFromString(blob)
                 except Exception:  # noqa: BLE001 - any parse error
+                    self._add(node, function, where, REASON_UNPARSABLE)
                     continue
                 self.walk_graph(
                     inner,
                     f"{context}, graph serialized in {src.name!r} "
                     f"(read by {node.name!r})",
-                    saver=None,
+                    depth=depth + 1,
                 )
 
-    def check_registry(self) -> None:
-        """Adds a finding for every op the registry does not know."""
-        if self.is_registered is None:
-            return
-        for op, sites in sorted(self._op_sites.items()):
-            if self.is_registered(op):
+    def _add(self, node, function, where, reason) -> None:
+        self.findings.append(
+            Finding(
+                op=node.op,
+                node=node.name,
+                function=function,
+                where=where,
+                reason=reason,
+            )
+        )
+
+    def _check_call_depth(self, lib: Library, where: str) -> None:
+        """Refuses recursion and call chains deeper than the cap, so that
+        later walks of the call graph (the probes') stay shallow."""
+        depth: dict[str, int] = {}
+        for root in lib.functions:
+            if root in depth:
                 continue
-            for node, function, where in sites:
+            # Iterative post-order: (name, callees pending).
+            stack = [(root, iter(sorted(lib.callees[root])))]
+            on_path = {root}
+            while stack:
+                name, pending = stack[-1]
+                callee = next(pending, None)
+                if callee is None:
+                    stack.pop()
+                    on_path.discard(name)
+                    depth[name] = 1 + max(
+                        (depth[c] for c in lib.callees[name]), default=0
+                    )
+                    if depth[name] > LIMITS.max_call_depth:
+                        raise ScanLimitError(
+                            "max_call_depth",
+                            f"a chain of {depth[name]} nested function calls",
+                            f"{where}, function {name}",
+                        )
+                    continue
+                if callee in on_path:
+                    self.findings.append(
+                        Finding(
+                            op=f"(calls {callee})",
+                            node=name,
+                            function=name,
+                            where=f"{where}, function {name}",
+                            reason=REASON_RECURSION,
+                        )
+                    )
+                    depth[callee] = 0
+                    continue
+                if callee not in depth:
+                    on_path.add(callee)
+                    stack.append((callee, iter(sorted(lib.callees[callee]))))
+
+    @property
+    def ops_seen(self) -> set[str]:
+        """Every op type walked (library functions called by name too)."""
+        return set(self._counts)
+
+    def judge_ops(self, functions: set[str]) -> None:
+        """Adds a finding for each site of an op that is not allowed or not
+        registered (library function names are calls, not ops)."""
+        for op, sites in sorted(self._sites.items()):
+            if op in functions:
+                continue
+            if self.is_registered is not None and not self.is_registered(op):
+                reason = REASON_UNREGISTERED
+            elif op in ALLOWED or op in CHECKPOINT_OPS:
+                continue
+            else:
+                reason = refusal_reason(op)
+            more = self._counts[op] - len(sites)
+            for i, (prefix, function, node) in enumerate(sites):
+                where = f"{prefix}, node {node!r}"
+                if more and i == len(sites) - 1:
+                    where += f" (and {more} more {op} nodes)"
                 self.findings.append(
                     Finding(
                         op=op,
                         node=node,
-                        function=function or None,
+                        function=function,
                         where=where,
-                        reason=REASON_UNREGISTERED,
+                        reason=reason,
                     )
                 )
 
 
-def _node_calls(node: Any, lib: dict[str, Any]) -> Iterator[str]:
-    if node.op in lib:
-        yield node.op
-    for name in _called_functions(node):
-        if name in lib:
-            yield name
+def _parents(lib: Library, where: str, labels: dict[str, str]) -> dict:
+    """Who first calls each function, breadth first, for messages: from
+    the object graph's functions, then the graph's nodes, then the rest."""
+    parents: dict[str, str] = {}
 
+    def bfs(roots) -> None:
+        queue: collections.deque[str] = collections.deque()
+        for name, origin in roots:
+            if name not in parents:
+                parents[name] = origin
+                queue.append(name)
+        while queue:
+            name = queue.popleft()
+            for callee in sorted(lib.callees[name]):
+                if callee not in parents:
+                    parents[callee] = name
+                    queue.append(callee)
 
-def _reach(
-    roots: Any, lib: dict[str, Any], parents: dict[str, str], origin: str
-) -> set[str]:
-    """Functions reachable from `roots` through calls in their bodies."""
-    seen: set[str] = set()
-    stack = []
-    for r in roots:
-        if r not in seen:
-            seen.add(r)
-            parents.setdefault(r, origin)
-            stack.append(r)
-    while stack:
-        name = stack.pop()
-        for node in lib[name].node_def:
-            for callee in _node_calls(node, lib):
-                if callee not in seen:
-                    seen.add(callee)
-                    parents.setdefault(callee, name)
-                    stack.append(callee)
-    return seen
+    bfs((f, labels[f]) for f in sorted(lib.functions) if f in labels)
+    bfs(
+        (f, f"{where}, node {n.name!r}")
+        for n in lib.graph_def.node
+        for f in lib.node_calls(n)
+    )
+    bfs((f, "the function library") for f in sorted(lib.functions))
+    return parents
 
 
 def _chain(name: str, parents: dict[str, str]) -> str:
@@ -398,30 +422,6 @@ def _chain(name: str, parents: dict[str, str]) -> str:
         chain.append(cur)
         cur = parents.get(cur)
     return "called from " + " <- ".join(chain) if chain else "not called"
-
-
-def _saver_closure(nodes: dict[str, Any], saver: Any) -> set[str]:
-    """Nodes of the graph that make up the saver: the save and restore ops
-    `saver_def` names and everything they depend on."""
-    if saver is None:
-        return set()
-    roots = [
-        _node_name(name)
-        for name in (saver.save_tensor_name, saver.restore_op_name)
-        if name
-    ]
-    seen: set[str] = set()
-    stack = [r for r in roots if r in nodes]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for inp in nodes[name].input:
-            src = _node_name(inp)
-            if src in nodes and src not in seen:
-                stack.append(src)
-    return seen
 
 
 def _object_labels(object_graph: Any) -> dict[str, str]:
@@ -462,7 +462,7 @@ def scan(
     path: str | os.PathLike[str],
     is_registered: Callable[[str], bool] | None = default_is_registered,
 ) -> ScanResult:
-    """Scans a SavedModel for dangerous ops without loading it.
+    """Scans a SavedModel for ops outside the allowlist without loading it.
 
     Args:
         path: A SavedModel directory (with `saved_model.pb` or
@@ -472,30 +472,49 @@ def scan(
             op registry, which loads no model.
 
     Returns:
-        The ScanResult: `refused` is True when any op was found that
-        touches files or the host, or that TensorFlow does not register.
+        The ScanResult: `refused` is True when any op is not on the
+        allowlist, not registered, or a checkpoint op outside the standard
+        saver, and when the model exceeds one of the scan's caps
+        (`LIMITS`; the finding names the cap).
 
     Raises:
         FileNotFoundError: `path` is not a SavedModel directory.
-        ValueError: The protobuf cannot be parsed.
+        ValueError: The protobuf cannot be parsed, or the file is larger
+            than `LIMITS.max_file_bytes` (`ScanLimitError`).
     """
     pb_path = find_saved_model_file(path)
-    try:
-        proto = read_saved_model(pb_path)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several kinds
-        raise ValueError(f"Cannot parse {pb_path}: {e}") from e
+    proto = read_saved_model(pb_path)
     walker = _Walker(is_registered)
-    for i, meta_graph in enumerate(proto.meta_graphs):
-        saver = (
-            meta_graph.saver_def if meta_graph.HasField("saver_def") else None
+    functions: set[str] = set()
+    try:
+        for i, meta_graph in enumerate(proto.meta_graphs):
+            saver = (
+                meta_graph.saver_def
+                if meta_graph.HasField("saver_def")
+                else None
+            )
+            functions.update(
+                f.signature.name for f in meta_graph.graph_def.library.function
+            )
+            walker.walk_graph(
+                meta_graph.graph_def,
+                f"meta_graph[{i}]",
+                saver=saver,
+                meta_graph=meta_graph,
+                labels=_object_labels(meta_graph.object_graph_def),
+            )
+    except ScanLimitError as e:
+        walker.findings.append(
+            Finding(
+                op=f"(scan cap {e.cap})",
+                node="",
+                function=None,
+                where=e.where,
+                reason=str(e),
+            )
         )
-        walker.walk_graph(
-            meta_graph.graph_def,
-            f"meta_graph[{i}]",
-            saver,
-            labels=_object_labels(meta_graph.object_graph_def),
-        )
-    walker.check_registry()
+    else:
+        walker.judge_ops(functions)
     result = ScanResult(
         path=os.fspath(path),
         file=os.path.basename(pb_path),
@@ -507,9 +526,9 @@ def scan(
     )
     if result.refused:
         logger.warning(
-            "Refusing %s: %d dangerous op(s): %s",
+            "Refusing %s: %d finding(s): %s",
             path,
             len(result.findings),
-            ", ".join(sorted({f.op for f in result.findings})),
+            ", ".join(result.ops),
         )
     return result

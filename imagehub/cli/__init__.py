@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
-import logging
+import re
 import sys
 from collections.abc import Sequence
+
+# Commands that run no TensorFlow in this process (demo runs each step
+# as a subprocess, cache manages files).
+_NO_TENSORFLOW = ("cache", "demo")
 
 # Subcommand name -> module, in the order data flows.
 COMMANDS = {
@@ -21,6 +25,7 @@ COMMANDS = {
     "info": "imagehub.cli._info",
     "check": "imagehub.cli._check",
     "cache": "imagehub.cli._cache",
+    "lock": "imagehub.cli._lock",
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
@@ -44,6 +49,17 @@ def parse_image_size_flag(
         raise UsageError(str(e)) from None
 
 
+def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The one `--overwrite` flag of every command that writes."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (without it an existing "
+        "output is refused; the old one stays until the new one is "
+        "complete)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from imagehub import __version__
 
@@ -58,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"imagehub {__version__}"
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log debug messages"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: imagehub's debug messages; -vv: every library's",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
@@ -84,48 +104,42 @@ def _command_parser(
     return parser
 
 
+def _close_flags(name: str, flags: list[str]) -> list[str]:
+    """Flags a mistyped `name` may have meant: a near spelling, or flags
+    of which it is one underscore-separated part (--epochs ->
+    --train_epochs)."""
+    close = difflib.get_close_matches(name, flags, n=1, cutoff=0.8)
+    if close:
+        return close
+    word = name[2:]
+    return [
+        flag
+        for flag in flags
+        if flag.startswith("--") and word in flag[2:].split("_")
+    ][:3]
+
+
 def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
     """argparse's message, plus the closest existing flag for a typo."""
     message = f"unrecognized arguments: {' '.join(extras)}"
     flags = [o for a in parser._actions for o in a.option_strings]
     for extra in extras:
-        if extra in ("-v", "--verbose"):
+        if re.fullmatch(r"-v+|--verbose", extra):
             message += " (-v goes before the command: imagehub -v COMMAND ...)"
             break
         if extra.startswith("--"):
-            name = extra.split("=", 1)[0]
-            close = difflib.get_close_matches(name, flags, n=1, cutoff=0.8)
+            close = _close_flags(extra.split("=", 1)[0], flags)
             if close:
-                message += f" (did you mean {close[0]}?)"
+                message += f" (did you mean {' or '.join(close)}?)"
                 break
     return message
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    # TensorFlow's C++ start-up chatter hides the messages users need.
-    import os
+def _setup_logging(verbosity: int) -> None:
+    """Logging through the CLI's console at `verbosity` (see _console)."""
+    from imagehub.cli._console import setup_logging
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if verbose:
-        return
-    # TensorFlow's Python-side notes are not the user's business either:
-    # absl INFO such as "Function serve_images contains input name(s) ..."
-    # and TensorFlow's "Assets written to: /tmp/..." when saving, and the
-    # tf.lite.Interpreter deprecation (imagehub checks its TFLite files with
-    # it on purpose). -v shows them again.
-    import warnings
-
-    for name in ("absl", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings(
-        "ignore",
-        message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
-        category=UserWarning,
-    )
+    setup_logging(int(verbosity))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,9 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         command_parser = _command_parser(parser, args)
         command_parser.error(_unrecognized(command_parser, extras))
     if not args.command:
-        parser.print_help()
-        return 2
+        if not (sys.argv[1:] if argv is None else argv):
+            parser.print_help()
+            return 2
+        parser.error(
+            "a command is needed after the options, e.g. imagehub -v check "
+            "MODEL; commands: " + ", ".join(COMMANDS)
+        )
     _setup_logging(args.verbose)
+    if args.command not in _NO_TENSORFLOW and args.verbose < 2:
+        from imagehub.cli._console import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     module = importlib.import_module(COMMANDS[args.command])
     try:
         return int(module.run(args) or 0)

@@ -1,4 +1,4 @@
-"""`imagehub cache list|verify|clear`: inspect the downloaded-model cache."""
+"""`imagehub cache list|verify|clear|export|import`: the model cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from imagehub.cli import UsageError
 
-HELP = "list, verify or clear the cache of downloaded models"
+HELP = "list, verify, clear, export or import cached models"
 
 
 def add_parser(subparsers) -> None:
@@ -48,16 +48,49 @@ def add_parser(subparsers) -> None:
     clear.add_argument(
         "-y", "--yes", action="store_true", help="do not ask for confirmation"
     )
+    export = actions.add_parser(
+        "export",
+        help="write models (downloaded if needed) to a bundle for offline "
+        "machines",
+    )
+    export.add_argument(
+        "handles", nargs="+", metavar="HANDLE", help="the models to bundle"
+    )
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="the bundle to write: a .tar (or .tar.gz) file",
+    )
+    importing = actions.add_parser(
+        "import",
+        help="verify a bundle and add its models to the cache",
+    )
+    importing.add_argument(
+        "bundle", metavar="FILE", help="a bundle from `imagehub cache export`"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": _list, "verify": _verify, "clear": _clear}[
-        args.cache_action
-    ](args)
+    actions = {
+        "list": _list,
+        "verify": _verify,
+        "clear": _clear,
+        "export": _export,
+        "import": _import,
+    }
+    return actions[args.cache_action](args)
 
 
 def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
+
+
+def _short(revision: str | None) -> str:
+    # A 40-digit commit is told apart by its first 12, as git does.
+    if revision is None:
+        return "-"
+    return revision[:12] if len(revision) == 40 else revision
 
 
 def _status(entry) -> str:
@@ -71,10 +104,24 @@ def _list(args: argparse.Namespace) -> int:
     from imagehub import hub
 
     entries = hub.list_cache()
+    try:
+        lockfile = hub.active_lockfile()
+    except hub.HandleError as error:
+        raise UsageError(str(error)) from None
+
+    def pin(entry) -> str:
+        if lockfile is None:
+            return "no lock file"
+        return lockfile.status(entry.key, entry.sha256)
+
     if args.json:
         rows = [
             {
                 "handle": e.handle,
+                "source": e.source,
+                "revision": e.revision,
+                "sha256": e.sha256,
+                "pin": pin(e),
                 "path": e.path,
                 "size": e.size,
                 "files": e.num_files,
@@ -92,14 +139,20 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"imagehub cache: {hub.cache_dir()}")
     table.add_column("handle", overflow="fold", ratio=3)
+    table.add_column("source", overflow="fold", ratio=3)
+    table.add_column("version", overflow="fold", ratio=1)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("pin", overflow="fold", ratio=1)
     table.add_column("status", overflow="fold", ratio=1)
     for e in entries:
         table.add_row(
             e.handle,
+            e.source,
+            _short(e.revision),
             _megabytes(e.size),
             e.created[:16].replace("T", " "),
+            pin(e),
             _status(e),
         )
     console.print(table)
@@ -117,12 +170,14 @@ def _verify(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from imagehub import hub
+    from imagehub.cli._console import stderr_console
 
     console = Console()
     names = args.handles or None
     try:
         total = len(args.handles) if names else len(hub.list_cache())
-        with Progress(console=console, transient=True) as bar:
+        # On stderr with the logs, which it then keeps above itself.
+        with Progress(console=stderr_console(), transient=True) as bar:
             task = bar.add_task("Verifying", total=total)
             results = hub.verify_cache(
                 names,
@@ -182,4 +237,43 @@ def _clear(args: argparse.Namespace) -> int:
     except hub.HandleError as e:
         raise UsageError(str(e)) from None
     print(f"Deleted {len(removed)} cached model(s) from {root}.")
+    return 0
+
+
+def call_hub(command: str, function, *args):
+    """Calls a hub function for a CLI command: a bad handle is a usage
+    error (exit 2), another hub error is printed without a traceback and
+    exits 1."""
+    from imagehub import hub
+
+    try:
+        return function(*args)
+    except hub.HandleError as e:
+        raise UsageError(str(e)) from None
+    except hub.HubError as e:
+        print(f"imagehub {command}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from imagehub import hub
+
+    items = call_hub("cache export", hub.export_bundle, args.handles, args.out)
+    for item in items:
+        print(f"{item.handle} -> {item.resolved} sha256:{item.sha256}")
+    print(f"Wrote {len(items)} model(s) to {args.out}.")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from imagehub import hub
+
+    items = call_hub("cache import", hub.import_bundle, args.bundle)
+    for item in items:
+        state = "imported" if item.imported else "already cached"
+        print(f"{state:14} {item.handle} -> {item.resolved}")
+    print(
+        f"{len(items)} model(s) verified from {args.bundle} into "
+        f"{hub.cache_dir()}."
+    )
     return 0

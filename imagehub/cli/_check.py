@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from imagehub.check import check
+    from imagehub.cli._console import stderr_console
 
-    err = Console(stderr=True)
+    err = stderr_console()
     if args.json:
         report = check(
             args.model, task=args.task, image_size=size, trust=args.trust

@@ -10,12 +10,12 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 
 from imagehub.cli import UsageError
+from imagehub.cli import add_overwrite_argument
 
 _DEFAULT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_default"
@@ -61,11 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="training seed (default: %(default)s)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the outputs of an earlier demo in --out",
-    )
+    add_overwrite_argument(p, "the outputs of an earlier demo in --out")
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -132,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     labels = os.path.join(out, "flowers_labels.txt")
     report = os.path.join(out, "report")
     embeddings = os.path.join(out, "flowers_features.parquet")
-    outputs = [
+    # retrain's default: beside the SavedModel
+    checkpoints = classifier + "_checkpoints"
+    written = [
         backbone,
         classifier,
         tflite,
@@ -141,22 +139,19 @@ def run(args: argparse.Namespace) -> int:
         embeddings,
         # retrain's checkpoints and feature cache; embed's resumable
         # parts, settings and errors file
-        classifier + "_checkpoints",
+        checkpoints,
         embeddings.replace(".parquet", ".parts"),
         embeddings.replace(".parquet", ".config.json"),
         embeddings.replace(".parquet", ".errors.csv"),
     ]
-    existing = [p for p in outputs if os.path.exists(p)]
+    from imagehub import outputs
+
+    existing = [p for p in written if os.path.lexists(p)]
     if existing and not args.overwrite:
-        raise UsageError(
-            f"{existing[0]} exists from an earlier demo; pass --overwrite "
-            "or choose another --out"
-        )
+        error = outputs.OutputExistsError(existing[0], "from an earlier demo")
+        raise UsageError(str(error))
     for path in existing:  # --overwrite: start from a clean slate
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
+        outputs.discard(path)
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
     _step(
@@ -234,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         ("labels", labels),
         ("features (Parquet)", embeddings),
         ("report", os.path.join(report, "report.html")),
+        ("checkpoints (resume)", checkpoints),
     ):
         print(f"  {label:30s} {path}")
     print(f"\nvalidation accuracy: {accuracy:.3f}  ({elapsed:.0f} s in all)")

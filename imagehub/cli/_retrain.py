@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from imagehub.retrain._flags import add_flags
-from imagehub.retrain._flags import config_from_args
+from imagehub.retrain import add_flags
+from imagehub.retrain import config_from_args
 
 DESCRIPTION = """\
 Retrain an image classifier on a folder of images (one subfolder per
@@ -39,58 +39,6 @@ def add_parser(subparsers: Any) -> None:
     add_flags(parser)
 
 
-class _Bars:
-    """Rich progress bars for the events of a run."""
-
-    def __init__(self, progress: Any):
-        self.progress = progress
-        self.tasks: dict[Any, Any] = {}
-
-    def _task(self, key: Any, description: str, total: int) -> Any:
-        if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(
-                description, total=total, metrics=""
-            )
-        return self.tasks[key]
-
-    def __call__(self, event: Any) -> None:
-        stage = event.stage
-        if stage == "validate":
-            task = self._task(stage, "checking images", event.total)
-        elif stage == "features":
-            task = self._task(stage, "caching features", event.total)
-        elif stage == "train":
-            task = self._task(
-                ("epoch", event.epoch), f"epoch {event.epoch}", event.total
-            )
-            logs = event.logs
-            if "loss" in logs:
-                self.progress.update(
-                    task,
-                    metrics=f"loss {logs['loss']:.3f} "
-                    f"acc {logs.get('accuracy', 0.0):.3f}",
-                )
-        elif stage == "epoch_end":
-            task = self._task(("epoch", event.epoch), "", event.total)
-            logs = event.logs
-            self.progress.update(
-                task,
-                description=f"epoch {event.epoch}/{event.total}",
-                metrics=(
-                    f"loss {logs.get('loss', 0.0):.3f} "
-                    f"acc {logs.get('accuracy', 0.0):.3f} "
-                    f"val_loss {logs.get('val_loss', 0.0):.3f} "
-                    f"val_acc {logs.get('val_accuracy', 0.0):.3f}"
-                ),
-            )
-            return
-        elif stage == "export":
-            task = self._task(stage, "writing outputs", event.total)
-        else:
-            return
-        self.progress.update(task, completed=event.done, total=event.total)
-
-
 def run(args: argparse.Namespace) -> int:
     from imagehub.cli import UsageError
 
@@ -100,29 +48,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
 
     from rich.console import Console
-    from rich.progress import BarColumn
-    from rich.progress import MofNCompleteColumn
-    from rich.progress import Progress
-    from rich.progress import TextColumn
-    from rich.progress import TimeElapsedColumn
 
+    from imagehub.cli._console import stderr_console
+    from imagehub.cli._progress import retrain_progress
     from imagehub.retrain import FlagValueError
     from imagehub.retrain import RetrainError
     from imagehub.retrain import make_image_classifier
 
-    err = Console(stderr=True)
+    err = stderr_console()
     out = Console()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=16),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[metrics]}"),
-    )
     try:
-        with Progress(*columns, console=err) as bars:
-            result = make_image_classifier(config, progress=_Bars(bars))
-    except FlagValueError as e:  # a bad flag, found once the run looked
+        with retrain_progress(config.train_epochs) as progress:
+            result = make_image_classifier(config, progress=progress)
+    except (FlagValueError, FileExistsError) as e:
+        # A bad flag found once the run looked, or an existing output
+        # (imagehub.outputs' refusal names the path and --overwrite).
         raise UsageError(str(e)) from e
     except RetrainError as e:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
@@ -143,20 +83,17 @@ def run(args: argparse.Namespace) -> int:
             f"ACCURACY PASSED: found {accuracy:f}, expected at least "
             f"{config.assert_accuracy_at_least:f}"
         )
-    count = result.metrics["validation"]["count"]
-    epochs = result.metrics["epochs_run"]
+    count, epochs = result.val_count, result.epochs_run
     out.print(
         f"Final validation accuracy: {accuracy:.4f} on {count} images "
         f"({len(result.labels)} classes, {epochs} "
         f"{'epoch' if epochs == 1 else 'epochs'}, {result.seconds:.1f} s)"
     )
-    tflite = result.metrics.get("tflite")
-    if tflite:
-        out.print(
-            f"TFLite ({tflite['quantize']}) top-1 agreement with the "
-            f"SavedModel: {tflite['agreement']:.1%} of {tflite['count']} "
-            "validation images"
-        )
+    out.print(f"  {result.context}")
+    if result.hint:
+        out.print(f"  Hint: {result.hint}")
+    if result.tflite is not None:
+        out.print(result.tflite.describe())
     names = {
         "saved_model": "SavedModel",
         "tflite": "TFLite model",

@@ -33,7 +33,9 @@ from imagehub.data._decode import RESIZE_MODES
 from imagehub.data._decode import load_image
 from imagehub.data._errors import ImageError
 from imagehub.data._formats import SUPPORTED_FORMATS
+from imagehub.data._formats import NotRegularFileError
 from imagehub.data._formats import meant_as_image
+from imagehub.data._formats import open_regular
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import scan
 from imagehub.data._index import split
@@ -47,10 +49,12 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "ImageError",
     "ImageIndex",
+    "NotRegularFileError",
     "dataset",
     "dataset_options",
     "load_image",
     "meant_as_image",
+    "open_regular",
     "scan",
     "split",
     "validate",

@@ -19,6 +19,7 @@ from imagehub.data._errors import ImageError
 from imagehub.data._fastjpeg import decode_plain_jpeg
 from imagehub.data._fastjpeg import inspect_plain_jpeg
 from imagehub.data._fastjpeg import plan
+from imagehub.data._formats import special_file_reason
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import split
 
@@ -129,6 +130,8 @@ def dataset(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected an int >= 1")
     index = _select_subset(index, validation_split, subset, seed)
+    if index.plain_jpeg is None:  # built by hand: never read a FIFO
+        index = _regular_files_only(index)
     if len(index) == 0:
         raise ValueError(
             "the index has no images (skipped: "
@@ -230,6 +233,25 @@ def _decode_map(ds, load, has_pillow, tf):
         return ds
     ds = ds.filter(lambda image, target, ok: ok)
     return ds.map(lambda image, target, ok: (image, target))
+
+
+def _regular_files_only(index: ImageIndex) -> ImageIndex:
+    """Drops paths that are FIFOs, devices or sockets, with a warning.
+
+    tf.io.read_file would block forever on a FIFO; an index from `scan`
+    never holds one, but an index built by hand may.
+    """
+    keep = []
+    for i, path in enumerate(index.paths):
+        try:
+            reason = special_file_reason(os.stat(path).st_mode)
+        except OSError:
+            reason = None  # missing: the reader reports it like any other
+        if reason is None:
+            keep.append(i)
+        else:
+            logger.warning("skipping %s: %s", path, reason)
+    return index if len(keep) == len(index) else index.subset(keep)
 
 
 def _select_subset(index, validation_split, subset, seed) -> ImageIndex:

@@ -52,6 +52,8 @@ from imagehub.data._fastjpeg import plain_jpeg_decoder
 from imagehub.data._fastjpeg import plan
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
+from imagehub.data._formats import NotRegularFileError
+from imagehub.data._formats import open_regular
 from imagehub.data._formats import sniff
 from imagehub.data._formats import unrecognised_reason
 
@@ -146,10 +148,12 @@ def load_image(
 def read_file(path: str) -> bytes:
     """Reads a file's bytes, raising ImageError when it cannot be read."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read()
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
+    except NotRegularFileError as e:
+        raise ImageError(path, e.strerror) from None
     except IsADirectoryError:
         raise ImageError(path, "is a folder, not a file") from None
     except OSError as e:

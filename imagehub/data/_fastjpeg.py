@@ -30,6 +30,7 @@ import io
 import math
 
 from imagehub.data._formats import HEADER_BYTES
+from imagehub.data._formats import open_regular
 from imagehub.data._formats import sniff
 
 # EXIF tag 0x0112; values other than 1 need Pillow's transpose.
@@ -73,17 +74,17 @@ def inspect_plain_jpeg(
     from PIL import Image
 
     try:
-        if isinstance(data_or_path, bytes):
-            source = io.BytesIO(data_or_path)
-            header = data_or_path[:HEADER_BYTES]
-        else:
-            source = data_or_path
-            with open(source, "rb") as f:
-                header = f.read(HEADER_BYTES)
-        if sniff(header) != "JPEG":
-            return None
-        with Image.open(source, formats=["JPEG"]) as im:
-            return plain_jpeg_size(im, max_pixels)
+        source = (
+            io.BytesIO(data_or_path)
+            if isinstance(data_or_path, bytes)
+            else open_regular(data_or_path)
+        )
+        with source:
+            if sniff(source.read(HEADER_BYTES)) != "JPEG":
+                return None
+            source.seek(0)
+            with Image.open(source, formats=["JPEG"]) as im:
+                return plain_jpeg_size(im, max_pixels)
     except Exception:  # noqa: BLE001 - Pillow reports it properly later
         return None
 

@@ -1,8 +1,16 @@
-"""Recognising image files by their first bytes, not their names."""
+"""Recognising image files by their first bytes, not their names.
+
+Only regular files are read: a FIFO, a device or a socket in an image
+folder would block a reader forever (or stream without end), so
+`open_regular` opens without blocking, checks the opened file's type and
+refuses anything else with `NotRegularFileError`, naming what it is.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
+from typing import BinaryIO
 
 # Formats imagehub decodes, by Pillow's format id.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
@@ -32,6 +40,61 @@ _FTYP_BRANDS = {
     b"avif": "AVIF",
     b"avis": "AVIF",
 }
+
+# What a path that is not a regular file is, by stat's file type test.
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """A path names a FIFO, device or socket, not a regular file."""
+
+
+def special_file_reason(mode: int) -> str | None:
+    """Why a file of stat `mode` is not read, or None for regular files."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return (
+                f"{kind}, not a regular file; not read, since reading it "
+                "could block forever"
+            )
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    return "not a regular file; not read"
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Opens `path` for reading only if it is a regular file.
+
+    The open itself never blocks (O_NONBLOCK: a FIFO without a writer
+    opens at once), and the type is read from the opened descriptor, so a
+    file swapped for a FIFO after a check is still caught.
+
+    Raises:
+        NotRegularFileError: `path` is a FIFO, device, socket or folder;
+            `strerror` says which.
+        OSError: It cannot be opened (FileNotFoundError, ...).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        reason = special_file_reason(os.fstat(fd).st_mode)
+        if reason is not None:
+            raise NotRegularFileError(0, reason, path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
 
 _BMP_INFO_SIZES = (12, 40, 52, 56, 64, 108, 124)
 
@@ -150,7 +213,7 @@ def meant_as_image(path: str, header: bytes | None = None) -> bool:
         return True
     if header is None:
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 header = f.read(HEADER_BYTES)
         except OSError:
             return False

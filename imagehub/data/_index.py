@@ -17,7 +17,10 @@ from imagehub.data._errors import ImageError
 from imagehub.data._fastjpeg import plain_jpeg_size
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import SUPPORTED_FORMATS
+from imagehub.data._formats import NotRegularFileError
+from imagehub.data._formats import open_regular
 from imagehub.data._formats import sniff
+from imagehub.data._formats import special_file_reason
 from imagehub.data._formats import system_file_reason
 from imagehub.data._formats import unrecognised_reason
 
@@ -170,9 +173,12 @@ def scan(
             candidates = files
     elif os.path.isfile(path):
         candidates = _list_file_or_image(path, skipped)
+    elif os.path.exists(path):
+        # A FIFO, device or socket: `_inspect` says so, without reading.
+        candidates = [path]
     elif _GLOB_CHARS & set(path):
         candidates = sorted(
-            p for p in glob.glob(path, recursive=True) if os.path.isfile(p)
+            p for p in glob.glob(path, recursive=True) if not os.path.isdir(p)
         )
         if not candidates:
             raise FileNotFoundError(
@@ -221,7 +227,18 @@ def _list_dir(folder: str, skipped) -> tuple[list[str], list[str]]:
                 subdirs.append(entry.name)
         elif entry.is_file():
             files.append(entry.path)
+        else:
+            reason = _special_reason(entry.path)
+            if reason is not None:
+                skipped.append((entry.path, reason))
     return subdirs, files
+
+
+def _special_reason(path: str) -> str | None:
+    try:
+        return special_file_reason(os.stat(path).st_mode)
+    except OSError as e:  # a dangling symlink
+        return f"cannot read file: {e.strerror}"
 
 
 def _walk(folder: str, skipped) -> list[str]:
@@ -268,7 +285,7 @@ def _inspect(path: str, max_pixels: int):
     if reason:
         return reason, None
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             header = f.read(HEADER_BYTES)
             fmt = sniff(header)
             if fmt not in SUPPORTED_FORMATS:
@@ -277,6 +294,8 @@ def _inspect(path: str, max_pixels: int):
             return _inspect_header(f, path, fmt, max_pixels)
     except FileNotFoundError:
         return "file not found", None
+    except NotRegularFileError as e:
+        return e.strerror, None
     except IsADirectoryError:
         return "is a folder, not a file", None
     except OSError as e:

@@ -15,33 +15,32 @@ from typing import Any
 from imagehub._callable import make_module_callable
 from imagehub.embed._defaults import DEFAULTS as DEFAULTS
 from imagehub.embed._defaults import EmbedDefaults as EmbedDefaults
+from imagehub.spec import read_labels as read_labels
 
 # name -> private module defining it.
 _LAZY = {
     "classify": "_classify",
-    "read_labels": "_classify",
     "scores_from_logits": "_classify",
-    "RUNNERS": "_embed",
-    "EmbedResult": "_embed",
-    "EmbedSummary": "_embed",
+    "RUNNERS": "_run",
+    "EmbedResult": "_run",
+    "EmbedSummary": "_run",
     "embed": "_embed",
     "FORMATS": "_writer",
     "errors_path": "_writer",
     "config_path": "_writer",
 }
 
-__all__ = sorted([*_LAZY, "DEFAULTS", "EmbedDefaults"])
+__all__ = sorted([*_LAZY, "DEFAULTS", "EmbedDefaults", "read_labels"])
 
 if TYPE_CHECKING:
     from imagehub.embed._classify import classify as classify
-    from imagehub.embed._classify import read_labels as read_labels
     from imagehub.embed._classify import (
         scores_from_logits as scores_from_logits,
     )
-    from imagehub.embed._embed import RUNNERS as RUNNERS
-    from imagehub.embed._embed import EmbedResult as EmbedResult
-    from imagehub.embed._embed import EmbedSummary as EmbedSummary
     from imagehub.embed._embed import embed as embed
+    from imagehub.embed._run import RUNNERS as RUNNERS
+    from imagehub.embed._run import EmbedResult as EmbedResult
+    from imagehub.embed._run import EmbedSummary as EmbedSummary
     from imagehub.embed._writer import FORMATS as FORMATS
     from imagehub.embed._writer import config_path as config_path
     from imagehub.embed._writer import errors_path as errors_path

@@ -48,8 +48,10 @@ class Batch:
 
 
 def read_bytes(path: str) -> bytes:
-    """Reads a whole file (local path)."""
-    with open(path, "rb") as f:
+    """Reads a whole file (local path); refuses FIFOs and devices."""
+    from imagehub.data import open_regular
+
+    with open_regular(path) as f:
         return f.read()
 
 

@@ -11,13 +11,14 @@ import numpy as np
 
 from imagehub.embed._batches import Batch
 from imagehub.embed._defaults import DEFAULTS
-from imagehub.embed._embed import Inputs
-from imagehub.embed._embed import Progress
-from imagehub.embed._embed import check_resize
 from imagehub.embed._embed import run_batches
+from imagehub.embed._engine import open_with_engine
 from imagehub.embed._inputs import list_inputs
-from imagehub.embed._model import OpenedModel
-from imagehub.embed._model import open_model
+from imagehub.embed._run import Inputs
+from imagehub.embed._run import Progress
+from imagehub.embed._run import check_resize
+from imagehub.spec import ACTIVATIONS
+from imagehub.spec import DEFAULT_ACTIVATION
 
 logger = logging.getLogger(__name__)
 
@@ -26,30 +27,13 @@ logger = logging.getLogger(__name__)
 BACKGROUND = "background"
 
 
-def read_labels(path: str | os.PathLike[str]) -> list[str]:
-    """Reads a labels file: one class name a line, in index order."""
-    with open(path, encoding="utf-8") as f:
-        labels = [line.strip() for line in f.read().splitlines()]
-    while labels and not labels[-1]:
-        labels.pop()
-    if not labels:
-        raise ValueError(f"Labels file {os.fspath(path)!r} is empty")
-    return labels
-
-
 def _labels_for(
-    opened: OpenedModel,
-    labels: str | os.PathLike[str] | Sequence[str] | None,
-    num_classes: int,
+    labels: tuple[str, ...] | None, given: bool, num_classes: int
 ) -> list[str] | None:
-    if labels is None:
-        card_labels = opened.card.labels if opened.card else None
-        return list(card_labels) if card_labels else None
-    names = (
-        read_labels(labels)
-        if isinstance(labels, (str, os.PathLike))
-        else [str(x) for x in labels]
-    )
+    """The card's labels, or the given ones fitted to `num_classes`."""
+    if labels is None or not given:
+        return list(labels) if labels else None
+    names = list(labels)
     if len(names) == num_classes - 1:
         names = [BACKGROUND, *names]
     if len(names) != num_classes:
@@ -61,13 +45,6 @@ def _labels_for(
     return names
 
 
-def _activation(opened: OpenedModel) -> str:
-    if opened.card is not None and opened.card.activation:
-        return opened.card.activation
-    # TF Hub's image classifiers (no card) are softmax classifiers.
-    return "softmax"
-
-
 def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
     """Softmax or sigmoid (SPEC C3) of a (batch, classes) logits array."""
     logits = np.asarray(logits, np.float64)
@@ -75,7 +52,7 @@ def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-logits))
     if activation != "softmax":
         raise ValueError(
-            f"Unknown activation {activation!r}; expected softmax or sigmoid"
+            f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
         )
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -84,12 +61,14 @@ def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
 def classify(
     model: Any,
     inputs: Inputs,
+    *,
     top_k: int = DEFAULTS.top_k,
     labels: str | os.PathLike[str] | Sequence[str] | None = None,
     batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
+    engine: str = DEFAULTS.engine,
 ) -> list[dict[str, Any]]:
     """Classifies every image of `inputs`.
 
@@ -109,6 +88,8 @@ def classify(
         image_size: (height, width) or "H,W"; default: the model card's.
         resize: How images are fitted to `image_size`.
         progress: Called with (files done, files to do) after each batch.
+        engine: What runs the model: ``"auto"``, ``"tensorflow"``,
+            ``"litert"`` or ``"openvino"`` (`imagehub.engines`).
 
     Returns:
         One dict per input file, in input order: ``{"path": ..., "top_k":
@@ -117,21 +98,26 @@ def classify(
 
     Raises:
         ValueError: A bad argument, or labels that do not match the model.
+        FileNotFoundError: An input does not exist (checked before the
+            model is loaded).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
     check_resize(resize)
-    opened = open_model(model, image_size)
-    if opened.card is not None and not opened.is_classifier:
+    index = list_inputs(inputs)  # a missing input fails before the load
+    opened = open_with_engine(
+        model, image_size, engine, batch_size, len(index), labels=labels
+    )
+    facts = opened.facts
+    if facts.card is not None and not facts.is_classifier:
         raise ValueError(
-            f"Model {opened.handle or model!r} is a {opened.card.task} "
+            f"Model {facts.handle or model!r} is a {facts.task} "
             "model, not a classifier; use embed for its features"
         )
     num_classes = opened.num_outputs
-    names = _labels_for(opened, labels, num_classes)
-    activation = _activation(opened)
+    names = _labels_for(facts.labels, labels is not None, num_classes)
+    activation = facts.activation or DEFAULT_ACTIVATION
     k = min(top_k, num_classes)
-    index = list_inputs(inputs)
     results: dict[str, dict[str, Any]] = {
         p: {"path": p, "top_k": [], "error": reason}
         for p, reason in index.skipped

@@ -2,80 +2,38 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
 
-import imagehub
+from imagehub import outputs
 from imagehub.embed import _writer
 from imagehub.embed._batches import Batch
 from imagehub.embed._batches import dataset_batches
 from imagehub.embed._defaults import DEFAULTS
+from imagehub.embed._engine import engine_used
+from imagehub.embed._engine import open_with_engine
+from imagehub.embed._engine import set_num_images
+from imagehub.embed._inputs import check_inputs_exist
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
-from imagehub.embed._model import open_model
+from imagehub.embed._run import RUNNERS
+from imagehub.embed._run import EmbedResult
+from imagehub.embed._run import EmbedSummary
+from imagehub.embed._run import Inputs
+from imagehub.embed._run import Progress
+from imagehub.embed._run import check_resize
+from imagehub.embed._run import run_config
 
 if TYPE_CHECKING:
     from imagehub.data import ImageIndex
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
-Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-RUNNERS = ("local", "beam")
-
-
-@dataclasses.dataclass
-class EmbedResult:
-    """What `embed` returns without an output file.
-
-    Attributes:
-        paths: The embedded images, in input order.
-        vectors: float32 (len(paths), num_outputs): the features of a
-            feature vector model, the logits of a classifier.
-        logits: The logits again for a classifier, else None.
-        errors: (path, reason) of the files that could not be embedded.
-    """
-
-    paths: list[str]
-    vectors: np.ndarray
-    logits: np.ndarray | None
-    errors: list[tuple[str, str]]
-
-
-@dataclasses.dataclass
-class EmbedSummary:
-    """What `embed` returns after writing an output file.
-
-    Attributes:
-        output: The output written (a file; a folder of shards for Beam).
-        errors_path: The errors file beside it (path, reason).
-        rows: Rows in the output, including earlier runs' when resumed.
-        errors: Files listed in the errors file.
-        processed: Files read in this run (the rest were already done).
-    """
-
-    output: str
-    errors_path: str
-    rows: int
-    errors: int
-    processed: int
-
-
-def check_resize(resize: str) -> None:
-    from imagehub.data import RESIZE_MODES
-
-    if resize not in RESIZE_MODES:
-        raise ValueError(
-            f"Unknown resize {resize!r}; expected one of {tuple(RESIZE_MODES)}"
-        )
 
 
 def run_batches(
@@ -107,15 +65,17 @@ def embed(
     model: Any,
     inputs: Inputs,
     output: str | os.PathLike[str] | None = None,
+    *,
     batch_size: int = DEFAULTS.batch_size,
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
-    *,
     part_size: int = DEFAULTS.part_size,
     workers: int | None = None,
     runner: str = DEFAULTS.runner,
     beam_options: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    engine: str = DEFAULTS.engine,
 ) -> EmbedResult | EmbedSummary:
     """Computes a feature vector (or logits) for every image of `inputs`.
 
@@ -123,9 +83,11 @@ def embed(
     (the same pixels as `imagehub.data.load_image`), and passed through the
     model's `__call__` in inference mode. With an `output`, rows are
     streamed to disk in parts of `part_size` (memory does not grow with the
-    number of images), a rerun with the same output skips the images already
-    written, and files that cannot be decoded are listed in `OUT.errors.csv`
-    while the run goes on.
+    number of images), a rerun with the same output and settings skips the
+    images already written, and files that cannot be decoded are listed in
+    `OUT.errors.csv` while the run goes on. Inputs are checked before the
+    model is loaded, and one output is written by one run at a time (a
+    second run waits briefly, then fails naming the first).
 
     A classifier's row has its logits both as `vector` (so readers of
     `vector` work for any model) and as `logits`.
@@ -149,6 +111,12 @@ def embed(
             `beam_options` names another runner).
         beam_options: Beam pipeline options, e.g. ``{"runner":
             "DataflowRunner", "project": ..., "temp_location": ...}``.
+        overwrite: Replace an existing output made with other settings
+            (or by something else) instead of refusing it; the old output
+            stays until the new one is complete (local runner).
+        engine: What runs the model: ``"auto"``, ``"tensorflow"``,
+            ``"litert"`` or ``"openvino"`` (`imagehub.engines`; the rows
+            agree within 1e-4 relative, checked before use).
 
     Returns:
         An `EmbedResult` when `output` is None, else an `EmbedSummary`.
@@ -156,6 +124,10 @@ def embed(
     Raises:
         ValueError: A bad argument (named in the message).
         FileNotFoundError: An input does not exist.
+        imagehub.outputs.OutputExistsError: `output` exists and cannot be
+            resumed (other settings), and `overwrite` is False.
+        imagehub.outputs.OutputLockedError: Another run is writing
+            `output`.
 
     Example:
         >>> imagehub.embed("path/to/model", "photos/", "photos.parquet")
@@ -167,6 +139,7 @@ def embed(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     check_resize(resize)
+    check_inputs_exist(inputs)  # before anything is loaded or written
     if runner == "beam":
         from imagehub.embed import _beam
 
@@ -179,6 +152,9 @@ def embed(
                 "runner='beam' loads the model on the workers; pass its "
                 f"handle, not a loaded object ({type(model).__name__})"
             )
+        outputs.check_target(
+            output, overwrite, detail="the Beam runner does not resume"
+        )
         return _beam.embed_beam(
             os.fspath(model),
             inputs,
@@ -187,27 +163,38 @@ def embed(
             image_size=image_size,
             resize=resize,
             options=beam_options,
+            engine=engine,
         )
     if beam_options:
         raise ValueError("beam_options need runner='beam'")
     if output is not None:
         _writer.output_stem(os.fspath(output))  # fail before loading
-    opened = open_model(model, image_size)
     index = list_inputs(inputs)
     if output is None:
+        opened = open_with_engine(
+            model, image_size, engine, batch_size, len(index)
+        )
         return _embed_in_memory(
             opened, index, batch_size, resize, progress, workers
         )
-    return _embed_to_file(
-        opened,
-        index,
-        os.fspath(output),
-        batch_size,
-        resize,
-        progress,
-        part_size,
-        workers,
-    )
+    output = os.fspath(output)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with outputs.output_lock(output):
+        opened = open_with_engine(
+            model, image_size, engine, batch_size, len(index)
+        )
+        return _embed_to_file(
+            opened,
+            index,
+            output,
+            batch_size,
+            resize,
+            progress,
+            part_size=part_size,
+            workers=workers,
+            overwrite=overwrite,
+            engine=engine,
+        )
 
 
 def _embed_in_memory(
@@ -237,13 +224,6 @@ def _embed_in_memory(
     )
 
 
-def _model_id(handle: str | None) -> str | None:
-    """The handle, with a local path made absolute (cwd-independent)."""
-    if handle is not None and os.path.exists(handle):
-        return os.path.abspath(handle)
-    return handle
-
-
 def _embed_to_file(
     opened,
     index,
@@ -253,20 +233,16 @@ def _embed_to_file(
     progress,
     part_size,
     workers,
+    overwrite,
+    engine=DEFAULTS.engine,
 ) -> EmbedSummary:
     writer = _writer.PartWriter(
         output,
         num_outputs=opened.num_outputs,
         with_logits=opened.is_classifier,
         part_size=part_size,
-        config={
-            "model": _model_id(opened.handle),
-            "task": opened.card.task if opened.card else None,
-            "image_size": list(opened.image_size),
-            "resize": resize,
-            "batch_size": batch_size,
-            "imagehub_version": imagehub.__version__,
-        },
+        config=run_config(opened.facts, batch_size=batch_size, resize=resize),
+        overwrite=overwrite,
     )
     done = writer.done_paths()
     todo = index.subset(i for i, p in enumerate(index.paths) if p not in done)
@@ -285,12 +261,16 @@ def _embed_to_file(
         if outputs is not None:
             writer.add(batch.paths, outputs)
 
+    set_num_images(opened, len(todo))
     run_batches(opened, todo, on_batch, batch_size, resize, progress, workers)
     rows, errors = writer.close()
+    used = engine_used(opened, engine)
     return EmbedSummary(
         output=output,
         errors_path=_writer.errors_path(output),
         rows=rows,
         errors=errors,
         processed=len(todo),
+        engine=used.engine,
+        engine_reason=used.reason,
     )

@@ -25,6 +25,43 @@ def _needs_scan(item: str) -> bool:
     )
 
 
+def _items(inputs) -> list[str]:
+    if isinstance(inputs, (str, os.PathLike)):
+        return [os.fspath(inputs)]
+    return [os.fspath(item) for item in inputs]
+
+
+def check_inputs_exist(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> None:
+    """Raises FileNotFoundError for an input path that does not exist.
+
+    A missing folder, list file or lone image is a mistake in the command
+    (``--input phtoos/``), not a file that failed: nothing would be
+    embedded. A missing image among several named ones stays a per-file
+    error, like a broken one. Cheap (no folder is listed), so callers run
+    it before loading a model. Glob patterns and remote URLs
+    (``gs://...``) are left to the listing, which raises for a pattern
+    matching nothing.
+
+    Raises:
+        FileNotFoundError: An input names nothing that exists.
+    """
+    from imagehub.data import meant_as_image
+
+    items = _items(inputs)
+    for item in items:
+        if glob.has_magic(item) or "://" in item:
+            continue
+        if not os.path.lexists(item) and not (
+            len(items) > 1 and meant_as_image(item)
+        ):
+            raise FileNotFoundError(
+                f"Input {item!r} does not exist; expected a folder, an "
+                "image, a glob pattern or a text file of image paths"
+            )
+
+
 def list_inputs(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
 ) -> ImageIndex:
@@ -53,13 +90,13 @@ def list_inputs(
     """
     from imagehub import data
 
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    check_inputs_exist(inputs)
+    items = _items(inputs)
     # path -> its header finding; a path not scanned has none yet.
     headers: dict[str, tuple[int, int] | None] = {}
     unread = False  # a single image path given: header not read
     skipped: list[tuple[str, str]] = []
     for item in items:
-        item = os.fspath(item)
         if _needs_scan(item):
             index = data.scan(item, labels=None)
             for path, plain in zip(
@@ -83,8 +120,8 @@ def list_inputs(
                     + (", ..." if len(passed_over) > 3 else ""),
                 )
         else:
-            # A single image: a missing or broken one is a per-file error
-            # reported by the decoder, like any other bad file.
+            # A single image: a broken one is a per-file error reported by
+            # the decoder, like any other bad file.
             if item not in headers:
                 headers[item] = None
                 unread = True

@@ -1,14 +1,19 @@
 """Streaming, resumable, atomic output of `embed`.
 
 Rows are buffered up to `part_size` and written as Parquet parts
-`OUT.parts/part-00000.parquet`, ... (each to a temporary sibling, then
-`os.replace`), with the files that failed in a `part-00000.errors.csv` beside
-each part. A rerun reads the paths of the finished parts and skips them; a
-part cut short by a crash never reaches its final name, so it is simply
-redone. At the end the parts are merged, one at a time, into OUT (Parquet, or
-`.npy` with the paths in `OUT.paths.txt`), `OUT.errors.csv` and the run's
-settings `OUT.config.json`, each written atomically, and the parts are
-removed. A rerun with other settings (`RESUME_KEYS`) is refused.
+`OUT.parts/part-00000.parquet`, ... (each through `imagehub.outputs`: a
+temporary sibling, then a rename), with the files that failed in a
+`part-00000.errors.csv` beside each part. A rerun reads the paths of the
+finished parts and skips them; a part cut short by a crash never reaches its
+final name, so it is simply redone. At the end the parts are merged, one at a
+time, into OUT (Parquet, or `.npy` with the paths in `OUT.paths.txt`),
+`OUT.errors.csv` (only when a file failed) and the run's settings
+`OUT.config.json`, each written atomically, and the parts are removed.
+
+An existing OUT is resumed (its rows kept, new images added) only when its
+`OUT.config.json` records the same settings (`RESUME_KEYS`); otherwise it is
+refused with `imagehub.outputs.OutputExistsError` unless `overwrite`, which
+starts over and replaces OUT when the new run completes.
 
 Memory is bounded by construction: the writer holds at most one part's rows.
 """
@@ -21,12 +26,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from collections.abc import Sequence
 
 import numpy as np
 
+from imagehub import outputs
 from imagehub.embed._defaults import DEFAULTS
 
 logger = logging.getLogger(__name__)
@@ -100,41 +105,19 @@ def to_table(paths: Sequence[str], vectors: np.ndarray, with_logits: bool):
     return pa.Table.from_arrays(columns, schema=arrow_schema(with_logits))
 
 
-def _atomic_target(path: str) -> str:
-    """A fresh temporary sibling of `path` (same filesystem)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
-    )
-    os.close(fd)
-    return tmp
-
-
 def write_errors_csv(path: str, errors: Iterable[tuple[str, str]]) -> None:
-    """Writes a `path,reason` CSV atomically."""
-    tmp = _atomic_target(path)
-    try:
+    """Writes a `path,reason` CSV atomically (replacing an older one)."""
+    with outputs.atomic_file(path, overwrite=True) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["path", "reason"])
             writer.writerows(errors)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def read_errors_csv(path: str) -> list[tuple[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     return [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 class PartWriter:
@@ -148,6 +131,14 @@ class PartWriter:
         config: The run's settings (model, image_size, resize, ...), saved
             as OUT.config.json; resuming with other `RESUME_KEYS` values is
             refused, so one output never mixes two models.
+        overwrite: Start over: discard unfinished parts and replace an
+            existing OUT (when this run completes) instead of resuming it.
+
+    Raises:
+        imagehub.outputs.OutputExistsError: (from `done_paths` or the first
+            `flush`) OUT exists with other settings, or without the
+            OUT.config.json that would allow resuming it, and `overwrite`
+            is False.
     """
 
     def __init__(
@@ -157,8 +148,10 @@ class PartWriter:
         with_logits: bool,
         part_size: int = DEFAULTS.part_size,
         config: dict | None = None,
+        overwrite: bool = False,
     ):
         self.output = os.fspath(output)
+        self.overwrite = overwrite
         self.format = os.path.splitext(self.output)[1].lower()
         self.parts = parts_dir(self.output)
         output_stem(self.output)  # validates the suffix
@@ -189,36 +182,36 @@ class PartWriter:
     def _finished_parts(self) -> list[str]:
         return sorted(glob.glob(os.path.join(self.parts, _PART_GLOB)))
 
-    def _check_config(self, path: str) -> None:
-        """Refuses to resume a run made with another model or options."""
+    def _check_config(self, path: str, what: str) -> None:
+        """Refuses to resume `what` (OUT or its parts) when made with
+        another model or options, or when nothing says how it was made."""
         if not os.path.isfile(path):
-            return
+            raise outputs.OutputExistsError(
+                self.output,
+                f"{what} has no {os.path.basename(path)} recording the "
+                "settings it was made with, so it cannot be resumed",
+            )
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
         for key in RESUME_KEYS:
             if key == "model" and not (old.get(key) and self.config.get(key)):
                 continue  # a loaded object has no handle to compare
             if key in old and old[key] != self.config.get(key):
-                raise ValueError(
-                    f"{path} records another configuration: {key}="
-                    f"{old[key]!r}, now {self.config.get(key)!r}. Rerun with "
-                    f"the same model and options, or delete "
-                    f"{self.output}, its parts and errors to start over"
+                raise outputs.OutputExistsError(
+                    self.output,
+                    f"{what} was made with {key}={old[key]!r}, this run has "
+                    f"{self.config.get(key)!r}; the same settings resume it",
                 )
 
     def _write_config(self, path: str) -> None:
-        tmp = _atomic_target(path)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.config, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        with outputs.atomic_file(path, overwrite=True) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(self.config, f, indent=2)
+                f.write("\n")
 
     def _import_finished_output(self) -> None:
         """Turns a finished OUT (and its errors) into part 0 of a new run."""
-        staging = tempfile.mkdtemp(
-            prefix=os.path.basename(self.parts) + ".",
-            dir=os.path.dirname(os.path.abspath(self.parts)),
-        )
+        staging = outputs.temp_sibling(self.parts, directory=True)
         try:
             part = os.path.join(staging, "part-00000.parquet")
             if self.format == ".parquet":
@@ -233,9 +226,9 @@ class PartWriter:
             self._write_config(os.path.join(staging, _META))
             # Publishing the folder in one step: a crash leaves either no
             # parts folder (OUT is still the truth) or a complete one.
-            os.replace(staging, self.parts)
+            outputs.commit(staging, self.parts)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            outputs.discard(staging)
             raise
 
     def _npy_to_part(self, part: str) -> None:
@@ -266,18 +259,26 @@ class PartWriter:
         import pyarrow.parquet as pq
 
         self._started = True
+        if self.overwrite:
+            # Starting over; the old OUT stays until the new one replaces it.
+            outputs.discard(self.parts)
+            return set()
         if not os.path.isdir(self.parts):
-            if not os.path.isfile(self.output):
+            if not os.path.lexists(self.output):
                 return set()
-            self._check_config(config_path(self.output))
+            self._check_config(config_path(self.output), "it")
             # A finished output: it becomes part 0 if anything is added.
             self._import_pending = True
             return self._finished_output_paths()
-        self._check_config(os.path.join(self.parts, _META))
-        # Leftovers of a crash: temporary files, and errors files whose
-        # part was never published.
-        for tmp in glob.glob(os.path.join(self.parts, ".*.tmp")):
-            _remove(tmp)
+        self._check_config(
+            os.path.join(self.parts, _META),
+            f"its unfinished run in {self.parts}",
+        )
+        # Leftovers of a crash: temporary files (no other run writes here:
+        # embed holds the output's lock), and errors files whose part was
+        # never published.
+        for tmp in glob.glob(os.path.join(self.parts, ".*")):
+            outputs.discard(tmp)
         done: set[str] = set()
         numbers = []
         for part in self._finished_parts():
@@ -289,7 +290,7 @@ class PartWriter:
             numbers.append(int(os.path.basename(part)[5:10]))
         for errors in glob.glob(os.path.join(self.parts, "part-*.errors.csv")):
             if not os.path.isfile(errors[: -len(".errors.csv")] + ".parquet"):
-                _remove(errors)
+                outputs.discard(errors)
         self._next_part = max(numbers, default=-1) + 1
         return done
 
@@ -352,14 +353,9 @@ class PartWriter:
         table = to_table(self._paths, vectors, self.with_logits)
         if self._errors:
             write_errors_csv(name + ".errors.csv", self._errors)
-        tmp = _atomic_target(name + ".parquet")
-        try:
+        # The part's final name is what makes its rows count as done.
+        with outputs.atomic_file(name + ".parquet") as tmp:
             pq.write_table(table, tmp)
-            # The part's final name is what makes its rows count as done.
-            os.replace(tmp, name + ".parquet")
-        except BaseException:
-            _remove(tmp)
-            raise
         logger.debug("Wrote %s (%d rows)", name, len(self._paths))
         self._next_part += 1
         self.parts_written += 1
@@ -373,7 +369,7 @@ class PartWriter:
         """
         self.flush()
         if not os.path.isdir(self.parts):
-            if os.path.isfile(self.output):
+            if os.path.isfile(self.output) and not self.overwrite:
                 # Nothing was left to do: OUT is already complete.
                 return self._count_finished()
             os.makedirs(self.parts)  # no images at all: an empty OUT
@@ -389,7 +385,10 @@ class PartWriter:
             if self.format == ".parquet"
             else self._merge_npy(parts)
         )
-        write_errors_csv(errors_path(self.output), errors)
+        if errors:
+            write_errors_csv(errors_path(self.output), errors)
+        else:  # nothing failed: no errors file (an older one goes)
+            outputs.discard(errors_path(self.output))
         self._write_config(config_path(self.output))
         shutil.rmtree(self.parts)
         return rows, len(errors)
@@ -409,17 +408,13 @@ class PartWriter:
         import pyarrow.parquet as pq
 
         rows = 0
-        tmp = _atomic_target(self.output)
-        try:
+        # done_paths checked OUT: resumed from, or replaced by overwrite.
+        with outputs.atomic_file(self.output, overwrite=True) as tmp:
             with pq.ParquetWriter(tmp, arrow_schema(self.with_logits)) as w:
                 for part in parts:
                     table = pq.read_table(part)
                     rows += table.num_rows
                     w.write_table(table)
-            os.replace(tmp, self.output)
-        except BaseException:
-            _remove(tmp)
-            raise
         return rows
 
     def _merge_npy(self, parts: list[str]) -> int:
@@ -427,9 +422,14 @@ class PartWriter:
 
         counts = [pq.read_metadata(p).num_rows for p in parts]
         rows = sum(counts)
-        tmp = _atomic_target(self.output)
-        tmp_paths = _atomic_target(paths_path(self.output))
-        try:
+        # Two files, the paths published first; the parts are removed
+        # only after both, so a crash in between is merged again.
+        with (
+            outputs.atomic_file(self.output, overwrite=True) as tmp,
+            outputs.atomic_file(
+                paths_path(self.output), overwrite=True
+            ) as tmp_paths,
+        ):
             out = np.lib.format.open_memmap(
                 tmp, mode="w+", dtype=np.float32, shape=(rows, self.num_outputs)
             )
@@ -446,10 +446,4 @@ class PartWriter:
                         f.write(path + "\n")
             out.flush()
             del out
-            os.replace(tmp_paths, paths_path(self.output))
-            os.replace(tmp, self.output)
-        except BaseException:
-            _remove(tmp)
-            _remove(tmp_paths)
-            raise
         return rows

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.export._atomic import atomic_directory
-from imagehub.export._atomic import check_target
+from imagehub import outputs
 from imagehub.export._forward import HP_DROPOUT
 from imagehub.export._forward import HP_MOMENTUM
 from imagehub.export._forward import HPARAMS
@@ -330,18 +329,33 @@ def export(
     import tensorflow as tf
 
     from imagehub import __version__
-    from imagehub.export._sources import load_source
+    from imagehub.export._sources import resolve_source
 
     path = os.path.abspath(os.fspath(path))
-    check_target(path, overwrite)
+    outputs.check_target(path, overwrite)
     if task == TASK_CLASSIFICATION and activation not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
         )
     size_hint = None if image_size is None else _as_size(image_size)
-    origin = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
-    model = load_source(model, signature=signature, image_size=size_hint)
-    scale, scaling = scaling_fn(input_range, preprocessing)
+    resolved = resolve_source(
+        model,
+        task,
+        signature=signature,
+        image_size=size_hint,
+        input_range=input_range,
+        preprocessing=preprocessing,
+    )
+    model, origin, size_hint = (
+        resolved.model,
+        resolved.source,
+        resolved.image_size,
+    )
+    labels = resolved.labels if labels is None else labels
+    hparams = resolved.hparams if hparams is None else hparams
+    license = license or resolved.license  # noqa: A001 - the card's field.
+    extra = {**resolved.extra, **(extra or {})}
+    scale, scaling = scaling_fn(resolved.input_range, resolved.preprocessing)
     forward = Forward(
         model, task, scale, activation if task == TASK_CLASSIFICATION else None
     )
@@ -407,7 +421,7 @@ def export(
         signatures=(SIGNATURE_FLOAT, SIGNATURE_BYTES),
         extra=info,
     )
-    with atomic_directory(path, overwrite) as tmp:
+    with outputs.atomic_directory(path, overwrite=overwrite) as tmp:
         card_dir = os.path.join(tmp, ".card")
         os.makedirs(card_dir)
         card_file = os.path.join(card_dir, CARD_FILENAME)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -66,6 +67,11 @@ class CacheEntry:
         num_files: Number of files in the manifest.
         created: ISO 8601 UTC time the entry was completed.
         problems: What is wrong with it; empty when it is sound.
+        revision: The version (Kaggle) or commit (Hugging Face) the
+            entry holds; None for other sources.
+        sha256: The content digest over every file (see
+            `content_digest`), what a lock file pins.
+        key: The canonical key of the content it holds.
     """
 
     name: str
@@ -76,6 +82,9 @@ class CacheEntry:
     num_files: int
     created: str
     problems: tuple[str, ...] = ()
+    revision: str | None = None
+    sha256: str = ""
+    key: str = ""
 
     @property
     def ok(self) -> bool:
@@ -176,6 +185,9 @@ class Cache:
             num_files=len(files),
             created=str(manifest.get("created", "?")),
             problems=tuple(self.problems(name, hashes=hashes)),
+            revision=manifest.get("revision"),
+            sha256=_digest_or_empty(files),
+            key=str(manifest.get("key", "")),
         )
 
     def entry_names(self) -> list[str]:
@@ -290,6 +302,9 @@ class Staging:
             .replace(microsecond=0)
             .isoformat(),
             "files": {rel: d.as_dict() for rel, d in sorted(files.items())},
+            "content_sha256": content_digest(
+                {rel: d.as_dict() for rel, d in files.items()}
+            ),
             **(extra or {}),
         }
         path = os.path.join(self.path, MANIFEST)
@@ -308,6 +323,30 @@ class Staging:
                 return self.cache.model_dir(self.name)
             raise
         return self.cache.model_dir(self.name)
+
+
+def content_digest(files: dict) -> str:
+    """The SHA-256 of a model's content: one digest over every file.
+
+    It hashes the sorted lines `<sha256> <size> <path>` of the manifest's
+    files, so it changes when any byte, name or file does, and does not
+    depend on when or from where the model was fetched.
+
+    Args:
+        files: Relative path -> {"size": ..., "sha256": ...}.
+    """
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        entry = files[rel]
+        digest.update(f"{entry['sha256']} {entry['size']} {rel}\n".encode())
+    return digest.hexdigest()
+
+
+def _digest_or_empty(files: dict) -> str:
+    try:
+        return content_digest(files) if files else ""
+    except (KeyError, TypeError):
+        return ""
 
 
 def _tmp_owner(dirname: str) -> int | None:

@@ -15,10 +15,18 @@ OFFLINE_VAR = "IMAGEHUB_OFFLINE"
 ALLOW_HTTP_VAR = "IMAGEHUB_ALLOW_HTTP"
 TFHUB_URL_VAR = "IMAGEHUB_TFHUB_URL"
 KAGGLE_URL_VAR = "IMAGEHUB_KAGGLE_URL"
+KAGGLE_API_URL_VAR = "IMAGEHUB_KAGGLE_API_URL"
+HF_ENDPOINT_VAR = "HF_ENDPOINT"
+LOCKFILE_VAR = "IMAGEHUB_LOCKFILE"
+# Read from the working directory when IMAGEHUB_LOCKFILE is unset.
+LOCKFILE_NAME = "imagehub.lock"
 LOCK_STALL_VAR = "IMAGEHUB_LOCK_STALL_SECONDS"
 
 DEFAULT_TFHUB_URL = "https://tfhub.dev"
 DEFAULT_KAGGLE_URL = "https://www.kaggle.com"
+# Where kagglesdk (and so kagglehub) sends its API calls in production.
+DEFAULT_KAGGLE_API_URL = "https://api.kaggle.com"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 # A lock whose heartbeat (the owner's progress) is older than this is taken
 # over even if the owner's process still exists.
 DEFAULT_LOCK_STALL_SECONDS = 120.0
@@ -69,6 +77,31 @@ def tfhub_url() -> str:
 def kaggle_url() -> str:
     """Base URL that Kaggle Models handles are fetched from."""
     return _base_url(KAGGLE_URL_VAR, DEFAULT_KAGGLE_URL)
+
+
+def kaggle_api_url() -> str:
+    """Base URL of the Kaggle API (`.../v1/models.ModelApiService/...`)."""
+    return _base_url(KAGGLE_API_URL_VAR, DEFAULT_KAGGLE_API_URL)
+
+
+def hf_endpoint() -> str:
+    """The Hugging Face Hub: HF_ENDPOINT, as huggingface_hub reads it.
+
+    Read here at each call because huggingface_hub reads it once, at
+    import.
+    """
+    return _base_url(HF_ENDPOINT_VAR, DEFAULT_HF_ENDPOINT)
+
+
+def lockfile() -> str | None:
+    """The lock file in effect: IMAGEHUB_LOCKFILE, else ./imagehub.lock if
+    it exists, else None."""
+    value = os.environ.get(LOCKFILE_VAR, "").strip()
+    if value:
+        return os.path.abspath(os.path.expanduser(value))
+    if os.path.isfile(LOCKFILE_NAME):
+        return os.path.abspath(LOCKFILE_NAME)
+    return None
 
 
 def lock_stall_seconds() -> float:

@@ -3,7 +3,8 @@
 Transient failures (a dropped connection, a timeout, HTTP 5xx or 429) are
 retried with exponential backoff; a 4xx answer fails at once, naming the
 URL. Every URL, including each redirect target, must pass the plain-http
-check (https, loopback, or IMAGEHUB_ALLOW_HTTP=1).
+check (https, loopback, or IMAGEHUB_ALLOW_HTTP=1); a redirect to any other
+scheme (ftp, file, ...) is refused before anything connects to it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
 from imagehub import __version__
 from imagehub.hub import _handles
+from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import HandleError
 from imagehub.hub._errors import ModelNotFoundError
@@ -34,6 +37,7 @@ TIMEOUT_SECONDS = 60.0
 CHUNK_BYTES = 1 << 20
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _LOCAL_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT)
+_REDIRECT_SCHEMES = ("https", "http")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -42,6 +46,15 @@ class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     """Follows redirects, applying the plain-http rule to each target."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        # urllib itself follows ftp:// too, which is neither encrypted nor
+        # verified; only http(s), under the plain-http rule, is followed.
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in _REDIRECT_SCHEMES:
+            raise HandleError(
+                f"refusing the redirect of {req.full_url} to {newurl!r}: "
+                f"scheme {scheme!r} is not one of {_REDIRECT_SCHEMES}. Ask "
+                "the publisher for an https URL"
+            )
         _handles.check_http_allowed(newurl)
         logger.debug("%s redirected (%d) to %s", req.full_url, code, newurl)
         # Python 3.10's handler does not know 308; for a GET it is a 307.
@@ -66,12 +79,21 @@ def download(
     progress: Progress | None = None,
     beat: Callable[[], None] | None = None,
     attempts: int | None = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    credentials: str | None = None,
 ) -> int:
     """Downloads `url` into the file `dest` (overwritten); returns its size.
 
     Args:
         url: An http(s) URL.
         dest: The file to write.
+        data: A request body: the request is a POST (an API call that
+            answers with the file or a redirect to it).
+        headers: Extra request headers.
+        credentials: An `Authorization` header value. It is sent to `url`
+            only, never to a redirect's target (signed storage URLs need
+            none, and another host must not see it).
         progress: Called with (bytes so far, total or None) as data
             arrives, and once with (0, total) when an attempt starts.
         beat: Called as data arrives, to show the download is alive.
@@ -82,6 +104,7 @@ def download(
 
     Raises:
         ModelNotFoundError: HTTP 404 or 410.
+        AccessDeniedError: HTTP 401 or 403.
         DownloadError: Any other HTTP error, or transient failures on
             every attempt.
         HandleError: Plain http to a non-loopback host was not allowed.
@@ -94,7 +117,8 @@ def download(
         if beat is not None:
             beat()
         try:
-            return _attempt(opener, url, dest, progress, beat)
+            request = _request(url, data, headers, credentials)
+            return _attempt(opener, request, dest, progress, beat)
         except _Transient as e:
             last = e.__cause__ or e
             if attempt == attempts:
@@ -126,10 +150,20 @@ def _sleep(seconds: float, beat: Callable[[], None] | None) -> None:
             beat()
 
 
-def _attempt(opener, url, dest, progress, beat) -> int:
+def _request(url, data, headers, credentials) -> urllib.request.Request:
     request = urllib.request.Request(
-        url, headers={"User-Agent": f"imagehub/{__version__}"}
+        url,
+        data=data,
+        headers={"User-Agent": f"imagehub/{__version__}", **(headers or {})},
     )
+    if credentials is not None:
+        # Unredirected: urllib does not copy it to a redirect's request.
+        request.add_unredirected_header("Authorization", credentials)
+    return request
+
+
+def _attempt(opener, request, dest, progress, beat) -> int:
+    url = request.full_url
     try:
         response = opener.open(request, timeout=TIMEOUT_SECONDS)
     except urllib.error.HTTPError as e:
@@ -139,6 +173,11 @@ def _attempt(opener, url, dest, progress, beat) -> int:
         if e.code in (404, 410):
             raise ModelNotFoundError(
                 f"HTTP {e.code} {e.reason} for {e.url or url}: no model there"
+            ) from None
+        if e.code in (401, 403):
+            raise AccessDeniedError(
+                f"HTTP {e.code} {e.reason} for {e.url or url}",
+                status=e.code,
             ) from None
         raise DownloadError(
             f"HTTP {e.code} {e.reason} for {e.url or url}"

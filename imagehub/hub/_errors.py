@@ -47,3 +47,23 @@ class CacheError(HubError, OSError):
 
 class CachePermissionError(CacheError, PermissionError):
     """The cache directory is not writable by this user."""
+
+
+class AccessDeniedError(DownloadError, PermissionError):
+    """HTTP 401 or 403: the credentials are missing or not accepted.
+
+    Attributes:
+        status: The HTTP status (401 or 403), or None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LockMismatchError(HubError, ValueError):
+    """A model's content differs from its pin in the lock file."""
+
+
+class BundleError(HubError, ValueError):
+    """A model bundle is malformed or its files fail verification."""

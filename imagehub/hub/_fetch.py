@@ -9,6 +9,8 @@ from imagehub.hub import _cache
 from imagehub.hub import _config
 from imagehub.hub import _download
 from imagehub.hub import _handles
+from imagehub.hub import _hf
+from imagehub.hub import _kaggle
 from imagehub.hub import _lock
 from imagehub.hub import _progress
 from imagehub.hub import _tar
@@ -103,15 +105,28 @@ def _build(
 ) -> str:
     name = handle.cache_name
     with cache.staging(name) as staging:
-        extra: dict = {}
+        extra: dict = {"kind": handle.kind, "revision": handle.revision}
         if handle.kind == _handles.GFILE_DIR:
             files = _copy_gfile_tree(handle.location, staging.model_dir, lock)
+        elif handle.kind == _handles.HUGGINGFACE:
+            with _progress.reporter(label) as progress:
+                files = _hf.download(
+                    handle,
+                    staging.model_dir,
+                    staging.path,
+                    progress=progress,
+                    beat=lock.beat,
+                )
         else:
             archive = staging.scratch(_ARCHIVE_FILE)
             with _progress.reporter(label) as progress:
                 if handle.kind == _handles.GFILE_ARCHIVE:
                     size = _copy_gfile_file(
                         handle.location, archive, progress, lock.beat
+                    )
+                elif handle.kind == _handles.KAGGLE:
+                    size = _kaggle.download(
+                        handle, archive, progress=progress, beat=lock.beat
                     )
                 else:
                     size = _download.download(

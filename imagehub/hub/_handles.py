@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import os
+import re
 import urllib.parse
 import urllib.request
 
@@ -24,7 +25,20 @@ TFHUB = "tfhub"
 KAGGLE = "kaggle"
 GFILE_DIR = "gfile_dir"
 GFILE_ARCHIVE = "gfile_archive"
-KINDS = (LOCAL, ARCHIVE_URL, TFHUB, KAGGLE, GFILE_DIR, GFILE_ARCHIVE)
+HUGGINGFACE = "huggingface"
+KINDS = (
+    LOCAL,
+    ARCHIVE_URL,
+    TFHUB,
+    KAGGLE,
+    GFILE_DIR,
+    GFILE_ARCHIVE,
+    HUGGINGFACE,
+)
+HF_PREFIX = "hf://"
+HF_DEFAULT_REVISION = "main"
+_HF_COMMIT = re.compile(r"[0-9a-f]{40}")
+_HF_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 # Schemes read through tf.io.gfile. `ram` is TensorFlow's in-process file
@@ -36,7 +50,7 @@ _KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
 # on ?tf-hub-format=compressed); fetched from where they are.
 _HUB_MIRROR_HOSTS = ("hub.tensorflow.google.cn",)
 _COMPRESSED_QUERY = ("tf-hub-format", "compressed")
-# kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION
+# kaggle:OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]
 _KAGGLE_PARTS = 5
 
 FORMS = (
@@ -44,10 +58,11 @@ FORMS = (
     "a file:// URL",
     "an http(s) URL of a .tar, .tar.gz or .tgz archive",
     "a https://tfhub.dev/... URL",
-    "a https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION"
+    "a https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]"
     " URL",
-    "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
+    "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]",
     "a gs:// directory or archive",
+    "hf://OWNER/REPO[@REVISION][/SUBFOLDER]",
 )
 
 
@@ -64,16 +79,40 @@ class Handle:
         key: The canonical form the cache entry is keyed by; equal for
             handles that name the same model (the Kaggle long and short
             forms, a tfhub.dev URL with or without a trailing slash).
+        revision: The version asked for: a Kaggle version number, a
+            Hugging Face branch, tag or commit; None for a Kaggle handle
+            without a version (the latest).
+        repo: The model without its version: `OWNER/MODEL/tensorFlow2/
+            VARIATION` on Kaggle, `OWNER/REPO` on Hugging Face; empty for
+            other kinds.
+        subfolder: The SavedModel's folder inside a Hugging Face repo.
     """
 
     original: str
     kind: str
     location: str
     key: str
+    revision: str | None = None
+    repo: str = ""
+    subfolder: str = ""
 
     @property
     def is_remote(self) -> bool:
         return self.kind != LOCAL
+
+    @property
+    def is_pinned(self) -> bool:
+        """True when the handle names immutable content.
+
+        Kaggle versions and Hugging Face commits never change; a Kaggle
+        handle without a version or a Hugging Face branch or tag does.
+        Other kinds are taken as they are.
+        """
+        if self.kind == KAGGLE:
+            return self.revision is not None
+        if self.kind == HUGGINGFACE:
+            return bool(_HF_COMMIT.fullmatch(self.revision or ""))
+        return True
 
     @property
     def cache_name(self) -> str:
@@ -105,6 +144,8 @@ def parse_handle(handle: str | os.PathLike[str]) -> Handle:
         )
     if text.lower().startswith("kaggle:"):
         return _parse_kaggle_short(handle, text[len("kaggle:") :])
+    if text.lower().startswith(HF_PREFIX):
+        return _parse_hf(handle, text[len(HF_PREFIX) :])
     scheme = urllib.parse.urlsplit(text).scheme.lower()
     # A Windows drive letter parses as a one-letter scheme.
     if not scheme or len(scheme) == 1:
@@ -183,27 +224,82 @@ def _kaggle_handle(
     segments: list[str],
     parts: urllib.parse.SplitResult | None,
 ) -> Handle:
-    # The site's long form spells the framework and version positions out
-    # (.../frameworks/TensorFlow2/variations/V/versions/N); fold it.
-    if len(segments) == 8 and segments[2].lower() == "frameworks":
-        segments = [segments[i] for i in (0, 1, 3, 5, 7)]
-    if len(segments) != _KAGGLE_PARTS or not segments[4].isdigit():
+    # The site's long form spells the framework, variation and version
+    # positions out (.../frameworks/TensorFlow2/variations/V/versions/N);
+    # fold it.
+    if len(segments) in (6, 8) and segments[2].lower() == "frameworks":
+        segments = [segments[i] for i in (0, 1, 3, 5, 7) if i < len(segments)]
+    if len(segments) not in (_KAGGLE_PARTS - 1, _KAGGLE_PARTS) or (
+        len(segments) == _KAGGLE_PARTS and not segments[4].isdigit()
+    ):
         raise HandleError(
             f"Kaggle handle {handle!r} must name OWNER/MODEL/FRAMEWORK/"
-            "VARIATION/VERSION (VERSION a number), e.g. "
-            "kaggle:google/mobilenet-v2/tensorFlow2/"
+            "VARIATION[/VERSION] (VERSION a number; without it, the latest "
+            "version), e.g. kaggle:google/mobilenet-v2/tensorFlow2/"
             "035-128-classification/2"
         )
-    owner, model, framework, variation, version = segments
+    owner, model, framework, variation = segments[:4]
+    version = segments[4] if len(segments) == _KAGGLE_PARTS else None
     if framework.lower() != "tensorflow2":
         raise HandleError(
             f"Kaggle handle {handle!r} has framework {framework!r}; imagehub "
             "loads TF2 SavedModels, so expected 'tensorFlow2'"
         )
-    path = f"/models/{owner}/{model}/tensorFlow2/{variation}/{version}"
+    repo = f"{owner}/{model}/tensorFlow2/{variation}"
+    if version is None:
+        # Resolved to a version (and so to a download URL) by the caller.
+        return Handle(handle, KAGGLE, "", "kaggle:" + repo.lower(), None, repo)
+    path = f"/models/{repo}/{version}"
     key = "kaggle:" + path[len("/models/") :].lower()
     url = _compressed(_config.kaggle_url() + path, parts)
-    return Handle(handle, KAGGLE, url, key)
+    return Handle(handle, KAGGLE, url, key, version, repo)
+
+
+def kaggle_version(handle: Handle, version: int | str) -> Handle:
+    """The Kaggle handle `handle` at `version`, keeping its original."""
+    versioned = parse_handle(f"kaggle:{handle.repo}/{version}")
+    return dataclasses.replace(versioned, original=handle.original)
+
+
+def _parse_hf(handle: str, rest: str) -> Handle:
+    usage = (
+        f"Hugging Face handle {handle!r} must be "
+        "hf://OWNER/REPO[@REVISION][/SUBFOLDER], e.g. "
+        "hf://keras-io/mobilenet-v2@main/saved_model"
+    )
+    segments = rest.strip().strip("/").split("/")
+    if len(segments) < 2 or not all(segments):
+        raise HandleError(usage)
+    owner, repo = segments[0], segments[1]
+    revision = HF_DEFAULT_REVISION
+    if "@" in repo:
+        repo, revision = repo.split("@", 1)
+        if not revision:
+            raise HandleError(f"{usage}: the revision after '@' is empty")
+    subfolder = "/".join(segments[2:])
+    for name in (owner, repo):
+        if not _HF_NAME.fullmatch(name):
+            raise HandleError(f"{usage}: {name!r} is not a repo name")
+    if any(p in (".", "..") for p in segments[2:]) or "@" in subfolder:
+        raise HandleError(f"{usage}: bad subfolder {subfolder!r}")
+    repo_id = f"{owner}/{repo}"
+    return hf_revision(
+        Handle(handle, HUGGINGFACE, "", "", revision, repo_id, subfolder),
+        revision,
+    )
+
+
+def hf_revision(handle: Handle, revision: str) -> Handle:
+    """The Hugging Face handle `handle` at `revision` (e.g. a commit)."""
+    text = f"{handle.repo}@{revision}"
+    if handle.subfolder:
+        text += "/" + handle.subfolder
+    return dataclasses.replace(
+        handle,
+        location=HF_PREFIX + text,
+        key="hf:" + text,
+        revision=revision,
+    )
 
 
 def _compressed(url: str, original: urllib.parse.SplitResult | None) -> str:
@@ -249,4 +345,6 @@ def check_http_allowed(url: str) -> None:
 def readable_name(handle: Handle) -> str:
     """A short human-readable label for logs and progress bars."""
     text = handle.key.split("://", 1)[-1]
+    if handle.kind == HUGGINGFACE:
+        text = handle.location[len(HF_PREFIX) :]
     return text if len(text) <= 60 else "..." + text[-57:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from collections.abc import Iterable
 
@@ -11,6 +12,7 @@ from imagehub.hub import _cache
 from imagehub.hub import _config
 from imagehub.hub import _handles
 from imagehub.hub import _lock
+from imagehub.hub import _versions
 from imagehub.hub._cache import CacheEntry
 from imagehub.hub._errors import HandleError
 
@@ -42,6 +44,11 @@ def _names(
                 "never cached; pass a remote handle as `imagehub cache list` "
                 "shows it (e.g. https://.../model.tar.gz)"
             )
+        if not parsed.is_pinned:
+            # The version it last resolved to (or none, if it never did).
+            recorded = _versions.read_ref(cache.root, parsed.key)
+            if recorded is not None:
+                parsed = _handles.parse_handle(recorded["resolved"])
         names.append(parsed.cache_name)
     return names
 
@@ -80,18 +87,23 @@ def verify_cache(
     for name in _names(cache, handles):
         entry = cache.describe(name, hashes=True)
         if entry.problems and fix and os.path.isdir(cache.entry_dir(name)):
-            with _lock.entry_lock(
-                cache.lock_path(name),
-                stall_seconds=_config.lock_stall_seconds(),
-                done=lambda: False,
-                label=entry.handle,
-            ):
-                cache.discard(name)
+            discard_entry(cache, name, entry.handle)
             logger.info("Removed damaged cache entry %s", entry.path)
         results.append(entry)
         if on_entry is not None:
             on_entry(entry)
     return results
+
+
+def discard_entry(cache: _cache.Cache, name: str, label: str) -> None:
+    """Deletes entry `name` under its lock (waits for a fetch of it)."""
+    with _lock.entry_lock(
+        cache.lock_path(name),
+        stall_seconds=_config.lock_stall_seconds(),
+        done=lambda: False,
+        label=label,
+    ):
+        cache.discard(name)
 
 
 def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
@@ -110,15 +122,13 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
         path = cache.entry_dir(name)
         if not os.path.isdir(path):
             continue
-        with _lock.entry_lock(
-            cache.lock_path(name),
-            stall_seconds=_config.lock_stall_seconds(),
-            done=lambda: False,
-            label=path,
-        ):
-            cache.discard(name)
+        discard_entry(cache, name, path)
         removed.append(path)
     if handles is None:
+        # What unversioned handles resolved to goes with the entries.
+        shutil.rmtree(
+            os.path.join(cache.root, _versions.REFS_DIR), ignore_errors=True
+        )
         cache.remove_leftovers()
         _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
     return removed

@@ -7,8 +7,22 @@ once and cached, or fine-tuned) and exports a conforming classification
 SavedModel, a labels file, a TFLite model and a report. `RetrainConfig`
 holds every flag of the old tool with its old default. Importing this
 package does not import TensorFlow.
+
+A run is a sequence of stages, each a function of frozen values
+(`_retrain.py` reads top to bottom)::
+
+    prepare(config)              -> Prepared    (_prepare.py)
+    build(prepared)              -> Model       (_model.py)
+    load_data(prepared, model)   -> Data        (_features.py)
+    train(prepared, model, data) -> FitResult   (_train.py, _checkpoint.py)
+    evaluate(...)                -> Evaluation  (_evaluate.py)
+    export(...)                  -> Exported    (_export.py, _report.py)
+
+`_config.py` holds the settings, output paths and progress events,
+`_flags.py` the command-line flags generated from them.
 """
 
+from imagehub.retrain._config import ProgressEvent
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import old_flag_names
 from imagehub.retrain._errors import AccuracyError
@@ -18,10 +32,10 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._flags import add_flags
 from imagehub.retrain._flags import config_from_args
 from imagehub.retrain._flags import parse_flags
-from imagehub.retrain._progress import ProgressEvent
 from imagehub.retrain._retrain import RetrainResult
 from imagehub.retrain._retrain import make_image_classifier
 
@@ -34,6 +48,7 @@ __all__ = [
     "RetrainConfig",
     "RetrainError",
     "RetrainResult",
+    "TFLiteCheck",
     "TFLiteMismatchError",
     "TrainingDivergedError",
     "add_flags",

@@ -17,12 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.retrain._atomic import atomic_path
-from imagehub.retrain._atomic import remove
+from imagehub import outputs
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "checkpoint.json"
+
+
+def has_checkpoint(directory: str) -> bool:
+    """Whether `directory` holds a checkpoint."""
+    return os.path.isfile(os.path.join(directory, STATE_FILE))
+
+
+def remove_checkpoint(directory: str) -> None:
+    """Deletes the checkpoint in `directory` (not the cached features)."""
+    for path in glob.glob(os.path.join(directory, "ckpt-*.npz")):
+        outputs.discard(path)
+    outputs.discard(os.path.join(directory, STATE_FILE))
 
 
 def stored_seed(directory: str | None) -> int | None:
@@ -105,7 +116,7 @@ class Checkpointer:
         )
         for i, v in enumerate(best_values or ()):
             arrays[f"b{i:05d}"] = np.asarray(v)
-        with atomic_path(path) as tmp:
+        with outputs.atomic_file(path, overwrite=True) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
         meta = {
@@ -114,12 +125,12 @@ class Checkpointer:
             "file": name,
             "state": state,
         }
-        with atomic_path(self.state_path) as tmp:
+        with outputs.atomic_file(self.state_path, overwrite=True) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=1)
         for old in glob.glob(os.path.join(self.directory, "ckpt-*.npz")):
             if os.path.basename(old) != name:
-                remove(old)
+                outputs.discard(old)
         return path
 
     def load(self) -> Checkpoint | None:

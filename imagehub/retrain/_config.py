@@ -1,4 +1,5 @@
-"""The hyperparameters and options of `imagehub retrain`, in one place.
+"""The hyperparameters and options of `imagehub retrain`, in one place;
+where a run reads and writes; the progress events it reports.
 
 `RetrainConfig` holds every flag of tensorflow_hub's old
 `make_image_classifier` under the same name, with the same default and the
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from collections.abc import Callable
 from typing import Any
 
 # The old tool's default module (TF2 MobileNet V2 feature vector).
@@ -24,6 +27,16 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
 RESIZE_MODES = ("stretch", "crop", "pad")
+
+
+def quantization_label(quantize: str) -> str:
+    """How messages name a --tflite_quantize value: ``none`` reads "no
+    quantization", ``int8`` "int8 quantization"."""
+    return (
+        "no quantization" if quantize == "none" else f"{quantize} quantization"
+    )
+
+
 CLASS_WEIGHTS = ("auto", "none")
 OPTIMIZERS = ("sgd", "adam")
 
@@ -234,6 +247,15 @@ class RetrainConfig:
         "feature pass does this instead.",
         old=False,
     )
+    overwrite: bool = _field(
+        False,
+        "Replace existing outputs (--saved_model_dir, "
+        "--tflite_output_file, --labels_output_file, the report folder) "
+        "and start the checkpoint folder over. Without it an existing "
+        "output is refused before training starts; the old one stays "
+        "until the new one is complete.",
+        old=False,
+    )
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -316,3 +338,110 @@ def old_flag_names() -> tuple[str, ...]:
     return tuple(
         f.name for f in dataclasses.fields(RetrainConfig) if f.metadata["old"]
     )
+
+
+# --- where a run reads and writes -----------------------------------------
+DEFAULT_IMAGE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "_default",
+    "flowers",
+)
+
+
+def image_dir(config: RetrainConfig) -> str:
+    """--image_dir, else the flower photos bundled with imagehub."""
+    return config.image_dir or DEFAULT_IMAGE_DIR
+
+
+def output_paths(config: RetrainConfig) -> list[tuple[str, str | None]]:
+    """``(kind, path)`` of the model outputs, in the order they are
+    written; the path is None for an output that was not asked for."""
+    return [
+        ("saved_model", config.saved_model_dir),
+        ("tflite", config.tflite_output_file),
+        ("labels", config.labels_output_file),
+    ]
+
+
+def output_kind(path: str, config: RetrainConfig) -> str:
+    """The kind of output `path` is (``report`` if no model output)."""
+    for kind, value in output_paths(config):
+        if value and path == value:
+            return kind
+    return "report"
+
+
+def _stem(path: str) -> str:
+    path = os.path.abspath(path).rstrip(os.sep)
+    root, ext = os.path.splitext(path)
+    return root if ext in (".tflite", ".txt") else path
+
+
+def _output_base(config: RetrainConfig) -> str | None:
+    for _, path in output_paths(config):
+        if path:
+            return _stem(path)
+    return None
+
+
+def default_report_dir(config: RetrainConfig) -> str | None:
+    """--report_dir, else ``<saved model>_report`` beside the SavedModel
+    (or beside the first output); None when nothing is exported."""
+    if config.report_dir:
+        return config.report_dir
+    base = _output_base(config)
+    return None if base is None else f"{base}_report"
+
+
+def default_checkpoint_dir(config: RetrainConfig) -> str | None:
+    """--checkpoint_dir, else ``<saved model>_checkpoints``."""
+    if config.checkpoint_dir:
+        return config.checkpoint_dir
+    base = _output_base(config) or (
+        _stem(config.report_dir) if config.report_dir else None
+    )
+    return None if base is None else f"{base}_checkpoints"
+
+
+# --- progress events ----------------------------------------------------------
+# Stages, in the order a run reports them.
+STAGE_VALIDATE = "validate"  # decoding every image once; done/total images
+STAGE_FEATURES = "features"  # caching features; done/total images
+STAGE_TRAIN = "train"  # a training step; done/total steps of `epoch`
+STAGE_EPOCH_END = "epoch_end"  # after the checkpoint; done/total epochs
+STAGE_EXPORT = "export"  # writing outputs; done/total outputs
+STAGES = (
+    STAGE_VALIDATE,
+    STAGE_FEATURES,
+    STAGE_TRAIN,
+    STAGE_EPOCH_END,
+    STAGE_EXPORT,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressEvent:
+    """One step of progress.
+
+    Attributes:
+        stage: One of `STAGES`.
+        done: Units done so far in this stage (images, steps, epochs).
+        total: Units in this stage.
+        epoch: The 1-based epoch of ``train`` and ``epoch_end`` events.
+        logs: Metrics so far (``loss``, ``accuracy``, ``val_accuracy``...).
+    """
+
+    stage: str
+    done: int
+    total: int
+    epoch: int | None = None
+    logs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+def report(progress: ProgressFn | None, *args: Any, **kwargs: Any) -> None:
+    """Sends a `ProgressEvent` to `progress` if there is one."""
+    if progress is not None:
+        progress(ProgressEvent(*args, **kwargs))

@@ -1,4 +1,7 @@
-"""Feature caching: run the frozen module once per image, not every epoch.
+"""Stage 3 of a run, `load_data`: the training and validation data, on
+cached module features or on the images themselves.
+
+Feature caching: run the frozen module once per image, not every epoch.
 
 make_image_classifier recomputed the module's features for every image at
 every step. When the module is frozen and the images are not augmented those
@@ -9,6 +12,7 @@ and trains the classification head on them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,10 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from imagehub.retrain._atomic import atomic_path
-from imagehub.retrain._progress import STAGE_FEATURES
-from imagehub.retrain._progress import ProgressFn
-from imagehub.retrain._progress import report
+from imagehub import outputs
+from imagehub.retrain._config import STAGE_FEATURES
+from imagehub.retrain._config import ProgressFn
+from imagehub.retrain._config import report
+from imagehub.retrain._model import Model
+from imagehub.retrain._model import augmentation_layers
+from imagehub.retrain._prepare import Prepared
+from imagehub.retrain._prepare import check_classes
+from imagehub.retrain._prepare import warn_left_out
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +115,11 @@ class FeatureCache:
     ) -> None:
         """Writes the features atomically (the key file last)."""
         os.makedirs(os.path.dirname(self.npy_path) or ".", exist_ok=True)
-        with atomic_path(self.npy_path) as tmp:
+        with outputs.atomic_file(self.npy_path, overwrite=True) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, features, allow_pickle=False)
         meta = {"key": key, "positions": [int(p) for p in positions]}
-        with atomic_path(self.meta_path) as tmp:
+        with outputs.atomic_file(self.meta_path, overwrite=True) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(meta, f)
 
@@ -173,3 +182,261 @@ def cached_features(
     if cache is not None:
         cache.save(key, features, positions)
     return features, positions
+
+
+# --- the data stage ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainData:
+    """What `_train.fit` trains on.
+
+    Attributes:
+        num_train: Number of training examples.
+        epoch_dataset: Maps an order (a permutation of the training
+            examples) to a dataset of ``(x, one_hot[, sample_weight])``
+            batches in that order.
+        val_dataset: Validation batches ``(x, one_hot)``.
+    """
+
+    num_train: int
+    epoch_dataset: Callable[[np.ndarray], Any]
+    val_dataset: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """The images a run trains and validates on, and how.
+
+    Attributes:
+        train: The training images that decode (an `ImageIndex`).
+        val: The validation images that decode.
+        skipped: ``(path, reason)`` of every file left out (the scan's
+            and the feature pass's).
+        train_features: Cached features of `train`, or None.
+        val_features: Cached features of `val`, or None.
+        batches: The datasets `_train.fit` reads.
+    """
+
+    train: Any
+    val: Any
+    skipped: tuple[tuple[str, str], ...]
+    train_features: np.ndarray | None
+    val_features: np.ndarray | None
+    batches: TrainData
+
+
+def images(prepared: Prepared, model: Model, index, with_paths: bool = False):
+    """Batches of `index`'s images at the model's input size."""
+    from imagehub import data
+
+    return data.dataset(
+        index,
+        model.image_size,
+        batch_size=prepared.config.batch_size,
+        resize=prepared.config.resize,
+        with_paths=with_paths,
+    )
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Inverse-frequency weights, 1.0 on average over the images."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.zeros(num_classes, np.float64)
+    present = counts > 0
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return weights.astype(np.float32)
+
+
+def _one_hot_map(num_classes: int, weights: np.ndarray | None):
+    import tensorflow as tf
+
+    table = None if weights is None else tf.constant(weights, tf.float32)
+
+    def fn(x, y):
+        y = tf.cast(y, tf.int32)
+        hot = tf.one_hot(y, num_classes)
+        if table is None:
+            return x, hot
+        return x, hot, tf.gather(table, y)
+
+    return fn
+
+
+def _feature_fn(model: Model):
+    """The frozen module in inference mode, traced once for any batch
+    size (a retrace per batch shape costs seconds on real models)."""
+    import tensorflow as tf
+
+    backbone = model.backbone
+    return tf.function(
+        lambda x: backbone(x, training=False),
+        input_signature=[
+            tf.TensorSpec([None, *model.image_size, 3], tf.float32)
+        ],
+    )
+
+
+def _features_of(
+    prepared: Prepared, model: Model, index, progress: ProgressFn | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, positions)`` of `index`'s images that decode, in
+    the order of `index`, from the feature cache when it is current."""
+    key = cache_key(
+        prepared.module_dir,
+        model.image_size,
+        prepared.config.resize,
+        index.paths,
+    )
+    cache = (
+        FeatureCache(
+            os.path.join(prepared.checkpoint_dir, "features"), "images"
+        )
+        if prepared.checkpoint_dir
+        else None
+    )
+    features, positions = cached_features(
+        cache,
+        key,
+        lambda: compute_features(
+            _feature_fn(model),
+            images(prepared, model, index, with_paths=True),
+            index.paths,
+            progress,
+        ),
+    )
+    order = np.argsort(positions, kind="stable")
+    return features[order], positions[order]
+
+
+def _undecodable(bad_index) -> list[tuple[str, str]]:
+    """``(path, reason)`` of the images that did not decode in the
+    feature pass, each warned about."""
+    from imagehub import data
+
+    reasons = dict(data.validate(bad_index).skipped)
+    left_out = []
+    for path in bad_index.paths:
+        reason = reasons.get(path, "did not decode in the feature pass")
+        warn_left_out(path, reason)
+        left_out.append((path, reason))
+    return left_out
+
+
+def _cache_all_features(
+    prepared: Prepared, model: Model, progress: ProgressFn | None
+) -> tuple[Any, Any, tuple[tuple[str, str], ...], np.ndarray, np.ndarray]:
+    """Features of the training and validation images, in one pass (one
+    pipeline, one trace); images that fail to decode drop out of the
+    training and validation parts and into the skipped.
+
+    Returns:
+        ``(train, val, skipped, train_features, val_features)``.
+    """
+    from imagehub import data
+
+    train, val = prepared.train, prepared.val
+    n = len(train)
+    both = data.ImageIndex(
+        paths=list(train.paths) + list(val.paths),
+        labels=list(train.labels) + list(val.labels),
+        class_names=list(train.class_names),
+        max_pixels=train.max_pixels,
+        # What scan found in the headers; without it the reader would
+        # open every file's header again before the first batch.
+        plain_jpeg=(
+            None
+            if train.plain_jpeg is None or val.plain_jpeg is None
+            else list(train.plain_jpeg) + list(val.plain_jpeg)
+        ),
+    )
+    features, positions = _features_of(prepared, model, both, progress)
+    in_train = positions < n
+    kept_train, kept_val = positions[in_train], positions[~in_train] - n
+    missing = sorted(set(range(len(both))) - set(positions.tolist()))
+    skipped = prepared.skipped
+    if missing:
+        skipped += tuple(_undecodable(both.subset(missing)))
+    if len(kept_train) < n:
+        train = train.subset(kept_train)
+    if len(kept_val) < len(val):
+        val = val.subset(kept_val)
+    check_classes(train, prepared.image_dir)
+    return train, val, skipped, features[in_train], features[~in_train]
+
+
+def load_data(
+    prepared: Prepared, model: Model, progress: ProgressFn | None
+) -> Data:
+    """The training data: per-epoch training datasets (augmented images,
+    or cached features) and the validation dataset."""
+    import tensorflow as tf
+
+    from imagehub.data import dataset_options
+
+    config = prepared.config
+    k = len(prepared.class_names)
+    train, val, skipped = prepared.train, prepared.val, prepared.skipped
+    train_features = val_features = None
+    if model.cached:
+        train, val, skipped, train_features, val_features = _cache_all_features(
+            prepared, model, progress
+        )
+    labels = np.asarray(train.labels, np.int64)
+    weights = None
+    if config.class_weights == "auto":
+        weights = class_weights(labels, k)
+    to_targets = _one_hot_map(k, weights)
+    bs = config.batch_size
+    # dataset() sets these on image pipelines; the feature cache needs them
+    # too (no autotuning thread to stall each epoch's end).
+    options = dataset_options()
+    if train_features is not None and val_features is not None:
+        feats = train_features
+
+        def epoch_dataset(order):
+            ds = tf.data.Dataset.from_tensor_slices(
+                (feats[order], labels[order])
+            )
+            return ds.map(to_targets).batch(bs).with_options(options)
+
+        val_ds = (
+            tf.data.Dataset.from_tensor_slices(
+                (val_features, np.asarray(val.labels))
+            )
+            .map(_one_hot_map(k, None))
+            .batch(bs)
+            .with_options(options)
+        )
+    else:
+        augment = None
+        if config.do_data_augmentation:
+            import keras
+
+            augment = keras.Sequential(
+                augmentation_layers(config, model.image_size, prepared.seed),
+                name="augmentation",
+            )
+
+        def epoch_dataset(order):
+            ds = images(prepared, model, train.subset(order))
+            if augment is not None:
+                ds = ds.map(
+                    lambda x, y: (augment(x, training=True), y),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+            return ds.map(to_targets)
+
+        val_ds = images(prepared, model, val).map(_one_hot_map(k, None))
+    return Data(
+        train=train,
+        val=val,
+        skipped=skipped,
+        train_features=train_features,
+        val_features=val_features,
+        batches=TrainData(
+            num_train=len(train),
+            epoch_dataset=epoch_dataset,
+            val_dataset=val_ds,
+        ),
+    )

@@ -1,6 +1,6 @@
-"""The run report: metrics.json, the hyperparameters, two plots and a
-one-page report.html (per-class precision and recall, misclassified
-validation images as thumbnails)."""
+"""The run report, written by the `export` stage: metrics.json, the
+hyperparameters, two plots and a one-page report.html (per-class precision
+and recall, misclassified validation images as thumbnails)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,21 @@ import html
 import json
 import logging
 import os
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
+
+from imagehub.retrain._config import image_dir
+from imagehub.retrain._config import quantization_label
+from imagehub.retrain._evaluate import Evaluation
+from imagehub.retrain._features import Data
+from imagehub.retrain._model import Model
+from imagehub.retrain._prepare import Prepared
+from imagehub.retrain._train import FitResult
+
+if TYPE_CHECKING:
+    from imagehub.retrain._export import TFLiteCheck
 
 logger = logging.getLogger(__name__)
 
@@ -24,39 +36,54 @@ THUMB_SIZE = 96
 MAX_THUMBS = 60
 
 
-def classification_metrics(
-    labels: np.ndarray, predictions: np.ndarray, class_names: list[str]
+def metrics_document(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    fit: FitResult,
+    evaluation: Evaluation,
+    tflite: TFLiteCheck | None,
 ) -> dict[str, Any]:
-    """Accuracy, confusion matrix and per-class precision and recall.
-
-    Precision of a class nobody predicted (and recall of a class with no
-    images) is None rather than a made-up number.
-    """
-    k = len(class_names)
-    labels = np.asarray(labels, np.int64)
-    predictions = np.asarray(predictions, np.int64)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    per_class = []
-    for c, name in enumerate(class_names):
-        tp = int(confusion[c, c])
-        predicted = int(confusion[:, c].sum())
-        actual = int(confusion[c, :].sum())
-        per_class.append(
-            {
-                "class": name,
-                "precision": tp / predicted if predicted else None,
-                "recall": tp / actual if actual else None,
-                "support": actual,
-            }
-        )
-    n = len(labels)
-    return {
-        "accuracy": float(np.mean(labels == predictions)) if n else 0.0,
-        "count": n,
-        "confusion_matrix": confusion.tolist(),
-        "per_class": per_class,
+    """The run's numbers as written to metrics.json."""
+    metrics: dict[str, Any] = {
+        "validation": evaluation.metrics.to_dict(),
+        "val_accuracy": evaluation.accuracy,
+        "train_accuracy": evaluation.train_accuracy,
+        "accuracy_gap": evaluation.gap,
+        "chance_level": evaluation.chance_level,
+        "chance_basis": evaluation.chance_basis,
+        "hint": evaluation.hint,
+        "num_train": len(data.train),
+        "num_skipped": len(data.skipped),
+        "epochs_run": fit.epochs_run,
+        "best_epoch": fit.best_epoch,
+        "stopped_early": fit.stopped_early,
+        "resumed_from_epoch": fit.resumed_from,
+        "cache_features": model.cached,
+        "history": fit.history,
     }
+    if tflite is not None:
+        metrics["tflite"] = tflite.to_dict()
+    return metrics
+
+
+def hparams_document(prepared: Prepared, model: Model) -> dict[str, Any]:
+    """The config with the seed used, plus what the run resolved, as
+    written to hparams.json."""
+    config = prepared.config
+    out = config.replace(seed=prepared.seed).to_dict()
+    out["resolved"].update(
+        {
+            "image_dir": image_dir(config),
+            "module_dir": prepared.module_dir,
+            "image_size": list(model.image_size),
+            "num_features": model.num_features,
+            "class_names": list(prepared.class_names),
+            "checkpoint_dir": prepared.checkpoint_dir,
+            "report_dir": prepared.report_dir,
+        }
+    )
+    return out
 
 
 def _plot_curves(history: dict[str, list[float]], path: str) -> None:
@@ -169,11 +196,21 @@ def _html(
     if not misclassified:
         thumbs = "<p>None: every validation image is classified right.</p>"
     extra = ""
+    if "chance_level" in metrics:
+        extra += (
+            f"<li>Chance level: {metrics['chance_level']:.1%} "
+            f"({e(metrics['chance_basis'])}); training accuracy "
+            f"{metrics['train_accuracy']:.1%} (gap to validation "
+            f"{metrics['accuracy_gap']:+.1%})</li>\n"
+        )
+    if metrics.get("hint"):
+        extra += f"<li><b>Hint</b>: {e(metrics['hint'])}</li>\n"
     if metrics.get("tflite"):
         t = metrics["tflite"]
-        extra = (
-            f"<li>TFLite ({e(t['quantize'])}) top-1 agreement with the "
-            f"SavedModel: {t['agreement']:.1%} of {t['count']} images</li>"
+        extra += (
+            f"<li>TFLite ({e(quantization_label(t['quantize']))}) top-1 "
+            f"agreement with the SavedModel: {t['agreement']:.1%} of "
+            f"{t['count']} images</li>"
         )
     settings = ", ".join(
         f"{k}={v!r}"

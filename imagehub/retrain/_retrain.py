@@ -1,7 +1,12 @@
-"""`make_image_classifier`: read the images, train, check, export.
+"""`make_image_classifier`: the whole run as a sequence of stages, each a
+function that takes and returns frozen values::
 
-The run's phases live in their own modules: `_run` (images, module, seed,
-model), `_run_data`, `_run_train` and `_run_outputs`.
+    prepare -> build -> load_data -> train -> evaluate -> export
+
+`_prepare` (images, module card, seed, split), `_model` (the Keras
+models), `_features` (cached features or image datasets), `_train` (the
+training loop and checkpoints), `_evaluate` (validation scores) and
+`_export` (SavedModel, TFLite, labels, report).
 """
 
 from __future__ import annotations
@@ -12,17 +17,17 @@ import os
 import time
 from typing import Any
 
-import numpy as np
-
-from imagehub.retrain import _report
-from imagehub.retrain import _run_data
-from imagehub.retrain import _run_outputs
-from imagehub.retrain import _run_train
-from imagehub.retrain import _train
+from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._errors import AccuracyError
-from imagehub.retrain._progress import ProgressFn
-from imagehub.retrain._run import Run
+from imagehub.retrain._evaluate import evaluate
+from imagehub.retrain._export import TFLiteCheck
+from imagehub.retrain._export import export
+from imagehub.retrain._features import load_data
+from imagehub.retrain._model import build
+from imagehub.retrain._prepare import prepare
+from imagehub.retrain._train import deterministic_ops
+from imagehub.retrain._train import train
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,14 @@ class RetrainResult:
         config: The configuration, with the seed that was used.
         skipped: ``(path, reason)`` of every image left out.
         seconds: Wall time of the run.
+        train_accuracy: The final model's accuracy on the training images.
+        chance_level: The validation accuracy of guessing.
+        context: Chance level and training accuracy, in one line.
+        hint: One line on what to try when the validation accuracy is near
+            chance or far below the training accuracy, else None.
+        tflite: The TFLite model's check, or None without one.
+        val_count: Number of validation images.
+        epochs_run: Number of epochs trained.
     """
 
     model: Any
@@ -56,6 +69,13 @@ class RetrainResult:
     config: RetrainConfig
     skipped: list[tuple[str, str]]
     seconds: float
+    train_accuracy: float = float("nan")
+    chance_level: float = float("nan")
+    context: str = ""
+    hint: str | None = None
+    tflite: TFLiteCheck | None = None
+    val_count: int = 0
+    epochs_run: int = 0
 
 
 def make_image_classifier(
@@ -105,7 +125,7 @@ def make_image_classifier(
             "--seed with --do_fine_tuning: seeded, but TensorFlow's op "
             "determinism stays off (the module may use unseeded random ops)"
         )
-    with _train.deterministic_ops(deterministic):
+    with deterministic_ops(deterministic):
         return _make_image_classifier(config, progress)
 
 
@@ -113,55 +133,43 @@ def _make_image_classifier(
     config: RetrainConfig, progress: ProgressFn | None
 ) -> RetrainResult:
     start = time.perf_counter()
-    run = Run(config, progress)
-    run.setup()
-    with run.strategy_scope():
-        run.build()
-    _run_data.prepare_data(run)
-    outcome = _run_train.train(run)
-    logits, labels, paths = _run_outputs.evaluate(run)
-    val_metrics = _report.classification_metrics(
-        labels, np.argmax(logits, axis=-1), run.class_names
+    prepared = prepare(config, progress)
+    model = build(prepared)
+    data = load_data(prepared, model, progress)
+    fit = train(prepared, model, data, progress)
+    evaluation = evaluate(prepared, model, data)
+    logger.info("final validation accuracy: %.4f", evaluation.accuracy)
+    _check_accuracy(evaluation.accuracy, config.assert_accuracy_at_least)
+    exported = export(prepared, model, data, fit, evaluation, progress)
+    outputs = dict(exported.outputs)
+    if prepared.checkpoint_dir:
+        outputs["checkpoints"] = os.path.abspath(prepared.checkpoint_dir)
+    seconds = time.perf_counter() - start
+    return RetrainResult(
+        model=model.classifier,
+        labels=prepared.class_names,
+        image_size=model.image_size,
+        val_accuracy=evaluation.accuracy,
+        history=fit.history,
+        metrics={**exported.metrics, "seconds": seconds},
+        outputs=outputs,
+        config=config.replace(seed=prepared.seed),
+        skipped=list(data.skipped),
+        seconds=seconds,
+        train_accuracy=evaluation.train_accuracy,
+        chance_level=evaluation.chance_level,
+        context=evaluation.context(),
+        hint=evaluation.hint,
+        tflite=exported.tflite,
+        val_count=evaluation.metrics.count,
+        epochs_run=fit.epochs_run,
     )
-    accuracy = val_metrics["accuracy"]
-    logger.info("final validation accuracy: %.4f", accuracy)
-    if (
-        config.assert_accuracy_at_least is not None
-        and accuracy < config.assert_accuracy_at_least
-    ):
+
+
+def _check_accuracy(accuracy: float, at_least: float | None) -> None:
+    if at_least is not None and accuracy < at_least:
         raise AccuracyError(
             f"ACCURACY FAILED: final validation accuracy {accuracy:.4f} is "
-            f"below --assert_accuracy_at_least "
-            f"{config.assert_accuracy_at_least}; nothing was exported"
+            f"below --assert_accuracy_at_least {at_least}; nothing was "
+            "exported"
         )
-    metrics: dict[str, Any] = {
-        "validation": val_metrics,
-        "val_accuracy": accuracy,
-        "num_train": len(run.train_index),
-        "num_skipped": len(run.index.skipped),
-        "epochs_run": outcome["epochs_run"],
-        "best_epoch": outcome["best_epoch"],
-        "stopped_early": outcome["stopped_early"],
-        "resumed_from_epoch": outcome["resumed_from"],
-        "cache_features": run.cached,
-        "history": outcome["history"],
-    }
-    outputs: dict[str, str] = {}
-    _run_outputs.export(
-        run, metrics, outcome["history"], (logits, labels, paths), outputs
-    )
-    if run.checkpoint_dir:
-        outputs["checkpoints"] = os.path.abspath(run.checkpoint_dir)
-    metrics["seconds"] = time.perf_counter() - start
-    return RetrainResult(
-        model=run.classifier,
-        labels=tuple(run.class_names),
-        image_size=run.image_size,
-        val_accuracy=accuracy,
-        history=outcome["history"],
-        metrics=metrics,
-        outputs=outputs,
-        config=config.replace(seed=run.seed),
-        skipped=list(run.index.skipped),
-        seconds=metrics["seconds"],
-    )

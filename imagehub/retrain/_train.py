@@ -1,13 +1,10 @@
-"""The classifier model and its training loop.
+"""Stage 4 of a run, `train`: the training loop, with checkpoints (and
+resuming from them), early stopping and TensorBoard logs.
 
-The model is make_image_classifier's: the feature-vector module (an
-`imagehub.KerasLayer`) -> Dropout -> Dense logits with an L1/L2 kernel
-regularizer, trained on cross-entropy from logits with label smoothing, by
-SGD with momentum. Dropout and Dense form one `head` model. Trained on
-cached features, the head alone runs; otherwise the module and the head run
-together. Both see the same batches in the same order (a seeded permutation
-per epoch) and the head's dropout draws from the same seeded generator, so
-the two ways reach the same weights.
+Trained on cached features, the head alone runs; otherwise the module and
+the head run together. Both see the same batches in the same order (a
+seeded permutation per epoch) and the head's dropout draws from the same
+seeded generator, so the two ways reach the same weights.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import dataclasses
 import logging
 import math
 import warnings
-from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,17 +21,41 @@ import numpy as np
 
 from imagehub.retrain._checkpoint import Checkpoint
 from imagehub.retrain._checkpoint import Checkpointer
+from imagehub.retrain._checkpoint import CheckpointMismatchError
+from imagehub.retrain._config import STAGE_EPOCH_END
+from imagehub.retrain._config import STAGE_TRAIN
+from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import RetrainConfig
+from imagehub.retrain._config import report
+from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TrainingDivergedError
-from imagehub.retrain._progress import STAGE_EPOCH_END
-from imagehub.retrain._progress import STAGE_TRAIN
-from imagehub.retrain._progress import ProgressFn
-from imagehub.retrain._progress import report
+from imagehub.retrain._features import Data
+from imagehub.retrain._features import TrainData
+from imagehub.retrain._model import Model
+from imagehub.retrain._prepare import Prepared
 
 logger = logging.getLogger(__name__)
 
-HEAD_NAME = "head"
-LOGITS_NAME = "logits"
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What training did.
+
+    Attributes:
+        history: Per-epoch ``loss``, ``accuracy``, ``val_loss``,
+            ``val_accuracy`` (all epochs, the resumed run's included).
+        epochs_run: Number of epochs completed.
+        best_epoch: The epoch whose weights were kept by early stopping
+            (1-based), or None without early stopping.
+        stopped_early: Whether early stopping ended training.
+        resumed_from: The epoch training resumed after (0: from scratch).
+    """
+
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int | None
+    stopped_early: bool
+    resumed_from: int
 
 
 @contextlib.contextmanager
@@ -58,148 +78,9 @@ def deterministic_ops(enabled: bool) -> Iterator[None]:
             tf_config.disable_op_determinism()
 
 
-def build_head(
-    num_features: int, num_classes: int, config: RetrainConfig, seed: int
-):  # -> keras.Sequential
-    """Dropout -> Dense logits, with seeded dropout and initializer."""
-    import keras
-
-    policy = "mixed_float16" if config.use_mixed_precision else None
-    layers = [
-        keras.Input((num_features,), name="features"),
-        keras.layers.Dropout(
-            config.dropout_rate, seed=seed, name="dropout", dtype=policy
-        ),
-        keras.layers.Dense(
-            num_classes,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-            kernel_regularizer=keras.regularizers.L1L2(
-                l1=config.l1_regularizer, l2=config.l2_regularizer
-            ),
-            name=LOGITS_NAME,
-            dtype=policy,
-        ),
-    ]
-    if policy:
-        # Logits leave the model as float32 whatever the compute dtype.
-        layers.append(
-            keras.layers.Activation("linear", dtype="float32", name="cast")
-        )
-    return keras.Sequential(layers, name=HEAD_NAME)
-
-
-def build_classifier(backbone, head, image_size: tuple[int, int]):
-    """The full model: [0, 1] images -> module -> head -> logits."""
-    import keras
-
-    inputs = keras.Input((*image_size, 3), name="images")
-    outputs = head(backbone(inputs))
-    return keras.Model(inputs, outputs, name="classifier")
-
-
-def make_optimizer(config: RetrainConfig):
-    import keras
-
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
-
-
-def compile_model(model, config: RetrainConfig) -> None:
-    import keras
-
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.label_smoothing
-        ),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        # XLA would compile the head alone but not the module, and the
-        # cached and uncached ways must compute the same numbers.
-        jit_compile=False,
-    )
-
-
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The training order of epoch `epoch` (0-based): a seeded shuffle."""
     return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse-frequency weights, 1.0 on average over the images."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = np.zeros(num_classes, np.float64)
-    present = counts > 0
-    weights[present] = len(labels) / (present.sum() * counts[present])
-    return weights.astype(np.float32)
-
-
-def augmentation_layers(
-    config: RetrainConfig, image_size: tuple[int, int], seed: int
-) -> list[Any]:
-    """Keras preprocessing layers for make_image_classifier's augmentation
-    flags, converted to the units Keras expects.
-
-    `rotation_range` is in degrees (as for the old ImageDataGenerator);
-    `keras.layers.RandomRotation` takes a fraction of a full turn, so 40
-    degrees is 40 / 360. Shifts >= 1 are pixels, below 1 fractions; shear
-    is an angle in degrees, applied as its tangent.
-    """
-    import keras
-
-    h, w = image_size
-
-    def fraction(shift: float, size: int) -> float:
-        return shift / size if shift >= 1 else shift
-
-    layers = []
-    if config.rotation_range:
-        turn = config.rotation_range / 360.0
-        layers.append(
-            keras.layers.RandomRotation(
-                (-turn, turn), fill_mode="nearest", seed=seed
-            )
-        )
-    if config.horizontal_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    dy = fraction(config.height_shift_range, h)
-    dx = fraction(config.width_shift_range, w)
-    if dx or dy:
-        layers.append(
-            keras.layers.RandomTranslation(
-                (-dy, dy), (-dx, dx), fill_mode="nearest", seed=seed
-            )
-        )
-    if config.shear_range:
-        shear = math.tan(math.radians(config.shear_range))
-        layers.append(
-            keras.layers.RandomShear(
-                x_factor=shear, fill_mode="nearest", seed=seed
-            )
-        )
-    if config.zoom_range:
-        z = config.zoom_range
-        layers.append(
-            keras.layers.RandomZoom((-z, z), (-z, z), fill_mode="nearest")
-        )
-    return layers
-
-
-@dataclasses.dataclass
-class TrainData:
-    """What `fit` trains on.
-
-    Attributes:
-        num_train: Number of training examples.
-        epoch_dataset: Maps an order (a permutation of the training
-            examples) to a dataset of ``(x, one_hot[, sample_weight])``
-            batches in that order.
-        val_dataset: Validation batches ``(x, one_hot)``.
-    """
-
-    num_train: int
-    epoch_dataset: Callable[[np.ndarray], Any]
-    val_dataset: Any
 
 
 class _StepCallback:
@@ -284,7 +165,7 @@ def fit(
     resume_from: Checkpoint | None = None,
     callbacks: list[Any] | None = None,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> FitResult:
     """Trains a compiled model epoch by epoch.
 
     After each epoch the checkpoint is written, then an ``epoch_end``
@@ -303,9 +184,7 @@ def fit(
         progress: Receives ``train`` and ``epoch_end`` events.
 
     Returns:
-        ``{"history": {metric: [per epoch]}, "epochs_run": int,
-        "best_epoch": int | None, "stopped_early": bool,
-        "resumed_from": int}``.
+        What training did; the model holds the kept epoch's weights.
 
     Raises:
         TrainingDivergedError: The loss became NaN or infinite.
@@ -389,10 +268,83 @@ def fit(
         )
     if best_values is not None and best_epoch != epoch:
         _assign(saved_variables, best_values, "model")
+    return FitResult(
+        history=history,
+        epochs_run=epoch,
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        resumed_from=start,
+    )
+
+
+def fingerprint(prepared: Prepared, model: Model, data: Data) -> dict[str, Any]:
+    """What a checkpoint must share with the run it resumes."""
+    c = prepared.config
     return {
-        "history": history,
-        "epochs_run": epoch,
-        "best_epoch": best_epoch,
-        "stopped_early": stopped_early,
-        "resumed_from": start,
+        "tfhub_module": c.tfhub_module,
+        "image_size": list(model.image_size),
+        "resize": c.resize,
+        "class_names": list(prepared.class_names),
+        "num_train": len(data.train),
+        "num_validation": len(data.val),
+        "seed": prepared.seed,
+        "cache_features": model.cached,
+        "do_fine_tuning": c.do_fine_tuning,
+        "batch_size": c.batch_size,
+        "optimizer": c.optimizer,
     }
+
+
+def train(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    progress: ProgressFn | None,
+) -> FitResult:
+    """Trains ``model.trained`` on `data`, with checkpoints beside the
+    outputs (resuming from them with --resume) and TensorBoard logs.
+
+    Raises:
+        RetrainError: --resume without a checkpoint folder, or with a
+            checkpoint of a different run.
+        TrainingDivergedError: The loss became NaN or infinite.
+    """
+    import keras
+
+    config = prepared.config
+    checkpointer = resume_from = None
+    if prepared.checkpoint_dir:
+        checkpointer = Checkpointer(
+            prepared.checkpoint_dir, fingerprint(prepared, model, data)
+        )
+        if config.resume:
+            try:
+                resume_from = checkpointer.load()
+            except CheckpointMismatchError as e:
+                raise RetrainError(str(e)) from e
+            if resume_from is None:
+                logger.warning(
+                    "--resume: no checkpoint in %s; starting at epoch 1",
+                    prepared.checkpoint_dir,
+                )
+    elif config.resume:
+        raise RetrainError(
+            "--resume needs --checkpoint_dir (or an output path such as "
+            "--saved_model_dir, beside which checkpoints are kept)"
+        )
+    callbacks = []
+    if config.summaries_dir:
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=config.summaries_dir)
+        )
+    return fit(
+        model.trained,
+        data.batches,
+        config,
+        prepared.seed,
+        saved_variables=list(model.saved_variables),
+        checkpointer=checkpointer,
+        resume_from=resume_from,
+        callbacks=callbacks,
+        progress=progress,
+    )

@@ -88,6 +88,9 @@ TASK_CLASSIFICATION = "classification"
 TASKS: tuple[str, ...] = (TASK_FEATURE_VECTOR, TASK_CLASSIFICATION)
 
 ACTIVATIONS: tuple[str, ...] = ("softmax", "sigmoid")
+# A classifier's activation when nothing says: TF Hub's image classifiers
+# (which have no model card) are softmax classifiers.
+DEFAULT_ACTIVATION = "softmax"
 
 
 def rules_for_task(task: str) -> tuple[str, ...]:

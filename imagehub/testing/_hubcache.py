@@ -17,13 +17,14 @@ def cache_leftovers(root: str) -> list[str]:
 
 
 def cache_entries(root: str) -> list[str]:
-    """Names of the entry directories in the cache root."""
+    """Names of the entry directories in the cache root (not `refs/`,
+    where resolved versions are recorded)."""
     if not os.path.isdir(root):
         return []
     return sorted(
         n
         for n in os.listdir(root)
-        if not n.startswith(".") and not n.endswith(".lock")
+        if not n.startswith(".") and not n.endswith(".lock") and n != "refs"
     )
 
 

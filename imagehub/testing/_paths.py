@@ -24,13 +24,9 @@ def run_cli(
     cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs `python -m imagehub ARGS` on this checkout; captures output."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [_PACKAGE_PARENT, full_env.get("PYTHONPATH", "")]
-    ).rstrip(os.pathsep)
+    full_env = cli_env()
     full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if env:
-        full_env.update(env)
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "imagehub", *args],
         capture_output=True,
@@ -39,3 +35,14 @@ def run_cli(
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with this checkout first on PYTHONPATH,
+    updated with `env`."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [_PACKAGE_PARENT, full_env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    full_env.update(env or {})
+    return full_env

@@ -168,17 +168,22 @@ def test_demo_parquet_when_embedded_has_every_photo_vector(demo):
     )
 
 
-def test_demo_errors_file_when_written_is_empty(demo):
-    import csv
-
-    path = demo.out / "flowers_features.errors.csv"
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f))
+def test_demo_errors_file_when_nothing_failed_is_not_written(demo):
     # Every photo embeds; the credits file beside the class folders is not
-    # an image and not an error.
-    assert rows == [["path", "reason"]], f"errors file: {rows[:6]}"
+    # an image and not an error, so there is no errors file to open.
+    path = demo.out / "flowers_features.errors.csv"
+    assert not path.exists(), f"an errors file was written: {path}"
     assert "could not be embedded" not in demo.result.stdout, (
         "the demo reports no embedding errors"
+    )
+
+
+def test_demo_summary_when_printed_lists_every_output_folder(demo):
+    summary = demo.result.stdout.split("== where everything went", 1)[-1]
+    checkpoints = demo.out / "flowers_classifier_checkpoints"
+    assert checkpoints.is_dir(), "retrain wrote no checkpoints folder"
+    assert str(checkpoints) in summary, (
+        f"the checkpoints folder is missing from the list:\n{summary}"
     )
 
 

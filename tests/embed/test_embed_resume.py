@@ -15,6 +15,7 @@ import pytest
 
 import imagehub
 from imagehub import testing
+from imagehub.outputs import OutputExistsError
 
 from .conftest import model_outputs
 
@@ -158,7 +159,7 @@ def test_embed_resume_refuses_another_model(models, image_folder, tmp_path):
             part_size=20,
             progress=_stop_after(60, []),
         )
-    with pytest.raises(ValueError, match="another configuration: model="):
+    with pytest.raises(OutputExistsError, match="made with model="):
         imagehub.embed(models["feature_vector"], folder, out, part_size=20)
 
 
@@ -176,6 +177,8 @@ def test_embed_saves_config_and_refuses_to_extend_with_other_options(
     assert config["model"] == models["feature_vector"]
     assert (config["image_size"], config["resize"]) == ([16, 16], "crop")
     assert config["num_outputs"] == 8
-    with pytest.raises(ValueError, match="resize='crop', now 'pad'"):
+    with pytest.raises(
+        OutputExistsError, match="resize='crop', this run has 'pad'"
+    ):
         imagehub.embed(models["feature_vector"], folder, out, resize="pad")
     assert pq.read_table(out).num_rows == 12, "the output is untouched"

@@ -3,6 +3,7 @@
 import pytest
 
 from imagehub import hub
+from imagehub.testing import ConnectionCounter
 from imagehub.testing import cache_entries
 from imagehub.testing import cache_leftovers
 from imagehub.testing import same_files
@@ -121,6 +122,17 @@ def test_resolve_refuses_redirect_to_plain_http_when_not_loopback(
     server.redirect("/r.tar.gz", "http://example.invalid/m.tar.gz")
     with pytest.raises(hub.HandleError, match="refusing plain http"):
         hub.resolve(server.url("/r.tar.gz"))
+    _assert_nothing_cached(cache)
+
+
+@pytest.mark.timeout(60)
+def test_resolve_refuses_redirect_when_target_is_ftp(server, cache):
+    with ConnectionCounter() as listener:
+        server.redirect("/r.tar.gz", f"ftp://{listener.address}/m.tar.gz")
+        with pytest.raises(hub.HandleError, match="scheme 'ftp'"):
+            hub.resolve(server.url("/r.tar.gz"))
+        assert listener.count == 0, "the ftp redirect target was contacted"
+    assert server.count("/r.tar.gz") == 1, "a refused redirect was retried"
     _assert_nothing_cached(cache)
 
 

@@ -1,22 +1,22 @@
 """The pieces of a retraining run, one at a time: checkpoints, the feature
-cache, the report, atomic outputs, the input size, augmentation units."""
+cache, the report, the input size, augmentation units."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
+from imagehub.hub import facts_from
 from imagehub.retrain import ImageSizeError
 from imagehub.retrain import RetrainConfig
-from imagehub.retrain import _atomic
+from imagehub.retrain import _evaluate
 from imagehub.retrain import _features
+from imagehub.retrain import _model
 from imagehub.retrain import _report
 from imagehub.retrain import _train
 from imagehub.retrain._checkpoint import Checkpointer
 from imagehub.retrain._checkpoint import CheckpointMismatchError
-from imagehub.retrain._module import resolve_image_size
-from imagehub.retrain._module import traced_image_size
+from imagehub.retrain._prepare import resolve_image_size
 from imagehub.spec import ModelCard
 
 
@@ -129,14 +129,14 @@ def test_compute_features_runs_backbone_once_per_image_when_called():
 def test_classification_metrics_gives_precision_recall_when_known():
     labels = np.array([0, 0, 1, 1, 2])
     preds = np.array([0, 1, 1, 1, 1])
-    m = _report.classification_metrics(labels, preds, ["a", "b", "c"])
-    assert m["accuracy"] == pytest.approx(3 / 5)
-    a, b, c = m["per_class"]
-    assert (a["precision"], a["recall"]) == (1.0, 0.5)
-    assert b["precision"] == pytest.approx(2 / 4) and b["recall"] == 1.0
-    assert c["precision"] is None, "nobody predicted c: precision unknown"
-    assert c["recall"] == 0.0
-    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
+    m = _evaluate.classification_metrics(labels, preds, ["a", "b", "c"])
+    assert m.accuracy == pytest.approx(3 / 5)
+    a, b, c = m.per_class
+    assert (a.precision, a.recall) == (1.0, 0.5)
+    assert b.precision == pytest.approx(2 / 4) and b.recall == 1.0
+    assert c.precision is None, "nobody predicted c: precision unknown"
+    assert c.recall == 0.0
+    assert m.to_dict()["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
 
 
 def test_write_report_writes_every_file_when_called(tmp_path):
@@ -148,7 +148,9 @@ def test_write_report_writes_every_file_when_called(tmp_path):
     preds = np.array([0, 1, 1, 1])
     names = ["class_0", "class_1"]
     metrics = {
-        "validation": _report.classification_metrics(labels, preds, names),
+        "validation": _evaluate.classification_metrics(
+            labels, preds, names
+        ).to_dict(),
         "num_train": 10,
         "epochs_run": 2,
     }
@@ -180,76 +182,60 @@ def test_write_report_writes_every_file_when_called(tmp_path):
     assert json.loads((out / "hparams.json").read_text())["train_epochs"] == 5
 
 
-# --- atomic outputs ------------------------------------------------------
-
-
-def test_commit_replaces_a_folder_when_it_exists(tmp_path):
-    final = tmp_path / "model"
-    final.mkdir()
-    (final / "old.txt").write_text("old")
-    tmp = _atomic.temp_sibling(str(final), directory=True)
-    with open(os.path.join(tmp, "new.txt"), "w") as f:
-        f.write("new")
-    _atomic.commit(tmp, str(final))
-    assert sorted(os.listdir(final)) == ["new.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["model"], "no temporary left"
-
-
-def test_atomic_path_leaves_nothing_when_writing_fails(tmp_path):
-    target = tmp_path / "labels.txt"
-    with pytest.raises(RuntimeError):
-        with _atomic.atomic_path(str(target)) as tmp:
-            with open(tmp, "w") as f:
-                f.write("half")
-            raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == [], "neither target nor temp may remain"
-
-
 # --- input size ----------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def traced_modules(tmp_path_factory):
+    """Card-less SavedModels, loaded: one traced at 96x96 only, one at
+    any size."""
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("traced")
+    loaded = {}
+    for name, size in (("fixed", 96), ("any", None)):
+        module = tf.Module()
+        module.__call__ = tf.function(
+            lambda x: tf.reduce_mean(x, axis=[1, 2]),
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+        )
+        tf.saved_model.save(module, str(root / name))
+        loaded[name] = tf.saved_model.load(str(root / name))
+    return loaded
+
+
 def test_image_size_comes_from_card_when_fixed():
-    assert resolve_image_size(_card(True, (224, 224)), None, None) == (
-        224,
-        224,
-    )
+    facts = facts_from(None, _card(True, (224, 224)))
+    assert resolve_image_size(facts, None) == (224, 224)
 
 
 def test_image_size_mismatch_is_an_error_when_card_fixes_it():
     with pytest.raises(ImageSizeError, match="224"):
-        resolve_image_size(_card(True, (224, 224)), None, 128)
+        resolve_image_size(facts_from(None, _card(True, (224, 224))), 128)
 
 
 def test_image_size_flag_wins_when_card_permits_a_range():
-    assert resolve_image_size(_card(False), None, 24) == (24, 24)
-    assert resolve_image_size(_card(False), None, None) == (16, 16)
-    with pytest.raises(ImageSizeError, match="permits"):
-        resolve_image_size(_card(False, high=(32, 32)), None, 64)
-
-
-def test_image_size_comes_from_trace_when_no_card():
-    assert resolve_image_size(None, (96, 96), None) == (96, 96)
-    with pytest.raises(ImageSizeError, match="traced"):
-        resolve_image_size(None, (96, 96), 128)
-
-
-def test_image_size_flag_is_needed_when_nothing_else_tells():
-    with pytest.raises(ImageSizeError, match="--image_size"):
-        resolve_image_size(None, (None, None), None)
-    assert resolve_image_size(None, (None, None), 32) == (32, 32)
-
-
-def test_traced_image_size_reads_fixed_signature_when_saved(tmp_path):
-    import tensorflow as tf
-
-    module = tf.Module()
-    module.__call__ = tf.function(
-        lambda x: tf.reduce_mean(x, axis=[1, 2]),
-        input_signature=[tf.TensorSpec([None, 40, 48, 3], tf.float32)],
+    assert resolve_image_size(facts_from(None, _card(False)), 24) == (24, 24)
+    assert resolve_image_size(facts_from(None, _card(False)), None) == (
+        16,
+        16,
     )
-    tf.saved_model.save(module, str(tmp_path / "m"))
-    loaded = tf.saved_model.load(str(tmp_path / "m"))
-    assert traced_image_size(loaded) == (40, 48)
+    with pytest.raises(ImageSizeError, match="permits"):
+        resolve_image_size(facts_from(None, _card(False, high=(32, 32))), 64)
+
+
+def test_image_size_comes_from_trace_when_no_card(traced_modules):
+    facts = facts_from(traced_modules["fixed"], None)
+    assert resolve_image_size(facts, None) == (96, 96)
+    with pytest.raises(ImageSizeError, match="traced"):
+        resolve_image_size(facts, 128)
+
+
+def test_image_size_flag_is_needed_when_nothing_else_tells(traced_modules):
+    facts = facts_from(traced_modules["any"], None)
+    with pytest.raises(ImageSizeError, match="--image_size"):
+        resolve_image_size(facts, None)
+    assert resolve_image_size(facts, 32) == (32, 32)
 
 
 # --- training helpers ----------------------------------------------------
@@ -257,7 +243,7 @@ def test_traced_image_size_reads_fixed_signature_when_saved(tmp_path):
 
 def test_rotation_range_degrees_become_fraction_of_turn_when_augmenting():
     config = RetrainConfig(do_data_augmentation=True, rotation_range=40)
-    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    layers = _model.augmentation_layers(config, (100, 200), seed=0)
     rotation = next(x for x in layers if type(x).__name__ == "RandomRotation")
     np.testing.assert_allclose(rotation.factor, (-40 / 360, 40 / 360))
 
@@ -266,7 +252,7 @@ def test_shift_in_pixels_becomes_fraction_when_at_least_one():
     config = RetrainConfig(
         do_data_augmentation=True, width_shift_range=50, height_shift_range=0.1
     )
-    layers = _train.augmentation_layers(config, (100, 200), seed=0)
+    layers = _model.augmentation_layers(config, (100, 200), seed=0)
     shift = next(x for x in layers if type(x).__name__ == "RandomTranslation")
     cfg = shift.get_config()
     np.testing.assert_allclose(cfg["width_factor"], (-0.25, 0.25))
@@ -274,7 +260,7 @@ def test_shift_in_pixels_becomes_fraction_when_at_least_one():
 
 
 def test_class_weights_balance_classes_when_auto():
-    weights = _train.class_weights(np.array([0, 0, 0, 1]), 2)
+    weights = _features.class_weights(np.array([0, 0, 0, 1]), 2)
     np.testing.assert_allclose(weights, [4 / 6, 4 / 2])
     counts = np.array([3, 1])
     assert float(np.dot(weights, counts)) == pytest.approx(4.0)
@@ -303,7 +289,7 @@ def _head_data(flip_validation: bool):
         ).batch(8)
 
     val = tf.data.Dataset.from_tensor_slices((features, val_hot)).batch(8)
-    return _train.TrainData(60, epoch_dataset, val)
+    return _features.TrainData(60, epoch_dataset, val)
 
 
 def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
@@ -311,8 +297,8 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
         train_epochs=6, batch_size=8, learning_rate=0.1, momentum=0.0,
         early_stopping_patience=2,
     )  # fmt: skip
-    head = _train.build_head(8, 3, config, seed=0)
-    _train.compile_model(head, config)
+    head = _model.build_head(8, 3, config, seed=0)
+    _model.compile_model(head, config)
     saved = []
 
     def progress(event):
@@ -328,16 +314,16 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
         checkpointer=Checkpointer(tmp_path, {"t": 1}),
         progress=progress,
     )
-    assert outcome["stopped_early"], outcome
-    assert outcome["epochs_run"] == 3, "patience 2 after the best epoch 1"
-    assert outcome["best_epoch"] == 1
+    assert outcome.stopped_early, outcome
+    assert outcome.epochs_run == 3, "patience 2 after the best epoch 1"
+    assert outcome.best_epoch == 1
     for got, want in zip(head.variables, saved, strict=True):
         np.testing.assert_array_equal(np.array(got), want)
 
 
 def test_mixed_precision_head_returns_float32_logits_when_enabled():
     config = RetrainConfig(use_mixed_precision=True)
-    head = _train.build_head(8, 3, config, seed=0)
+    head = _model.build_head(8, 3, config, seed=0)
     assert head.get_layer("logits").compute_dtype == "float16"
     logits = head(np.ones((2, 8), np.float32))
     assert str(logits.dtype) in ("float32", "<dtype: 'float32'>"), logits.dtype
@@ -351,3 +337,48 @@ def test_cache_key_changes_when_module_is_reexported(tmp_path):
     key = _features.cache_key(str(module), (16, 16), "stretch", [])
     (module / "variables" / "variables.index").write_bytes(b"v2 weights")
     assert key != _features.cache_key(str(module), (16, 16), "stretch", [])
+
+
+def _evaluation(train_accuracy, val_accuracy, chance):
+    labels = np.zeros(10, np.int64)
+    predictions = (np.arange(10) >= round(val_accuracy * 10)).astype(int)
+    return _evaluate.Evaluation(
+        logits=np.zeros((10, 5)),
+        labels=labels,
+        predictions=predictions,
+        paths=tuple(f"{i}.jpg" for i in range(10)),
+        metrics=_evaluate.classification_metrics(
+            labels, predictions, list("abcde")
+        ),
+        train_accuracy=train_accuracy,
+        chance_level=chance,
+        chance_basis="1 in 5 classes",
+    )
+
+
+def test_hint_names_overfitting_when_training_accuracy_is_far_above():
+    evaluation = _evaluation(1.0, 0.7, 0.2)
+    assert evaluation.gap == pytest.approx(0.3)
+    assert "overfitting" in evaluation.hint, evaluation.hint
+    assert "--do_data_augmentation" in evaluation.hint
+    assert "gap +0.3000" in evaluation.context()
+
+
+def test_hint_says_near_chance_before_overfitting_when_both():
+    evaluation = _evaluation(1.0, 0.3, 0.2)
+    assert "near chance" in evaluation.hint, evaluation.hint
+
+
+def test_no_hint_when_accuracy_is_high_and_gap_small():
+    assert _evaluation(0.95, 0.9, 0.2).hint is None
+
+
+def test_chance_level_is_majority_class_when_classes_are_unequal():
+    train = np.array([0] * 8 + [1, 2])
+    val = np.array([0, 0, 0, 1])
+    level, basis = _evaluate.chance_level(train, val, ["a", "b", "c"])
+    assert level == pytest.approx(0.75) and basis == "always 'a'"
+    level, basis = _evaluate.chance_level(
+        np.array([0, 1, 2]), np.array([0, 1, 2]), ["a", "b", "c"]
+    )
+    assert level == pytest.approx(1 / 3) and basis == "1 in 3 classes"

@@ -2,6 +2,7 @@
 feature-vector SavedModel (8 features, 16x16 images)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -128,11 +129,11 @@ def test_summary_counts_one_left_out_file_in_the_singular(old_run):
 def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     import tensorflow as tf
 
-    from imagehub.retrain import _tflite
+    from imagehub.retrain import _export
 
     _, out = old_run
     rng = np.random.default_rng(0)
-    content = _tflite.convert(
+    content = _export.convert(
         str(out / "new_model"),
         "int8",
         lambda: (rng.uniform(size=(1, 16, 16, 3)) for _ in range(8)),
@@ -140,7 +141,7 @@ def test_tflite_int8_converts_with_training_images_when_asked(old_run):
     interpreter = tf.lite.Interpreter(model_content=content)
     kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
     assert np.int8 in kinds, f"no int8 tensors in the int8 model: {kinds}"
-    lite = _tflite.TFLiteClassifier(content)
+    lite = _export.TFLiteClassifier(content)
     assert lite(rng.uniform(size=(2, 16, 16, 3))).shape == (2, 3)
 
 
@@ -360,3 +361,164 @@ def test_summaries_dir_without_tensorboard_names_pip_line(workdir, tmp_path):
     with pytest.raises(MissingDependencyError, match="pip install"):
         make_image_classifier(_config(workdir, summaries_dir=str(tmp_path)))
     assert not any(tmp_path.iterdir()), "nothing may be written"
+
+
+def _outputs_cli(workdir, out, *extra):
+    from imagehub.cli import main
+
+    return main(
+        [
+            "retrain",
+            "--image_dir",
+            str(workdir / "images"),
+            "--tfhub_module",
+            str(workdir / "module"),
+            "--saved_model_dir",
+            str(out / "model"),
+            "--labels_output_file",
+            str(out / "labels.txt"),
+            "--train_epochs",
+            "1",
+            "--seed",
+            "1",
+            *extra,
+        ]
+    )
+
+
+def test_existing_saved_model_dir_is_refused_when_no_overwrite(
+    workdir, tmp_path, capsys
+):
+    mine = tmp_path / "model" / "my_notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("keep me")
+    code = _outputs_cli(workdir, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2, f"an existing output is a usage error (exit 2): {err}"
+    assert "model" in err and "--overwrite" in err, err
+    assert mine.read_text() == "keep me", "the user's file must survive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], (
+        "nothing else may be written when the run is refused"
+    )
+
+
+def test_existing_labels_file_is_refused_when_no_overwrite(
+    workdir, tmp_path, capsys
+):
+    (tmp_path / "labels.txt").write_text("my labels\n")
+    code = _outputs_cli(workdir, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "labels.txt" in err and "--overwrite" in err, err
+    assert (tmp_path / "labels.txt").read_text() == "my labels\n"
+    assert not (tmp_path / "model").exists()
+
+
+def test_existing_outputs_are_replaced_when_overwrite(workdir, tmp_path):
+    import stat
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my_notes.txt").write_text("old")
+    (tmp_path / "labels.txt").write_text("old\n")
+    old_mask = os.umask(0o022)
+    try:
+        code = _outputs_cli(workdir, tmp_path, "--overwrite")
+    finally:
+        os.umask(old_mask)
+    assert code == 0
+    assert (tmp_path / "model" / "saved_model.pb").is_file()
+    assert not (tmp_path / "model" / "my_notes.txt").exists()
+    assert (tmp_path / "labels.txt").read_text().splitlines() == CLASSES
+    modes = {
+        name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+        for name in ("model", "labels.txt", "model_report")
+    }
+    assert modes == {
+        "model": 0o755,
+        "labels.txt": 0o644,
+        "model_report": 0o755,
+    }, f"published outputs take the umask's modes: {modes}"
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert not leftovers, leftovers
+
+
+def test_earlier_checkpoint_is_refused_when_neither_resume_nor_overwrite(
+    workdir, tmp_path
+):
+    from imagehub.outputs import OutputExistsError
+
+    config = _config(
+        workdir, train_epochs=1, checkpoint_dir=str(tmp_path / "ckpt")
+    )
+    first = make_image_classifier(config)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        make_image_classifier(config)
+    again = make_image_classifier(config.replace(overwrite=True))
+    assert again.history == first.history, "--overwrite starts over"
+
+
+def test_final_accuracy_is_printed_with_chance_level_and_gap(old_run):
+    done, _ = old_run
+    assert "chance level 0.3333 (1 in 3 classes)" in done.stdout, done.stdout
+    assert "training accuracy 1.0000 (gap " in done.stdout, done.stdout
+    assert "Hint" not in done.stdout, (
+        f"a separable folder learnt well needs no hint:\n{done.stdout}"
+    )
+
+
+def test_tflite_line_says_no_quantization_when_float(old_run):
+    done, out = old_run
+    assert "TFLite (no quantization) top-1 agreement" in done.stdout, (
+        done.stdout
+    )
+    assert "(none)" not in done.stdout
+    page = (out / "new_model_report" / "report.html").read_text()
+    assert "TFLite (no quantization)" in page, "the report says it too"
+
+
+def test_report_gives_chance_level_and_training_accuracy(old_run):
+    _, out = old_run
+    metrics = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )
+    assert metrics["chance_level"] == pytest.approx(1 / 3)
+    assert metrics["train_accuracy"] == 1.0, metrics["train_accuracy"]
+    assert metrics["accuracy_gap"] == pytest.approx(
+        metrics["train_accuracy"] - metrics["val_accuracy"]
+    )
+    assert metrics["hint"] is None
+    page = (out / "new_model_report" / "report.html").read_text()
+    assert "Chance level: 33.3%" in page and "training accuracy 100.0%" in (
+        page
+    ), "report.html must put the accuracy in context"
+
+
+def test_hint_says_near_chance_when_labels_are_random(tmp_path, capsys):
+    from imagehub.cli import main
+
+    write_image_folder(
+        tmp_path / "images", per_class=20, size=(16, 16), random_labels=True
+    )
+    write_tiny_model(tmp_path / "module")
+    code = main(
+        [
+            "retrain",
+            "--image_dir",
+            str(tmp_path / "images"),
+            "--tfhub_module",
+            str(tmp_path / "module"),
+            "--report_dir",
+            str(tmp_path / "report"),
+            "--train_epochs",
+            "2",
+            "--seed",
+            "0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Hint: validation accuracy is near chance level" in out, out
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert "near chance" in metrics["hint"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "near chance" in page

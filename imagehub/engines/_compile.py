@@ -1,0 +1,408 @@
+"""Compiling a SavedModel for an engine, once, verified, cached.
+
+compile_model(model, engine)
+  -> resolve the handle, hash the SavedModel's files
+  -> cache hit: load the artifact (TensorFlow is not asked to load
+     the SavedModel)
+  -> else: load the SavedModel, convert it in a staging folder, run
+     the probe images through the engine and through TensorFlow,
+     refuse on a difference above the tolerance (float32) or an
+     agreement below the minimum (int8), then publish the entry
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from typing import Any
+
+import numpy as np
+
+from imagehub.engines import _litert
+from imagehub.engines import _openvino
+from imagehub.engines import _store
+from imagehub.engines._base import ENGINES
+from imagehub.engines._base import MIN_AGREEMENT
+from imagehub.engines._base import PARITY_TOLERANCE
+from imagehub.engines._base import CompiledInfo
+from imagehub.engines._base import CompiledModel
+from imagehub.engines._base import ImageSize
+from imagehub.engines._base import check_engine
+from imagehub.engines._base import check_precision
+from imagehub.engines._base import relative_difference
+from imagehub.engines._errors import AgreementError
+from imagehub.engines._errors import EngineError
+from imagehub.engines._errors import ParityError
+from imagehub.engines._tensorflow import SourceModel
+from imagehub.engines._tensorflow import TensorFlowModel
+from imagehub.engines._tensorflow import tensorflow_version
+from imagehub.spec import TASK_CLASSIFICATION
+from imagehub.spec import parse_image_size
+from imagehub.spec import read_card
+
+logger = logging.getLogger(__name__)
+
+# engine -> (module with version() and convert(), CompiledModel class).
+_BACKENDS: dict[str, tuple[Any, type]] = {
+    "litert": (_litert, _litert.LiteRTModel),
+    "openvino": (_openvino, _openvino.OpenVINOModel),
+}
+PROBES = 8
+FIX = "use --engine tensorflow (engine='tensorflow' in Python)"
+
+
+def engine_version(engine: str) -> str:
+    """The installed runtime's version; EngineUnavailableError if none."""
+    check_engine(engine)
+    if engine == "tensorflow":
+        return tensorflow_version()
+    return _BACKENDS[engine][0].version()
+
+
+def available_engines() -> tuple[str, ...]:
+    """The engines whose runtimes are installed, TensorFlow first."""
+    found = []
+    for engine in ENGINES:
+        try:
+            engine_version(engine)
+        except EngineError:
+            continue
+        found.append(engine)
+    return tuple(found)
+
+
+def generated_probes(image_size: ImageSize, count: int = PROBES) -> np.ndarray:
+    """Smooth gradients with noise in [0, 1]: probes when a job has none."""
+    height, width = image_size
+    rng = np.random.default_rng(0)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+    images = []
+    for _ in range(count):
+        weights = rng.random((3, 3), dtype=np.float32)
+        image = weights[0] * y + weights[1] * x + weights[2] * (1 - x * y)
+        image = image / 3 + 0.2 * rng.random(image.shape, dtype=np.float32)
+        images.append(np.clip(image, 0.0, 1.0))
+    return np.stack(images).astype(np.float32)
+
+
+def _model_dir(model: str | os.PathLike[str]) -> str:
+    from imagehub import hub
+
+    return hub.resolve(os.fspath(model))
+
+
+def _image_size(model_dir: str, image_size: Any) -> ImageSize:
+    size = parse_image_size(image_size)
+    if size is None:
+        card = read_card(model_dir)
+        if card is not None:
+            size = (card.default_size[0], card.default_size[1])
+    if size is None:
+        raise ValueError(
+            f"Cannot tell the input size of {model_dir}: it has no model "
+            "card; pass image_size (--image_size H,W)"
+        )
+    return size
+
+
+def load_compiled(
+    model: str | os.PathLike[str],
+    engine: str,
+    *,
+    image_size: Any = None,
+    precision: str = "float32",
+    digest: str | None = None,
+) -> CompiledModel | None:
+    """The compiled model from the cache, without loading the SavedModel.
+
+    Args:
+        model: A SavedModel directory or a handle `imagehub.resolve`
+            accepts.
+        engine: "litert" or "openvino".
+        image_size: (height, width); default: the model card's.
+        precision: "float32" or "int8".
+        digest: The SavedModel's content hash, when already known.
+
+    Returns:
+        The compiled model, or None when the cache has none for this
+        SavedModel's content, engine, engine version, precision and size.
+    """
+    check_engine(engine, tuple(_BACKENDS))
+    check_precision(precision)
+    model_dir = _model_dir(model)
+    size = _image_size(model_dir, image_size)
+    version = engine_version(engine)
+    digest = digest or _store.content_hash(model_dir)
+    entry = _store.entry_dir(digest, engine, version, precision, size)
+    info = _store.read_info(entry)
+    if info is None:
+        return None
+    logger.info(
+        "Engine %s %s (%s): compiled model read from the cache %s",
+        engine,
+        version,
+        precision,
+        entry,
+    )
+    return _BACKENDS[engine][1](info, entry, from_cache=True)
+
+
+def compile_model(
+    model: str | os.PathLike[str],
+    engine: str,
+    *,
+    image_size: Any = None,
+    precision: str = "float32",
+    probe_images: Any = None,
+    calibration_images: Any = None,
+    tolerance: float = PARITY_TOLERANCE,
+    min_agreement: float = MIN_AGREEMENT,
+    task: str | None = None,
+    reference: Any = None,
+    use_cache: bool = True,
+) -> CompiledModel:
+    """Compiles a reusable SavedModel for `engine`, or reads it cached.
+
+    A new compilation is verified before use: the probe images run
+    through the engine and through TensorFlow (the SavedModel's
+    `__call__`), and a float32 model whose outputs differ by more than
+    `tolerance` (relative) is refused. An int8 model is compared on the
+    probe images (held back from calibration): top-1 agreement for
+    classifiers, mean cosine similarity otherwise, refused below
+    `min_agreement`. Only verified models are cached.
+
+    Args:
+        model: A SavedModel directory or a handle `imagehub.resolve`
+            accepts.
+        engine: One of `ENGINES`.
+        image_size: (height, width); default: the model card's.
+        precision: "float32", or "int8" (LiteRT only).
+        probe_images: float32 (n, height, width, 3) images in [0, 1] for
+            the parity check, ideally the job's own; default: generated.
+        calibration_images: int8 only: images to calibrate on.
+        tolerance: Largest relative difference a float32 engine may show.
+        min_agreement: Smallest agreement an int8 engine may show.
+        task: "classification" or "feature_vector" (int8's agreement
+            metric); default: the model card's.
+        reference: The SavedModel already loaded by TensorFlow, if it is.
+        use_cache: False compiles anew and does not publish the result.
+
+    Returns:
+        The compiled model (`from_cache` says whether it was compiled).
+
+    Raises:
+        ParityError: A float32 engine differs from TensorFlow.
+        AgreementError: An int8 model agrees too little.
+        EngineUnavailableError: The engine is not installed.
+        EngineError: The engine cannot convert this model.
+    """
+    check_engine(engine)
+    check_precision(precision)
+    model_dir = _model_dir(model)
+    size = _image_size(model_dir, image_size)
+    if engine == "tensorflow":
+        if precision != "float32":
+            raise ValueError("engine 'tensorflow' runs float32 only")
+        source = _source(model_dir, size, reference)
+        info = CompiledInfo(
+            engine="tensorflow",
+            version=tensorflow_version(),
+            precision=precision,
+            image_size=size,
+            num_outputs=0,
+            content_hash="",
+        )
+        return TensorFlowModel(source, info)
+    digest = _store.content_hash(model_dir)
+    if use_cache:
+        cached = load_compiled(
+            model_dir,
+            engine,
+            image_size=size,
+            precision=precision,
+            digest=digest,
+        )
+        if cached is not None:
+            return cached
+    module, model_class = _BACKENDS[engine]
+    version = module.version()
+    source = _source(model_dir, size, reference)
+    probes, probe_source = _probes(probe_images, size)
+    calibration = None
+    if precision == "int8":
+        calibration = _calibration(calibration_images, probes, size)
+    entry = _store.entry_dir(digest, engine, version, precision, size)
+    entry_staging = _store.new_staging(entry)
+    staging: str | None = entry_staging  # None once published
+    try:
+        start = time.perf_counter()
+        try:
+            module.convert(source, entry_staging, precision, calibration)
+        except (ValueError, EngineError):
+            raise
+        except Exception as e:  # noqa: BLE001  converters raise anything
+            raise EngineError(
+                f"Engine {engine} {version} could not convert "
+                f"{model_dir}: {type(e).__name__}: {e}; {FIX}"
+            ) from e
+        seconds = time.perf_counter() - start
+        reference_out = source(probes)
+        info = CompiledInfo(
+            engine=engine,
+            version=version,
+            precision=precision,
+            image_size=size,
+            num_outputs=int(reference_out.shape[-1]),
+            content_hash=digest,
+            probes=len(probes),
+            probe_source=probe_source,
+            compile_seconds=round(seconds, 3),
+        )
+        compiled = model_class(info, entry_staging, from_cache=False)
+        info = _verify(
+            compiled,
+            info,
+            probes,
+            reference_out,
+            tolerance=tolerance,
+            min_agreement=min_agreement,
+            task=task or _card_task(model_dir),
+        )
+        compiled.info = info
+        logger.info(
+            "Engine %s %s (%s): compiled %s in %.1f s; %s",
+            engine,
+            version,
+            precision,
+            model_dir,
+            seconds,
+            describe_check(info),
+        )
+        if not use_cache:
+            # Loaded already (LiteRT maps the file, OpenVINO reads it).
+            compiled.path = None
+            return compiled
+        compiled.path = _store.publish(entry_staging, entry, info)
+        staging = None
+        return compiled
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def describe_check(info: CompiledInfo) -> str:
+    """One line: how the compiled model was verified."""
+    if info.agreement is not None:
+        return (
+            f"{info.agreement_metric} {info.agreement:.4f} with the float "
+            f"model on {info.probes} {info.probe_source}"
+        )
+    if info.max_relative_difference is None:
+        return "the SavedModel itself"
+    return (
+        f"parity kept: max relative difference "
+        f"{info.max_relative_difference:.1e} from TensorFlow on "
+        f"{info.probes} {info.probe_source}"
+    )
+
+
+def _source(model_dir: str, size: ImageSize, reference: Any) -> SourceModel:
+    if reference is None:
+        from imagehub import hub
+
+        reference = hub.load(model_dir)
+    return SourceModel(model_dir=model_dir, obj=reference, image_size=size)
+
+
+def _card_task(model_dir: str) -> str | None:
+    card = read_card(model_dir)
+    return card.task if card is not None else None
+
+
+def _as_images(images: Any, size: ImageSize, name: str) -> np.ndarray:
+    array = np.asarray(images, np.float32)
+    if array.ndim != 4 or array.shape[1:] != (*size, 3) or not len(array):
+        raise ValueError(
+            f"{name} must be float32 (n, {size[0]}, {size[1]}, 3) images, "
+            f"got shape {array.shape}"
+        )
+    return array
+
+
+def _probes(images: Any, size: ImageSize) -> tuple[np.ndarray, str]:
+    if images is None:
+        return generated_probes(size), "generated images"
+    return _as_images(images, size, "probe_images")[:PROBES], "job images"
+
+
+def _calibration(
+    images: Any, probes: np.ndarray, size: ImageSize
+) -> np.ndarray:
+    if images is None:
+        raise ValueError(
+            "precision int8 needs calibration images "
+            "(--calibration_images DIR); they must not be the probe images"
+        )
+    return _as_images(images, size, "calibration_images")
+
+
+def _verify(
+    compiled: CompiledModel,
+    info: CompiledInfo,
+    probes: np.ndarray,
+    reference_out: np.ndarray,
+    *,
+    tolerance: float,
+    min_agreement: float,
+    task: str | None,
+) -> CompiledInfo:
+    import dataclasses
+
+    outputs = compiled(probes)
+    if info.precision == "int8":
+        metric, agreement = measure_agreement(outputs, reference_out, task)
+        if agreement < min_agreement:
+            raise AgreementError(
+                f"Engine {info.engine} int8 keeps {metric} {agreement:.4f} "
+                f"with the float model on {len(probes)} held-back "
+                f"{info.probe_source}, below the minimum {min_agreement}; "
+                "use --precision float32, or lower --min_agreement"
+            )
+        return dataclasses.replace(
+            info, agreement=agreement, agreement_metric=metric
+        )
+    # One image alone too: a resized interpreter must agree as well.
+    single = compiled(probes[:1])
+    difference = max(
+        relative_difference(outputs, reference_out),
+        relative_difference(single, reference_out[:1]),
+    )
+    if not difference <= tolerance:
+        raise ParityError(
+            f"Engine {info.engine} {info.version} differs from TensorFlow "
+            f"on this model by {difference:.2e} (max relative difference on "
+            f"{len(probes)} {info.probe_source}; allowed {tolerance:.0e}), "
+            f"so it was not used; {FIX}"
+        )
+    return dataclasses.replace(info, max_relative_difference=difference)
+
+
+def measure_agreement(
+    outputs: np.ndarray, reference: np.ndarray, task: str | None
+) -> tuple[str, float]:
+    """(metric, value): top-1 agreement for classifiers, else the mean
+    cosine similarity of the feature vectors."""
+    outputs = np.asarray(outputs, np.float64)
+    reference = np.asarray(reference, np.float64)
+    if task == TASK_CLASSIFICATION:
+        same = outputs.argmax(-1) == reference.argmax(-1)
+        return "top-1 agreement", float(same.mean())
+    dot = (outputs * reference).sum(-1)
+    norms = np.linalg.norm(outputs, axis=-1) * np.linalg.norm(
+        reference, axis=-1
+    )
+    cosine = dot / np.maximum(norms, 1e-12)
+    return "mean cosine similarity", float(cosine.mean())

@@ -1,0 +1,115 @@
+"""The LiteRT engine: a `.tflite` flatbuffer run with XNNPACK.
+
+Converted with TensorFlow's `TFLiteConverter` from the SavedModel's
+serving function (batch dimension kept dynamic) and run by
+`ai_edge_litert.interpreter.Interpreter`, whose default op resolver
+applies the XNNPACK delegate, on as many threads as the process has
+cores. The interpreter is resized when the batch size changes (the last
+batch of a job), and serialized by a lock: one interpreter runs one
+batch at a time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from imagehub.engines._base import CompiledInfo
+from imagehub.engines._base import CompiledModel
+from imagehub.engines._base import cpu_threads
+from imagehub.engines._errors import EngineUnavailableError
+from imagehub.engines._tensorflow import SourceModel
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT = "model.tflite"
+PIP_LINE = "pip install 'imagehub[litert]'  (ai-edge-litert)"
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("ai-edge-litert")
+    except importlib.metadata.PackageNotFoundError as e:
+        raise EngineUnavailableError(
+            f"engine 'litert' needs LiteRT, which is not installed: "
+            f"{PIP_LINE}; or use --engine tensorflow"
+        ) from e
+
+
+def convert(
+    source: SourceModel,
+    out_dir: str,
+    precision: str,
+    calibration: np.ndarray | None,
+) -> None:
+    """Writes `model.tflite` for `source` into `out_dir`."""
+    import tensorflow as tf
+
+    fn = source.function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [fn], source.obj
+    )
+    if precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("int8 needs calibration images")
+
+        def representative() -> Any:
+            for image in calibration:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        ]
+        # Float32 in and out: the caller's batches stay as they are.
+    flatbuffer = converter.convert()
+    with open(os.path.join(out_dir, ARTIFACT), "wb") as f:
+        f.write(flatbuffer)
+
+
+class LiteRTModel(CompiledModel):
+    """A `.tflite` model run by the LiteRT interpreter with XNNPACK."""
+
+    engine = "litert"
+
+    def __init__(
+        self,
+        info: CompiledInfo,
+        path: str,
+        from_cache: bool,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(info, path, from_cache)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as e:
+            raise EngineUnavailableError(
+                f"engine 'litert' needs LiteRT: {PIP_LINE}"
+            ) from e
+        self.threads = threads or cpu_threads()
+        self._interpreter = Interpreter(
+            model_path=os.path.join(path, ARTIFACT),
+            num_threads=self.threads,
+        )
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = -1
+        self._lock = threading.Lock()
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            interpreter = self._interpreter
+            if batch.shape[0] != self._batch:
+                interpreter.resize_tensor_input(self._input, batch.shape)
+                interpreter.allocate_tensors()
+                self._batch = batch.shape[0]
+            interpreter.set_tensor(self._input, batch)
+            interpreter.invoke()
+            # get_tensor copies: the buffer is reused by the next invoke.
+            return interpreter.get_tensor(self._output)

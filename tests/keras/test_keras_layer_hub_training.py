@@ -193,7 +193,7 @@ def test_error_logged_once_when_trainable_without_variables(
     layer = flavour.KerasLayer(saved_model(write_hparams_model), trainable=True)
     with caplog.at_level(logging.ERROR):
         layer(np.array([[10.0]], np.float32))
-        layer(np.array([[10.0]], np.float32))
+        layer([[10.0]])  # A Python list, as hub.KerasLayer takes.
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "zero trainable weights" in errors[0].getMessage()

@@ -294,3 +294,13 @@ def test_keras_file_round_trip_when_dict_and_list_outputs(
     np.testing.assert_allclose(
         got["double"], np.full((2, 2, 2), -2.0) * x[:, :, None]
     )
+
+
+def test_tags_load_and_stay_in_config_when_given(flavour, saved_model):
+    layer = flavour.KerasLayer(
+        saved_model(write_plus_one_model), tags=["serve"]
+    )
+    assert float(layer(1.0)) == 2.0
+    config = _json_cycle(layer.get_config())
+    assert config["tags"] == ["serve"], config
+    assert float(flavour.KerasLayer.from_config(config)(1.0)) == 2.0

@@ -56,7 +56,10 @@ def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
 class RetrainConfig:
     """Everything `make_image_classifier` needs: data, model, training,
     outputs. Build one with keyword arguments; unset fields keep the old
-    tool's defaults.
+    tool's defaults. On cached features the default `recipe` searches its
+    own learning rate, L2 strength and epochs; fields among those given
+    another value than their default are kept (see `_recipe.py`), and
+    ``recipe="make_image_classifier"`` trains exactly as the old tool.
 
     Example:
         >>> config = RetrainConfig(

@@ -193,7 +193,12 @@ def evaluate(
     the final model on the validation images too, these are the numbers of
     its model trained on the training images only."""
     names = list(prepared.class_names)
-    if fit.recipe is not None and fit.recipe.refit:
+    if (
+        fit.recipe is not None
+        and fit.recipe.refit
+        and data.val_features is not None
+        and data.train_features is not None
+    ):
         head = fit.recipe.selection
         logits = head.logits(data.val_features)
         labels = np.asarray(data.val.labels)
@@ -376,7 +381,7 @@ def evaluate_classifier(
         image_size=image_size,
         resize=resize,
     )
-    true_of = dict(zip(index.paths, index.labels, strict=True))
+    true_of = dict(zip(index.paths, index.labels or [], strict=True))
     scored = [r for r in results if r["top_k"]]
     predicted = [r["top_k"][0]["label"] for r in scored]
     if any(p not in names for p in predicted):

@@ -12,13 +12,19 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing imagehub, TensorFlow and the test tools into $(VENV)"
+	@echo "(a minute or two; pip lists each package as it goes)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cpu,dev-core,beam,openvino,hubs]'
-	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers)
-	# declare a dependency on the full `tensorflow` wheel; beside
-	# tensorflow-cpu that would install TensorFlow twice.
-	$(PY) -m pip install --quiet --no-deps 'tf-keras>=2.16,<2.22' \
+	# Not --quiet: the install takes a while and pip's lines are progress.
+	$(PY) -m pip install --progress-bar on -e '.[cpu,dev-core,beam,openvino,hubs,keras-hub-core]'
+	# tensorflow-hub and tf-keras (the [dev] extra's interop consumers) and
+	# keras-hub's tensorflow-text (the [keras-hub] extra) declare a
+	# dependency on the full `tensorflow` wheel; beside tensorflow-cpu that
+	# would install TensorFlow twice.
+	$(PY) -m pip install --no-deps 'tf-keras>=2.16,<2.22' \
 		'tensorflow-hub>=0.16'
+	$(PY) -m pip install --no-deps 'keras-hub>=0.32' \
+		'tensorflow-text>=2.20,<2.22'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -50,6 +50,7 @@ _SUBPACKAGES = (
     "hub",
     "keras",
     "data",
+    "engines",
     "retrain",
     "embed",
     "testing",

@@ -106,8 +106,8 @@ def _list(args: argparse.Namespace) -> int:
     entries = hub.list_cache()
     try:
         lockfile = hub.active_lockfile()
-    except hub.HandleError as e:
-        raise UsageError(str(e)) from None
+    except hub.HandleError as error:
+        raise UsageError(str(error)) from None
 
     def pin(entry) -> str:
         if lockfile is None:

@@ -1,8 +1,9 @@
 """`imagehub export`: write a reusable image SavedModel from a Keras model.
 
 One source: `--arch NAME` (keras.applications), `--keras_model PATH`
-(`.keras` file) or `--saved_model PATH` (a SavedModel without the reusable
-API, e.g. from Keras 3's `Model.export()`).
+(`.keras` file), `--saved_model PATH` (a SavedModel without the reusable
+API, e.g. from Keras 3's `Model.export()`) or `--preset PRESET` (a KerasHub
+preset: built-in name, kaggle://, hf:// or a local preset folder).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
             "Export a reusable image SavedModel (feature vector or "
             "classifier) that takes [0, 1] RGB images, with a model card "
             "and serving signatures. Give exactly one of --arch, "
-            "--keras_model, --saved_model."
+            "--keras_model, --saved_model, --preset."
         ),
     )
     p.add_argument(
@@ -51,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
         "--saved_model",
         help="a SavedModel to wrap (e.g. written by Keras Model.export())",
     )
+    src.add_argument(
+        "--preset",
+        help="a KerasHub preset: a built-in name, kaggle://..., hf://... "
+        "or a local preset folder (needs imagehub[keras-hub])",
+    )
     p.add_argument(
         "--alpha",
         type=float,
@@ -68,7 +74,8 @@ def add_parser(subparsers: Any) -> None:
         metavar="LOW,HIGH",
         help="the range the source model expects its input in: "
         + ", ".join(_RANGES)
-        + " (--keras_model/--saved_model; default: 0,1)",
+        + " (--keras_model/--saved_model; default: 0,1; --preset: default "
+        "its ImageConverter's)",
     )
     p.add_argument(
         "--preprocessing",
@@ -84,7 +91,7 @@ def add_parser(subparsers: Any) -> None:
         "--image_size",
         metavar="H,W",
         help="default input size H,W (or one number for square; default: "
-        "the model's fixed input size, else 224,224)",
+        "the model's fixed input size, else its preset's, else 224,224)",
     )
     p.add_argument(
         "--labels", help="class names, one per line (classification)"
@@ -138,7 +145,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     elif args.input_range or args.preprocessing:
         raise UsageError(
             "--arch folds its own preprocessing in; --input_range and "
-            "--preprocessing apply to --keras_model and --saved_model"
+            "--preprocessing apply to --keras_model, --saved_model and "
+            "--preset"
         )
     if args.signature and not args.saved_model:
         raise UsageError("--signature applies to --saved_model only")
@@ -189,14 +197,19 @@ def _export(args: argparse.Namespace, status: Any) -> str:
                 task=args.task,
             )
         )
+    elif args.preset:
+        status.update(f"Loading KerasHub preset {args.preset}...")
+        model = ex.load_preset(args.preset, args.task, image_size=size)
     else:
         model = args.keras_model or args.saved_model
+    if not args.arch:
         if args.input_range:
             options["input_range"] = args.input_range
         if args.preprocessing:
             options["preprocessing"] = args.preprocessing
         if args.signature:
             options["signature"] = args.signature
+    if args.keras_model or args.saved_model:
         options["source"] = os.path.abspath(model)
     if size is not None:
         options["image_size"] = size
@@ -230,6 +243,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except (ValueError, FileExistsError) as e:
         raise UsageError(_as_flags(str(e))) from e
+    except (ConnectionError, ImportError) as e:
+        # A KerasHub preset without network or without keras-hub: the
+        # message says what to do.
+        raise UsageError(str(e)) from e
     card = read_card(path)
     if card is None:  # _verify checked it; only a race could remove it
         print(f"Exported to {path}")

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +45,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
     ) from e
 
 from imagehub import hub
+from imagehub import outputs
 from imagehub.data import meant_as_image
 from imagehub.embed._batches import decode_one
 from imagehub.embed._defaults import DEFAULTS
@@ -91,17 +91,37 @@ class ImagehubModelHandler(ModelHandler):
         handle: A handle `imagehub.load` accepts on the workers.
         batch_size: Largest batch passed to the model.
         image_size: (height, width) of the examples.
+        engine: What runs the model on the workers (`imagehub.engines`);
+            a compiled model is made once per worker machine and cached.
+        num_images: Images in the job, when known (for `auto`).
     """
 
     def __init__(
-        self, handle: str, batch_size: int, image_size: tuple[int, int]
+        self,
+        handle: str,
+        batch_size: int,
+        image_size: tuple[int, int],
+        engine: str = "tensorflow",
+        num_images: int | None = None,
     ):
         super().__init__()
         self._handle = handle
         self._batch_size = batch_size
         self._image_size = (int(image_size[0]), int(image_size[1]))
+        self._engine = engine
+        self._num_images = num_images
 
     def load_model(self) -> OpenedModel:
+        if self._engine != "tensorflow":
+            from imagehub.embed._engine import open_with_engine
+
+            return open_with_engine(
+                self._handle,
+                self._image_size,
+                self._engine,
+                self._batch_size,
+                self._num_images,
+            )
         obj = hub.load(hub.resolve(self._handle))
         facts = hub.resolve_facts(
             self._handle, obj=obj, image_size=self._image_size
@@ -235,6 +255,7 @@ def embed_beam(
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     options: Mapping[str, Any] | None = None,
+    engine: str = DEFAULTS.engine,
 ) -> EmbedSummary:
     """Runs `embed` as a Beam pipeline and waits for it.
 
@@ -250,6 +271,7 @@ def embed_beam(
         image_size: (height, width); default: the model card's.
         resize: A mode of `imagehub.data.RESIZE_MODES`.
         options: Beam pipeline options; DirectRunner when no runner given.
+        engine: What runs the model on the workers (`imagehub.engines`).
 
     Returns:
         An `EmbedSummary` (rows and errors counted by Beam metrics).
@@ -261,11 +283,6 @@ def embed_beam(
         )
     output_stem(output)
     remote_out = _is_remote(output)
-    if not remote_out and os.path.exists(output):
-        raise FileExistsError(
-            f"Output {output!r} exists; the Beam runner does not resume. "
-            "Delete it or choose another output"
-        )
     # The launcher needs the facts (input size, task), not the weights:
     # the resolver loads the model only when it has no card.
     facts = hub.resolve_facts(handle, image_size=image_size, resize=resize)
@@ -288,16 +305,19 @@ def embed_beam(
         shards_prefix = output.rstrip("/") + "/part"
         errors_out = errors_path(output)
     else:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        staging = tempfile.mkdtemp(
-            prefix=f".{os.path.basename(output)}.beam-",
-            dir=os.path.dirname(os.path.abspath(output)),
-        )
+        # Removed by the next run if this one is killed.
+        staging = outputs.temp_sibling(output, directory=True)
         shards_prefix = os.path.join(staging, "shards", "part")
         errors_out = os.path.join(staging, "errors.csv")
 
     handler: KeyedModelHandler = KeyedModelHandler(
-        ImagehubModelHandler(handle, batch_size, size)
+        ImagehubModelHandler(
+            handle,
+            batch_size,
+            size,
+            engine=engine,
+            num_images=None if patterns else len(paths),
+        )
     )
     schema = arrow_schema(with_logits)
 
@@ -374,8 +394,12 @@ def embed_beam(
         if staging is not None:
             shards = os.path.join(staging, "shards")
             os.makedirs(shards, exist_ok=True)
-            os.replace(shards, output)
-            os.replace(errors_out, errors_path(output))
+            # embed() applied the overwrite rule before the pipeline ran.
+            outputs.commit(shards, output, overwrite=True)
+            if counts["errors"]:
+                outputs.commit(errors_out, errors_path(output), overwrite=True)
+            else:  # nothing failed: no errors file (an older one goes)
+                outputs.discard(errors_path(output))
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -386,4 +410,6 @@ def embed_beam(
         rows=counts["embedded"],
         errors=counts["errors"],
         processed=processed,
+        engine=engine,
+        engine_reason="chosen on each worker" if engine == "auto" else "",
     )

@@ -15,6 +15,10 @@ from imagehub.export._forward import HPARAMS
 from imagehub.export._forward import INPUT_RANGES
 from imagehub.export._forward import PREPROCESSING_MODES
 from imagehub.export._forward import parse_input_range
+from imagehub.export._kerashub import POOLINGS
+from imagehub.export._kerashub import KerasHubFamilyError
+from imagehub.export._kerashub import KerasHubModel
+from imagehub.export._kerashub import load_preset
 from imagehub.export._serving import decode_and_resize
 from imagehub.export._sources import load_keras_model
 from imagehub.export._sources import wrap_saved_model
@@ -23,9 +27,12 @@ from imagehub.export._weights import load_weights_checked
 __all__ = [
     "HPARAMS",
     "INPUT_RANGES",
+    "POOLINGS",
     "PREPROCESSING_MODES",
     "ArchSpec",
     "ExportVerificationError",
+    "KerasHubFamilyError",
+    "KerasHubModel",
     "arch_names",
     "arch_options",
     "build_arch",
@@ -34,6 +41,7 @@ __all__ = [
     "export_feature_vector",
     "get_arch",
     "load_keras_model",
+    "load_preset",
     "load_weights_checked",
     "parse_input_range",
     "wrap_saved_model",

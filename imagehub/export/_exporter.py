@@ -329,7 +329,7 @@ def export(
     import tensorflow as tf
 
     from imagehub import __version__
-    from imagehub.export._sources import load_source
+    from imagehub.export._sources import resolve_source
 
     path = os.path.abspath(os.fspath(path))
     outputs.check_target(path, overwrite)
@@ -338,9 +338,24 @@ def export(
             f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
         )
     size_hint = None if image_size is None else _as_size(image_size)
-    origin = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
-    model = load_source(model, signature=signature, image_size=size_hint)
-    scale, scaling = scaling_fn(input_range, preprocessing)
+    resolved = resolve_source(
+        model,
+        task,
+        signature=signature,
+        image_size=size_hint,
+        input_range=input_range,
+        preprocessing=preprocessing,
+    )
+    model, origin, size_hint = (
+        resolved.model,
+        resolved.source,
+        resolved.image_size,
+    )
+    labels = resolved.labels if labels is None else labels
+    hparams = resolved.hparams if hparams is None else hparams
+    license = license or resolved.license  # noqa: A001 - the card's field.
+    extra = {**resolved.extra, **(extra or {})}
+    scale, scaling = scaling_fn(resolved.input_range, resolved.preprocessing)
     forward = Forward(
         model, task, scale, activation if task == TASK_CLASSIFICATION else None
     )

@@ -2,11 +2,15 @@
 
 A `.keras` file is loaded with `keras.saving.load_model`; a SavedModel
 without the reusable API (e.g. what Keras 3's `Model.export()` writes) is
-wrapped in a `keras.layers.TFSMLayer` inside a one-layer functional model.
+wrapped in a `keras.layers.TFSMLayer` inside a one-layer functional model;
+a KerasHub model or preset becomes a functional model with its family's
+pooling, and brings its own scaling, size, labels and license
+(`resolve_source`, see `_kerashub.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -146,3 +150,84 @@ def load_source(
     if os.path.isdir(path):
         return wrap_saved_model(path, signature, image_size)
     return load_keras_model(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSource:
+    """A source resolved for the exporter: the model and what it says about
+    itself, the caller's arguments taking precedence.
+
+    Attributes:
+        model: A Keras model from (scaled) images to [batch, outputs].
+        input_range: The range the model expects, or None.
+        preprocessing: A name or a function of [0, 255] images, or None.
+        image_size: The default (height, width), or None.
+        labels: Class names from the source, or None.
+        license: License text from the source, or "".
+        source: What the card names as the source, or None.
+        extra: Card fields from the source.
+        hparams: The overrides to offer (None: all that apply).
+    """
+
+    model: Any
+    input_range: Any = None
+    preprocessing: Any = None
+    image_size: tuple[int, int] | None = None
+    labels: tuple[str, ...] | None = None
+    license: str = ""
+    source: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    hparams: tuple[str, ...] | None = None
+
+
+def resolve_source(
+    source: Any,
+    task: str,
+    *,
+    signature: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    input_range: Any = None,
+    preprocessing: Any = None,
+) -> ExportSource:
+    """Resolves a model, a file, a SavedModel, a KerasHub model or preset.
+
+    Raises:
+        ValueError: A source that cannot be exported, or a KerasHub
+            backbone without an ImageConverter and no scaling given.
+    """
+    from imagehub.export import _kerashub
+
+    path = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if isinstance(path, str) and _kerashub.is_preset_path(path):
+        source = _kerashub.load_preset(path, task, image_size=image_size)
+    if _kerashub.is_keras_hub_model(source):
+        hub = _kerashub.keras_hub_source(source, task, image_size=image_size)
+        if input_range is None and preprocessing is None:
+            if not hub.has_converter:
+                raise ValueError(
+                    "The KerasHub model carries no ImageConverter, so the "
+                    "scaling it expects is unknown: pass input_range or "
+                    "preprocessing, or export "
+                    "imagehub.export.KerasHubModel(model, converter=...) "
+                    "or the preset (imagehub.export.load_preset(PRESET))"
+                )
+            input_range, preprocessing = hub.input_range, hub.preprocessing
+        return ExportSource(
+            model=hub.model,
+            input_range=input_range,
+            preprocessing=preprocessing,
+            image_size=image_size or hub.image_size,
+            labels=hub.labels,
+            license=hub.license,
+            source=hub.source,
+            extra=hub.extra,
+            hparams=hub.hparams,
+        )
+    origin = path if isinstance(path, str) else None
+    return ExportSource(
+        model=load_source(source, signature=signature, image_size=image_size),
+        input_range=input_range,
+        preprocessing=preprocessing,
+        image_size=image_size,
+        source=origin,
+    )

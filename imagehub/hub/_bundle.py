@@ -79,6 +79,7 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
     from imagehub.hub import _resolver
 
     lockfile = _lockfile.active()
+    where = lockfile.path if lockfile is not None else ""
     cache = _cache.Cache(_config.cache_dir())
     models, seen = [], set()
     for text in handles:
@@ -89,9 +90,7 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
                 "models (remote handles), so copy the directory instead"
             )
         pin = lockfile.find(parsed) if lockfile is not None else None
-        _, target = _resolver.resolve_remote(
-            parsed, pin, lockfile.path if pin else ""
-        )
+        _, target = _resolver.resolve_remote(parsed, pin, where)
         files = _resolver.verified_files(target)
         models.append(
             {
@@ -208,7 +207,9 @@ def _read_index(path: str, staging: str) -> list[dict]:
         ) from None
     except (OSError, ValueError) as e:
         raise BundleError(f"{path}: {INDEX} is not JSON ({e})") from None
-    models = index.get("models") if isinstance(index, dict) else None
+    if not isinstance(index, dict):
+        index = {}
+    models = index.get("models")
     if index.get("format") != FORMAT or not isinstance(models, list):
         raise BundleError(f"{path}: {INDEX} is not of format {FORMAT}")
     fields = ("handle", "key", "resolved", "entry", "sha256")
@@ -260,7 +261,11 @@ def _verify_entry(path: str, staging: str, model: dict) -> None:
         raise BundleError(
             f"{path}: the manifest of {handle!r} is for {manifest.get('key')!r}"
         )
-    problems = []
+    problems = [
+        f"{name} is not part of a cache entry"
+        for name in sorted(os.listdir(entry))
+        if name not in (_cache.MANIFEST, _cache.MODEL_DIR)
+    ]
     found = {}
     model_dir = os.path.join(entry, _cache.MODEL_DIR)
     for rel, file_path in _cache.walk_files(model_dir):

@@ -13,12 +13,14 @@ entry is committed: one cache, one verification, one lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import posixpath
 import shutil
 from collections.abc import Callable
+from collections.abc import Iterator
 
 from imagehub.hub import _config
 from imagehub.hub import _handles
@@ -27,6 +29,7 @@ from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
+from imagehub.hub._errors import UnsafeArchiveError
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +126,12 @@ def download(
         ]
     wanted = _saved_model_files(handle, tree)
     total = sum(int(entry.size or 0) for entry in wanted.values())
+    if total > _tar.MAX_BYTES or len(wanted) > _tar.MAX_MEMBERS:
+        raise UnsafeArchiveError(
+            f"{handle.original!r} lists {len(wanted)} files of {total} bytes, "
+            f"over imagehub's limits ({_tar.MAX_MEMBERS} files, "
+            f"{_tar.MAX_BYTES} bytes); refusing to download it"
+        )
     done = [0]
 
     def advance(n: float | None) -> None:
@@ -160,6 +169,13 @@ def _saved_model_files(handle: _handles.Handle, tree: list) -> dict:
     wanted = {}
     nested = set()
     for entry in tree:
+        # The listing names where files land: the same rule as archive
+        # members (no absolute names, no '..').
+        source = f"the Hub's file list of {handle.repo}"
+        if _tar.safe_member_path(entry.path, source) != entry.path:
+            raise UnsafeArchiveError(
+                f"{source} names {entry.path!r}; refusing to download it"
+            )
         if not entry.path.startswith(prefix):
             continue
         rel = entry.path[len(prefix) :]
@@ -242,21 +258,15 @@ def _progress_class(advance: Callable[[float | None], None]) -> type:
     return _Report
 
 
-class _translated_errors:
+@contextlib.contextmanager
+def _translated_errors(handle: _handles.Handle) -> Iterator[None]:
     """Turns huggingface_hub's errors into imagehub's, naming the fix."""
-
-    def __init__(self, handle: _handles.Handle) -> None:
-        self.handle = handle
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, tb) -> bool:
-        if error is None or not isinstance(error, Exception):
-            return False
-        translated = _translate(self.handle, error)
+    try:
+        yield
+    except Exception as error:
+        translated = _translate(handle, error)
         if translated is None:
-            return False
+            raise
         raise translated from error
 
 
@@ -318,16 +328,17 @@ def _translate(handle: _handles.Handle, error: Exception):
 
 
 def _transport_error(handle: _handles.Handle, error: Exception):
-    try:
-        import httpx2 as httpx
-    except ImportError:  # pragma: no cover - older huggingface_hub
+    import importlib
+
+    # huggingface_hub 1.x talks through httpx, 2.x through httpx2.
+    for name in ("httpx2", "httpx"):
         try:
-            import httpx
+            module = importlib.import_module(name)
         except ImportError:
-            return None
-    if isinstance(error, httpx.HTTPError):
-        return DownloadError(
-            f"{handle.original!r}: cannot reach the Hugging Face Hub at "
-            f"{_config.hf_endpoint()} ({type(error).__name__}: {error})"
-        )
+            continue
+        if isinstance(error, module.HTTPError):
+            return DownloadError(
+                f"{handle.original!r}: cannot reach the Hugging Face Hub at "
+                f"{_config.hf_endpoint()} ({type(error).__name__}: {error})"
+            )
     return None

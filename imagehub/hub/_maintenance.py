@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from collections.abc import Iterable
 
@@ -124,6 +125,10 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
         discard_entry(cache, name, path)
         removed.append(path)
     if handles is None:
+        # What unversioned handles resolved to goes with the entries.
+        shutil.rmtree(
+            os.path.join(cache.root, _versions.REFS_DIR), ignore_errors=True
+        )
         cache.remove_leftovers()
         _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
     return removed

@@ -41,7 +41,7 @@ class FileDigest:
         return {"size": self.size, "sha256": self.sha256}
 
 
-def _member_path(name: str, source: str) -> str | None:
+def safe_member_path(name: str, source: str) -> str | None:
     """Returns the normalised relative path of a member, None for '.'.
 
     Raises:
@@ -127,7 +127,7 @@ def safe_extract(
                         f"archive {source} has more than {max_members} "
                         "members; refusing to extract it"
                     )
-                rel = _member_path(member.name, source)
+                rel = safe_member_path(member.name, source)
                 if not (member.isfile() or member.isdir()):
                     raise UnsafeArchiveError(
                         f"archive {source} member {member.name!r} is "

@@ -41,7 +41,9 @@ def resolve_latest(handle: _handles.Handle) -> _handles.Handle:
     return _hf.resolve_revision(handle)
 
 
-def pinned(handle: _handles.Handle, pin_resolved: str | None = None):
+def pinned(
+    handle: _handles.Handle, pin_resolved: str | None = None
+) -> _handles.Handle:
     """Returns the handle of the immutable content `handle` names.
 
     Args:

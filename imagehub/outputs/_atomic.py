@@ -29,6 +29,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 
 from imagehub.outputs._errors import OutputExistsError
 from imagehub.outputs._modes import publish_modes
@@ -38,20 +39,27 @@ logger = logging.getLogger(__name__)
 TEMP_MARK = ".tmp-"
 ASIDE_MARK = ".old-"
 # Temporary siblings without a process id in their name (written by
-# imagehub before 0.2) count as abandoned after this long untouched.
+# earlier imagehub versions) count as abandoned after this long untouched.
 STALE_SECONDS = 3600.0
 _OWNER = re.compile(r"(\d+)-")
 
 
-def check_target(path: str | os.PathLike[str], overwrite: bool) -> None:
+def check_target(
+    path: str | os.PathLike[str], overwrite: bool, *, detail: str = ""
+) -> None:
     """Refuses an existing `path` unless `overwrite`.
+
+    Args:
+        path: The output.
+        overwrite: Whether an existing `path` may be replaced.
+        detail: Why it cannot be kept, for the message (optional).
 
     Raises:
         OutputExistsError: `path` exists and `overwrite` is False.
     """
     path = os.fspath(path)
     if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(path)
+        raise OutputExistsError(path, detail)
 
 
 def _prefix(path: str, mark: str) -> str:
@@ -185,7 +193,9 @@ def commit(
 
 
 @contextlib.contextmanager
-def _atomic(path: str | os.PathLike[str], overwrite: bool, directory: bool):
+def _atomic(
+    path: str | os.PathLike[str], overwrite: bool, directory: bool
+) -> Iterator[str]:
     check_target(path, overwrite)
     tmp = temp_sibling(path, directory=directory)
     try:

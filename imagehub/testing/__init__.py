@@ -14,6 +14,10 @@ from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._export_checks import assert_reusable
+from imagehub.testing._hostile import HOSTILE_KINDS
+from imagehub.testing._hostile import RUN_AT_LOAD
+from imagehub.testing._hostile import write_graph_bomb
+from imagehub.testing._hostile import write_hostile_model
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubapis import HfHubServer
@@ -27,6 +31,9 @@ from imagehub.testing._images import random_image
 from imagehub.testing._images import write_flat_folder
 from imagehub.testing._images import write_image_folder
 from imagehub.testing._keras import tiny_keras_model
+from imagehub.testing._kerashub import kerashub_model
+from imagehub.testing._kerashub import write_kerashub_preset
+from imagehub.testing._kerashub import write_text_preset
 from imagehub.testing._layer_models import HALF_PLUS_ONE_L2
 from imagehub.testing._layer_models import TEXT_EMBEDDING_DIM
 from imagehub.testing._layer_models import write_batch_norm_model
@@ -51,16 +58,19 @@ __all__ = [
     "CLASS_COLOURS",
     "ConnectionCounter",
     "HALF_PLUS_ONE_L2",
+    "HOSTILE_KINDS",
     "HfHubServer",
     "KaggleServer",
     "ModelServer",
     "PtyResult",
+    "RUN_AT_LOAD",
     "TEXT_EMBEDDING_DIM",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
     "assert_reusable",
     "cache_entries",
     "cache_leftovers",
+    "kerashub_model",
     "pack_saved_model",
     "random_image",
     "read_tree",
@@ -75,12 +85,15 @@ __all__ = [
     "write_dict_io_model",
     "write_file_writing_model",
     "write_flat_folder",
+    "write_graph_bomb",
     "write_half_plus_one_model",
+    "write_hostile_model",
     "write_hparams_model",
     "write_image_folder",
     "write_keras_default_model",
     "write_keras_export",
     "write_keras_wrapped",
+    "write_kerashub_preset",
     "write_list_output_model",
     "write_module_model",
     "write_plus_one_model",
@@ -89,6 +102,7 @@ __all__ = [
     "write_residual_dropout_model",
     "write_string_length_model",
     "write_text_embedding_model",
+    "write_text_preset",
     "write_tf1_model",
     "write_tiny_model",
     "write_untracked_card_model",

@@ -512,8 +512,8 @@ class KaggleServer(_ApiServer):
         if path.startswith(self.API_PREFIX) and request.method == "POST":
             return self._api(request, path[len(self.API_PREFIX) :])
         if path.startswith("/models/"):
-            *variation, version = path[len("/models/") :].split("/")
-            model = self.models.get("/".join(variation).lower())
+            name, _, version = path[len("/models/") :].rpartition("/")
+            model = self.models.get(name.lower())
             if model is None or not version.isdigit():
                 return _Reply(404, b"not found")
             if model.credentials is not None:
@@ -521,11 +521,7 @@ class KaggleServer(_ApiServer):
                 return _Reply(403, b"<html>Sign in</html>")
             return _Reply(
                 302,
-                headers={
-                    "Location": self.url(
-                        f"/storage/{'/'.join(variation)}/{version}"
-                    )
-                },
+                headers={"Location": self.url(f"/storage/{name}/{version}")},
             )
         return _Reply(404, b"not found")
 

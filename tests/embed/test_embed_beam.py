@@ -91,7 +91,7 @@ def test_beam_lists_every_bad_file(beam_run):
 
 def test_beam_refuses_an_existing_output(models, beam_run):
     _, out, _, _, mixed = beam_run
-    with pytest.raises(FileExistsError, match="does not resume"):
+    with pytest.raises(FileExistsError, match="does not resume.*--overwrite"):
         imagehub.embed(models["feature_vector"], mixed, out, runner="beam")
 
 

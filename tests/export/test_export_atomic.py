@@ -60,3 +60,37 @@ def test_failed_overwrite_keeps_the_old_target(model, tmp_path, monkeypatch):
         export_feature_vector(model, str(target), overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
     assert sorted(os.listdir(tmp_path)) == ["out"], os.listdir(tmp_path)
+
+
+def test_export_when_published_has_the_umask_modes(model, tmp_path):
+    target = tmp_path / "out"
+    old = os.umask(0o022)
+    try:
+        export_feature_vector(model, str(target))
+    finally:
+        os.umask(old)
+    private = {}
+    for root, dirs, files in os.walk(target):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            want = 0o755 if os.path.isdir(path) else 0o644
+            mode = os.stat(path).st_mode & 0o777
+            if mode != want:
+                private[os.path.relpath(path, tmp_path)] = oct(mode)
+    mode = os.stat(target).st_mode & 0o777
+    assert mode == 0o755, f"the SavedModel folder is {oct(mode)}, not 0o755"
+    assert not private, f"files not readable by others: {private}"
+
+
+def test_export_when_a_killed_export_left_a_temp_removes_it(model, tmp_path):
+    import subprocess
+    import sys
+
+    # What a SIGKILLed export of the same target leaves: a temporary
+    # sibling named after its (now gone) process.
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    litter = tmp_path / f".out.tmp-{proc.pid}-k1ll3d"
+    (litter / "variables").mkdir(parents=True)
+    export_feature_vector(model, str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path)) == ["out"], os.listdir(tmp_path)

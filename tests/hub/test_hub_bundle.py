@@ -184,3 +184,17 @@ def test_cache_cli_import_exits_1_when_not_a_bundle(cache, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "not a readable bundle" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_import_refuses_file_beside_entry_manifest(bundle, offline_cache):
+    with tarfile.open(bundle) as tar:
+        manifest = next(
+            m.name for m in tar if m.name.endswith("/manifest.json")
+        )
+    with tarfile.open(bundle, "a") as tar:
+        info = tarfile.TarInfo(manifest.replace("manifest.json", "run-me.sh"))
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"rm\n"))
+    with pytest.raises(hub.BundleError, match="run-me.sh is not part of"):
+        hub.import_bundle(bundle)
+    assert cache_entries(offline_cache) == []

@@ -147,3 +147,21 @@ def test_resolve_uses_recorded_commit_when_offline(hf_hub, monkeypatch):
 def test_parse_raises_handle_error_when_hf_handle_malformed(handle):
     with pytest.raises(hub.HandleError, match="hf://OWNER/REPO"):
         hub.resolve(handle)
+
+
+def test_resolve_gives_pip_line_when_huggingface_hub_missing(
+    cache, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(ImportError, match=r"pip install 'imagehub\[hubs\]'"):
+        hub.resolve("hf://me/m")
+
+
+@pytest.mark.parametrize("name", ["variables/../../../evil", "/tmp/evil"])
+def test_resolve_refuses_file_list_that_climbs_out(hf_hub, cache, name):
+    hf_hub.add_repo("me/hostile", {**MODEL, name: b"x"})
+    with pytest.raises(hub.UnsafeArchiveError, match="refusing"):
+        hub.resolve("hf://me/hostile")
+    assert cache_entries(cache) == [], "nothing may be cached"

@@ -148,3 +148,27 @@ def test_clear_removes_latest_entry_when_given_unversioned_handle(
         os.path.dirname(model_dir)
     ]
     assert cache_entries(cache) == []
+
+
+def test_kaggle_needs_kagglehub_only_for_latest_and_credentials(
+    kaggle, archive, monkeypatch
+):
+    import sys
+
+    kaggle.add_model(VARIATION, {2: archive})
+    monkeypatch.setitem(sys.modules, "kagglehub", None)
+    monkeypatch.setitem(sys.modules, "kagglehub.config", None)
+    assert same_files(hub.resolve(f"kaggle:{VARIATION}/2")), (
+        "a public version must load without kagglehub"
+    )
+    with pytest.raises(ImportError, match=r"pip install 'imagehub\[hubs\]'"):
+        hub.resolve(f"kaggle:{VARIATION}")
+
+
+def test_clear_all_forgets_recorded_versions(kaggle, archive, monkeypatch):
+    kaggle.add_model(VARIATION, {2: archive})
+    hub.resolve(f"kaggle:{VARIATION}")
+    hub.clear_cache()
+    monkeypatch.setenv("IMAGEHUB_OFFLINE", "1")
+    with pytest.raises(hub.OfflineError, match="none is recorded"):
+        hub.resolve(f"kaggle:{VARIATION}")

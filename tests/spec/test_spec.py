@@ -11,6 +11,28 @@ SPEC_MD = os.path.join(
 )
 
 
+DOCS_SPEC_MD = os.path.join(
+    os.path.dirname(__file__), "..", "..", "docs", "spec.md"
+)
+
+
+def test_rule_ids_match_docs_spec_md_on_every_checkout():
+    # docs/spec.md ships with the repository (SPEC.md does not): its table
+    # has a row per rule of imagehub.spec.RULES (F4 and C4 share one),
+    # plus imagehub's own D1 check.
+    with open(DOCS_SPEC_MD, encoding="utf-8") as f:
+        cells = re.findall(
+            r"^\| ([A-Z]\d+(?: / [A-Z]\d+)*) \|", f.read(), flags=re.M
+        )
+    rows = [r for cell in cells for r in cell.split(" / ") if r != "D1"]
+    assert len(rows) == len(set(rows)), f"a rule has two rows: {rows}"
+    assert sorted(rows) == sorted(spec.RULE_IDS), (
+        f"docs/spec.md rows {rows} differ from imagehub.spec.RULE_IDS "
+        f"{spec.RULE_IDS}"
+    )
+    assert set(spec.RULES) == set(spec.RULE_IDS)
+
+
 def test_rule_ids_match_spec_md_when_spec_is_present():
     if not os.path.exists(SPEC_MD):
         pytest.skip("shared/SPEC.md is not beside this checkout")

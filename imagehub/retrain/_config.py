@@ -340,6 +340,12 @@ class RetrainConfig:
         return self.recipe == RECIPE_IMAGEHUB and self.use_feature_cache
 
     @property
+    def warm_starts(self) -> bool:
+        """Whether fine-tuning starts from a head trained by imagehub's
+        recipe on the frozen module's features."""
+        return self.recipe == RECIPE_IMAGEHUB and self.do_fine_tuning
+
+    @property
     def use_feature_cache(self) -> bool:
         """Whether training runs on cached features (resolves None)."""
         if self.cache_features is None:

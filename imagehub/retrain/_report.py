@@ -64,6 +64,8 @@ def metrics_document(
     }
     if tflite is not None:
         metrics["tflite"] = tflite.to_dict()
+    if fit.warm_start is not None:
+        metrics["warm_start"] = fit.warm_start.to_dict()
     if fit.recipe is not None:
         metrics["recipe"] = fit.recipe.to_dict()
         metrics["recipe_summary"] = fit.recipe.describe()

@@ -54,6 +54,8 @@ class FitResult:
         resumed_from: The epoch training resumed after (0: from scratch).
         recipe: What imagehub's recipe chose and trained, or None for the
             old tool's training.
+        warm_start: The head imagehub's recipe trained on the frozen
+            module's features before fine-tuning began, or None.
     """
 
     history: dict[str, list[float]]
@@ -62,6 +64,7 @@ class FitResult:
     stopped_early: bool
     resumed_from: int
     recipe: RecipeResult | None = None
+    warm_start: RecipeResult | None = None
 
 
 @contextlib.contextmanager
@@ -341,7 +344,10 @@ def train(
     callbacks = []
     if config.summaries_dir:
         callbacks.append(_summary_callback(config))
-    return fit(
+    warm = None
+    if config.warm_starts and resume_from is None:
+        warm = _warm_start(prepared, model, data, progress)
+    result = fit(
         model.trained,
         data.batches,
         config,
@@ -352,6 +358,54 @@ def train(
         callbacks=callbacks,
         progress=progress,
     )
+    return dataclasses.replace(result, warm_start=warm)
+
+
+def _warm_start(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    progress: ProgressFn | None,
+) -> RecipeResult:
+    """Fine-tuning's first step: the head trained by imagehub's recipe on
+    the frozen module's features (not refit on the validation images),
+    then the learning rate for the whole model lowered tenfold (unless
+    --learning_rate was given)."""
+    from imagehub.retrain._config import RetrainConfig
+    from imagehub.retrain._model import LOGITS_NAME
+
+    if data.train_features is None or data.val_features is None:
+        raise ValueError("the warm start needs the module's features")
+    config = prepared.config
+    defaults = RetrainConfig()
+    result = run_recipe(
+        (data.train_features, np.asarray(data.train.labels, np.int64)),
+        (data.val_features, np.asarray(data.val.labels, np.int64)),
+        num_classes=len(prepared.class_names),
+        # --train_epochs and --learning_rate are fine-tuning's; the head's
+        # are searched.
+        config=config.replace(
+            train_epochs=defaults.train_epochs,
+            learning_rate=defaults.learning_rate,
+        ),
+        seed=prepared.seed,
+        refit=False,
+        progress=progress,
+    )
+    model.head.get_layer(LOGITS_NAME).set_weights(
+        [result.final.kernel, result.final.bias]
+    )
+    rate = config.learning_rate
+    if rate == defaults.learning_rate:
+        rate = result.chosen.learning_rate / 10
+    model.trained.optimizer.learning_rate = rate
+    logger.info(
+        "warm start: head trained on cached features (%s); fine-tuning "
+        "the whole model at learning rate %g",
+        result.describe(),
+        rate,
+    )
+    return result
 
 
 def _train_by_recipe(
@@ -476,7 +530,7 @@ def _summary_callback(config: RetrainConfig):
                 config.summaries_dir or "",
                 epoch + 1,
                 {k: float(v) for k, v in (logs or {}).items()},
-                config.learning_rate,
+                float(np.asarray(self.model.optimizer.learning_rate)),
             )
 
     return Summaries()

@@ -583,3 +583,17 @@ def test_old_recipe_switch_trains_train_epochs_of_sgd(workdir):
     new = make_image_classifier(config.replace(recipe="imagehub"))
     assert new.recipe and "recipe imagehub" in new.recipe
     assert new.metrics["recipe"]["refit_on_validation"] is True
+
+
+def test_fine_tuning_starts_from_a_head_trained_on_features(workdir):
+    config = _config(workdir, train_epochs=1, do_fine_tuning=True)
+    warm = make_image_classifier(config)
+    cold = make_image_classifier(config.replace(recipe="make_image_classifier"))
+    assert "warm_start" in warm.metrics and "warm_start" not in cold.metrics
+    chosen = warm.metrics["warm_start"]["chosen"]
+    assert chosen["val_accuracy"] >= 0.9, chosen
+    assert warm.history["loss"][0] < cold.history["loss"][0], (
+        "a warm-started first epoch starts from a trained head: "
+        f"{warm.history['loss']} vs cold {cold.history['loss']}"
+    )
+    assert warm.val_accuracy >= 0.9, warm.metrics["validation"]

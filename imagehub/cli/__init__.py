@@ -25,6 +25,7 @@ COMMANDS = {
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
+    "evaluate": "imagehub.cli._evaluate",
     "demo": "imagehub.cli._demo",
 }
 

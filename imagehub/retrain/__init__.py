@@ -32,6 +32,8 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._evaluate import FolderEvaluation
+from imagehub.retrain._evaluate import evaluate_classifier
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._flags import add_flags
 from imagehub.retrain._flags import config_from_args
@@ -42,6 +44,7 @@ from imagehub.retrain._retrain import make_image_classifier
 __all__ = [
     "AccuracyError",
     "FlagValueError",
+    "FolderEvaluation",
     "ImageSizeError",
     "MissingDependencyError",
     "ProgressEvent",
@@ -53,6 +56,7 @@ __all__ = [
     "TrainingDivergedError",
     "add_flags",
     "config_from_args",
+    "evaluate_classifier",
     "make_image_classifier",
     "old_flag_names",
     "parse_flags",

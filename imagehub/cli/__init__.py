@@ -29,6 +29,7 @@ COMMANDS = {
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
+    "compare": "imagehub.cli._compare",
     "demo": "imagehub.cli._demo",
 }
 

@@ -13,6 +13,7 @@ from imagehub.testing._broken import write_random_inference_model
 from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
+from imagehub.testing._colour_models import write_colour_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
@@ -75,6 +76,7 @@ __all__ = [
     "to_pbtxt",
     "write_batch_norm_model",
     "write_broken_model",
+    "write_colour_model",
     "write_custom_attributes_model",
     "write_dict_io_model",
     "write_file_writing_model",

@@ -51,6 +51,7 @@ _SUBPACKAGES = (
     "hub",
     "keras",
     "data",
+    "engines",
     "retrain",
     "embed",
     "compare",

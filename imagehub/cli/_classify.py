@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from imagehub.cli._embed import add_engine_argument
 from imagehub.cli._embed import add_model_input_arguments
 from imagehub.embed._defaults import DEFAULTS
 
@@ -43,6 +44,7 @@ def add_parser(subparsers) -> None:
         help="class names, one a line (default: the model card's)",
     )
     add_model_input_arguments(p)
+    add_engine_argument(p)
     p.add_argument(
         "--no_progress", action="store_true", help="hide the progress bar"
     )
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import imagehub
     from imagehub.cli import UsageError
     from imagehub.cli._progress import image_progress
+    from imagehub.engines import EngineError
 
     try:
         with image_progress(
@@ -79,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
                 image_size=args.image_size,
                 resize=args.resize,
                 progress=progress,
+                engine=args.engine,
             )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, EngineError) as e:
         raise UsageError(str(e)) from e
     if args.json:
         print(json.dumps(results, indent=2))

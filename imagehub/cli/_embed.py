@@ -35,6 +35,24 @@ def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Kept literal (no import of imagehub.engines to build the parser).
+ENGINE_CHOICES = ("auto", "tensorflow", "litert", "openvino")
+
+
+def add_engine_argument(p: argparse.ArgumentParser) -> None:
+    """--engine: what runs the model (shared by embed and classify)."""
+    p.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default=DEFAULTS.engine,
+        help="what runs the model: auto (the fastest engine that keeps "
+        "parity with TensorFlow, measured once per model on this machine; "
+        "TensorFlow for jobs under 1000 images until then), tensorflow, "
+        "litert or openvino (compiled once, checked against TensorFlow, "
+        "cached) (default: %(default)s)",
+    )
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "embed",
@@ -63,6 +81,7 @@ def add_parser(subparsers) -> None:
         help="where to write (OUT.npy: paths go to OUT.paths.txt)",
     )
     add_model_input_arguments(p)
+    add_engine_argument(p)
     p.add_argument(
         "--part_size",
         type=int,
@@ -123,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from imagehub.cli import UsageError
     from imagehub.cli._progress import image_progress
     from imagehub.embed import EmbedSummary
+    from imagehub.engines import EngineError
 
     beam_options = parse_beam_options(args.beam_option)
     if beam_options and args.runner != "beam":
@@ -150,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
                     resize=args.resize,
                     runner="beam",
                     beam_options=beam_options,
+                    overwrite=args.overwrite,
+                    engine=args.engine,
                 )
         else:
             with image_progress(
@@ -166,8 +188,9 @@ def run(args: argparse.Namespace) -> int:
                     part_size=args.part_size,
                     workers=args.workers,
                     overwrite=args.overwrite,
+                    engine=args.engine,
                 )
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, EngineError) as e:
         # FileExistsError: imagehub.outputs' refusals (an existing output,
         # another run writing it), each naming the path and the way out.
         raise UsageError(str(e)) from e
@@ -176,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.output}: {summary.rows} images "
         f"({summary.processed} files read in this run)"
     )
+    if summary.engine_reason:
+        print(f"engine: {summary.engine} ({summary.engine_reason})")
     if summary.errors:
         files = "file" if summary.errors == 1 else "files"
         print(

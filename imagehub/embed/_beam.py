@@ -91,17 +91,37 @@ class ImagehubModelHandler(ModelHandler):
         handle: A handle `imagehub.load` accepts on the workers.
         batch_size: Largest batch passed to the model.
         image_size: (height, width) of the examples.
+        engine: What runs the model on the workers (`imagehub.engines`);
+            a compiled model is made once per worker machine and cached.
+        num_images: Images in the job, when known (for `auto`).
     """
 
     def __init__(
-        self, handle: str, batch_size: int, image_size: tuple[int, int]
+        self,
+        handle: str,
+        batch_size: int,
+        image_size: tuple[int, int],
+        engine: str = "tensorflow",
+        num_images: int | None = None,
     ):
         super().__init__()
         self._handle = handle
         self._batch_size = batch_size
         self._image_size = (int(image_size[0]), int(image_size[1]))
+        self._engine = engine
+        self._num_images = num_images
 
     def load_model(self) -> OpenedModel:
+        if self._engine != "tensorflow":
+            from imagehub.embed._engine import open_with_engine
+
+            return open_with_engine(
+                self._handle,
+                self._image_size,
+                self._engine,
+                self._batch_size,
+                self._num_images,
+            )
         obj = hub.load(hub.resolve(self._handle))
         facts = hub.resolve_facts(
             self._handle, obj=obj, image_size=self._image_size
@@ -235,6 +255,7 @@ def embed_beam(
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     options: Mapping[str, Any] | None = None,
+    engine: str = DEFAULTS.engine,
 ) -> EmbedSummary:
     """Runs `embed` as a Beam pipeline and waits for it.
 
@@ -250,6 +271,7 @@ def embed_beam(
         image_size: (height, width); default: the model card's.
         resize: A mode of `imagehub.data.RESIZE_MODES`.
         options: Beam pipeline options; DirectRunner when no runner given.
+        engine: What runs the model on the workers (`imagehub.engines`).
 
     Returns:
         An `EmbedSummary` (rows and errors counted by Beam metrics).
@@ -289,7 +311,13 @@ def embed_beam(
         errors_out = os.path.join(staging, "errors.csv")
 
     handler: KeyedModelHandler = KeyedModelHandler(
-        ImagehubModelHandler(handle, batch_size, size)
+        ImagehubModelHandler(
+            handle,
+            batch_size,
+            size,
+            engine=engine,
+            num_images=None if patterns else len(paths),
+        )
     )
     schema = arrow_schema(with_logits)
 
@@ -382,4 +410,6 @@ def embed_beam(
         rows=counts["embedded"],
         errors=counts["errors"],
         processed=processed,
+        engine=engine,
+        engine_reason="chosen on each worker" if engine == "auto" else "",
     )

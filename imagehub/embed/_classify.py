@@ -12,8 +12,8 @@ import numpy as np
 from imagehub.embed._batches import Batch
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._embed import run_batches
+from imagehub.embed._engine import open_with_engine
 from imagehub.embed._inputs import list_inputs
-from imagehub.embed._model import open_model
 from imagehub.embed._run import Inputs
 from imagehub.embed._run import Progress
 from imagehub.embed._run import check_resize
@@ -68,6 +68,7 @@ def classify(
     image_size: Any = None,
     resize: str = DEFAULTS.resize,
     progress: Progress | None = None,
+    engine: str = DEFAULTS.engine,
 ) -> list[dict[str, Any]]:
     """Classifies every image of `inputs`.
 
@@ -87,6 +88,8 @@ def classify(
         image_size: (height, width) or "H,W"; default: the model card's.
         resize: How images are fitted to `image_size`.
         progress: Called with (files done, files to do) after each batch.
+        engine: What runs the model: ``"auto"``, ``"tensorflow"``,
+            ``"litert"`` or ``"openvino"`` (`imagehub.engines`).
 
     Returns:
         One dict per input file, in input order: ``{"path": ..., "top_k":
@@ -102,7 +105,9 @@ def classify(
         raise ValueError(f"top_k must be positive, got {top_k}")
     check_resize(resize)
     index = list_inputs(inputs)  # a missing input fails before the load
-    opened = open_model(model, image_size, labels=labels)
+    opened = open_with_engine(
+        model, image_size, engine, batch_size, len(index), labels=labels
+    )
     facts = opened.facts
     if facts.card is not None and not facts.is_classifier:
         raise ValueError(

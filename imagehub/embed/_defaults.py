@@ -18,6 +18,10 @@ class EmbedDefaults:
             the granularity of resuming.
         top_k: Classes `classify` reports per image.
         runner: ``"local"`` or ``"beam"``.
+        engine: What runs the model: ``"auto"`` (the fastest engine that
+            kept parity, measured once per model and machine; TensorFlow
+            for small jobs until then), ``"tensorflow"``, ``"litert"``
+            or ``"openvino"`` (see `imagehub.engines`).
     """
 
     batch_size: int = 32
@@ -25,6 +29,7 @@ class EmbedDefaults:
     part_size: int = 1024
     top_k: int = 5
     runner: str = "local"
+    engine: str = "auto"
 
 
 DEFAULTS = EmbedDefaults()

@@ -50,6 +50,8 @@ class EmbedSummary:
         rows: Rows in the output, including earlier runs' when resumed.
         errors: Files listed in the errors file.
         processed: Files read in this run (the rest were already done).
+        engine: The engine that ran the model (see `imagehub.engines`).
+        engine_reason: Why that engine.
     """
 
     output: str
@@ -57,6 +59,8 @@ class EmbedSummary:
     rows: int
     errors: int
     processed: int
+    engine: str = "tensorflow"
+    engine_reason: str = ""
 
 
 def check_resize(resize: str) -> None:

@@ -30,6 +30,7 @@ from imagehub.engines import _compile
 from imagehub.engines import _store
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._errors import EngineError
+from imagehub.engines._tensorflow import TensorFlowModel
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def choose_engine(
     tensorflow = _compile.compile_model(
         model_dir, "tensorflow", image_size=image_size, reference=reference
     )
+    if isinstance(tensorflow, TensorFlowModel):
+        reference = tensorflow.source.obj  # loaded once for every engine
     if num_images is not None and num_images < AUTO_MIN_IMAGES:
         return tensorflow, EngineChoice(
             engine="tensorflow",
@@ -171,13 +174,13 @@ def choose_engine(
                 image_size=image_size,
                 precision=precision,
                 probe_images=probes,
-                reference=tensorflow.source.obj,
+                reference=reference,
             )
         except EngineError as e:
             refused[engine] = str(e)
             logger.info("auto: engine %s not a candidate: %s", engine, e)
     measured = time_engines(candidates, probes, batch_size)
-    best = max(measured, key=measured.get)
+    best = max(measured, key=lambda engine: measured[engine])
     digest = _store.content_hash(model_dir)
     _store.write_json(
         _store.choice_path(digest, image_size, batch_size, precision),

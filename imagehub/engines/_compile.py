@@ -235,11 +235,12 @@ def compile_model(
     if precision == "int8":
         calibration = _calibration(calibration_images, probes, size)
     entry = _store.entry_dir(digest, engine, version, precision, size)
-    staging = _store.new_staging(entry)
+    entry_staging = _store.new_staging(entry)
+    staging: str | None = entry_staging  # None once published
     try:
         start = time.perf_counter()
         try:
-            module.convert(source, staging, precision, calibration)
+            module.convert(source, entry_staging, precision, calibration)
         except (ValueError, EngineError):
             raise
         except Exception as e:  # noqa: BLE001  converters raise anything
@@ -260,7 +261,7 @@ def compile_model(
             probe_source=probe_source,
             compile_seconds=round(seconds, 3),
         )
-        compiled = model_class(info, staging, from_cache=False)
+        compiled = model_class(info, entry_staging, from_cache=False)
         info = _verify(
             compiled,
             info,
@@ -281,12 +282,14 @@ def compile_model(
             describe_check(info),
         )
         if not use_cache:
+            # Loaded already (LiteRT maps the file, OpenVINO reads it).
+            compiled.path = None
             return compiled
-        compiled.path = _store.publish(staging, entry, info)
+        compiled.path = _store.publish(entry_staging, entry, info)
         staging = None
         return compiled
     finally:
-        if staging is not None and use_cache:
+        if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -297,7 +297,12 @@ def _check_reachable(preset: str) -> None:
     config.json)."""
     from imagehub.hub import OfflineError
 
-    remote = preset.startswith(_REMOTE_SCHEMES) or not os.path.exists(preset)
+    # A built-in name (downloaded from Kaggle) or a handle; a missing local
+    # path is left to from_preset's "Unknown preset" message.
+    looks_local = os.sep in preset or preset.startswith(".")
+    remote = preset.startswith(_REMOTE_SCHEMES) or not (
+        os.path.exists(preset) or looks_local
+    )
     if not remote:
         return
     if os.environ.get("IMAGEHUB_OFFLINE", "").strip().lower() in (
@@ -529,6 +534,9 @@ def converter_scaling(
     def image_converter(images: Any) -> Any:
         return images * scale32 + offset32
 
+    # The card's "scaling" names the function: name the converter instead.
+    image_converter.__module__ = "keras_hub.layers"
+    image_converter.__name__ = type(converter).__name__
     return None, image_converter
 
 

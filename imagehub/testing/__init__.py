@@ -15,6 +15,10 @@ from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
 from imagehub.testing._colour_models import write_colour_model
 from imagehub.testing._export_checks import assert_reusable
+from imagehub.testing._hostile import HOSTILE_KINDS
+from imagehub.testing._hostile import RUN_AT_LOAD
+from imagehub.testing._hostile import write_graph_bomb
+from imagehub.testing._hostile import write_hostile_model
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubapis import HfHubServer
@@ -55,10 +59,12 @@ __all__ = [
     "CLASS_COLOURS",
     "ConnectionCounter",
     "HALF_PLUS_ONE_L2",
+    "HOSTILE_KINDS",
     "HfHubServer",
     "KaggleServer",
     "ModelServer",
     "PtyResult",
+    "RUN_AT_LOAD",
     "TEXT_EMBEDDING_DIM",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
@@ -81,7 +87,9 @@ __all__ = [
     "write_dict_io_model",
     "write_file_writing_model",
     "write_flat_folder",
+    "write_graph_bomb",
     "write_half_plus_one_model",
+    "write_hostile_model",
     "write_hparams_model",
     "write_image_folder",
     "write_keras_default_model",
@@ -94,9 +102,9 @@ __all__ = [
     "write_probabilities_model",
     "write_random_inference_model",
     "write_residual_dropout_model",
-    "write_text_preset",
     "write_string_length_model",
     "write_text_embedding_model",
+    "write_text_preset",
     "write_tf1_model",
     "write_tiny_model",
     "write_untracked_card_model",

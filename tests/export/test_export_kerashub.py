@@ -140,6 +140,11 @@ def test_card_records_preset_converter_sizes_and_license(exported):
     converter = record["image_converter"]
     assert converter["image_size"] == [32, 32], converter
     assert converter["class"] == type(exported.converter).__name__
+    assert card.extra["scaling"] in (
+        "input_range=0,1",
+        "input_range=-1,1",
+        f"preprocessing=keras_hub.layers.{converter['class']}",
+    ), card.extra["scaling"]
     assert card.default_size == (32, 32)
     convolutional = exported.family not in (*TOKEN_FAMILIES, *VISION_TOWERS)
     assert card.fixed_size is not convolutional, card
@@ -187,6 +192,27 @@ def test_tflite_serving_default_matches_within_1e_4(exported):
     x = _images(1, card.default_size, seed=3)
     got = runner(images=x)["feature_vector"]
     want = tf.saved_model.load(exported.path)(x).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_dinov2_is_rebuilt_for_another_image_size(tmp_path):
+    preset = str(tmp_path / "preset")
+    _, converter = write_kerashub_preset(preset, "dinov2")
+    out = str(tmp_path / "fv")
+    code, _, stderr = _export_cli(
+        "--preset", preset, "--image_size", "48", "--out", out
+    )
+    assert code == 0, stderr[-3000:]
+    card = read_card(out)
+    assert card.default_size == (48, 48) and card.fixed_size, card
+    # KerasHub's own way to the same model: from_preset(image_shape=...).
+    model = keras_hub.models.Backbone.from_preset(
+        preset, image_shape=(48, 48, 3)
+    )
+    x = _images(2, (48, 48), seed=7)
+    want = _keras_hub_features("dinov2", model, converter, x)
+    got = tf.saved_model.load(out)(x).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 

@@ -1,0 +1,329 @@
+"""Benchmark of the inference engines (issue 14).
+
+One process measures, for MobileNetV3Small and EfficientNetB0 (weights
+none: speed does not depend on them) and the bundled MobileNet V1 0.25
+feature vector (ImageNet weights), images/s of the model alone per engine
+and precision: TensorFlow (the SavedModel's `__call__`), LiteRT fp32
+(XNNPACK, threads = cores), OpenVINO fp32 and LiteRT int8 (calibrated on
+50 bundled photos, agreement measured on the other 100), on batches of 32
+real photos, interleaved rounds, median. The parity figure of each float
+engine is the one its compilation measured (refused above 1e-4).
+
+Then end to end: the `imagehub embed` command, a fresh process each,
+start-up included, on the 150 bundled flower photos copied (hard links)
+to 1,050: `--engine tensorflow`, `--engine auto` on its first run
+(compiles, measures, remembers), `--engine auto` again (cached) and each
+engine from the cache. The rows of every engine are compared with
+TensorFlow's.
+
+Writes bench/results/engines.md and bench/results/engines.json.
+Usage: python bench/engines.py [--copies 7] [--rounds 5] [--models ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from _common import describe_machine
+from _common import load_average
+from _common import write_results
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+DEFAULT = os.path.join(ROOT, "imagehub", "_default")
+FLOWERS = os.path.join(DEFAULT, "flowers")
+WEIGHTS = os.path.join(DEFAULT, "weights", "mobilenet_2_5_224_tf_no_top.h5")
+SIZE = (224, 224)
+BATCH = 32
+MODELS = ("EfficientNetB0", "MobileNetV3Small", "bundled MobileNet")
+
+
+def export(name: str, path: str) -> str:
+    import keras
+
+    import imagehub
+    from imagehub.export import arch_options
+    from imagehub.export import build_arch
+
+    if name == "bundled MobileNet":
+        model = build_arch("mobilenet", alpha=0.25, weights=WEIGHTS)
+        options = arch_options("mobilenet", alpha=0.25, weights=WEIGHTS)
+        return imagehub.export_feature_vector(model, path, **options)
+    keras.utils.set_random_seed(0)
+    arch = getattr(keras.applications, name)
+    model = arch(
+        input_shape=(*SIZE, 3), weights=None, include_top=False, pooling="avg"
+    )
+    # Both rescale [0, 255] input themselves; the export takes [0, 1].
+    return imagehub.export_feature_vector(
+        model, path, input_range=(0, 255), image_size=SIZE
+    )
+
+
+def photo_paths() -> list[str]:
+    paths = []
+    for root, _, names in os.walk(FLOWERS):
+        paths += [os.path.join(root, n) for n in names if n.endswith(".jpg")]
+    return sorted(paths)
+
+
+def decode(paths: list[str], size: tuple[int, int]) -> np.ndarray:
+    from imagehub.data import load_image
+
+    images = []
+    for path in paths:
+        with open(path, "rb") as f:
+            images.append(load_image(f.read(), size))
+    return np.stack(images).astype(np.float32)
+
+
+def model_alone(model_dir: str, photos: np.ndarray, rounds: int) -> dict:
+    """Images/s per engine and precision, and each one's check."""
+    from imagehub import engines
+
+    calibration, held_back = photos[:50], photos[50:]
+    tensorflow = engines.compile_model(model_dir, "tensorflow")
+    compiled = {"tensorflow": tensorflow}
+    rows = {"tensorflow": {"check": "the SavedModel itself"}}
+    for engine, precision in (
+        ("litert", "float32"),
+        ("openvino", "float32"),
+        ("litert", "int8"),
+    ):
+        key = engine if precision == "float32" else f"{engine} int8"
+        start = time.perf_counter()
+        try:
+            model = engines.compile_model(
+                model_dir,
+                engine,
+                precision=precision,
+                probe_images=held_back,
+                calibration_images=calibration,
+                reference=tensorflow.source.obj,
+                min_agreement=0.0,  # measured and reported, not enforced
+            )
+        except engines.EngineError as e:
+            rows[key] = {"check": f"refused: {e}"}
+            continue
+        info = model.info
+        if precision == "int8":
+            # Agreement on all 100 held-back photos, not only the probes.
+            metric, value = engines.measure_agreement(
+                model(held_back), tensorflow(held_back), None
+            )
+            check = f"{metric} {value:.4f} on {len(held_back)} photos"
+        else:
+            check = engines.describe_check(info)
+        rows[key] = {
+            "check": check,
+            "compile_seconds": round(time.perf_counter() - start, 1),
+            "max_relative_difference": info.max_relative_difference,
+        }
+        compiled[key] = model
+    speeds = engines.time_engines(compiled, photos[:BATCH], BATCH, rounds)
+    for key, speed in speeds.items():
+        rows[key]["images_per_second"] = speed
+        rows[key]["vs_tensorflow"] = round(speed / speeds["tensorflow"], 2)
+    return rows
+
+
+def make_photo_folder(folder: str, copies: int) -> int:
+    paths = photo_paths()
+    count = 0
+    for i in range(copies):
+        for path in paths:
+            rel = os.path.relpath(path, FLOWERS).replace(os.sep, "_")
+            target = os.path.join(folder, f"c{i}_{rel}")
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copyfile(path, target)
+            count += 1
+    return count
+
+
+def run_embed(model_dir, photos, out, engine, cache) -> tuple[float, str]:
+    env = dict(os.environ, IMAGEHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = ROOT
+    cmd = [
+        sys.executable,
+        "-m",
+        "imagehub",
+        "embed",
+        "--model",
+        model_dir,
+        "--input",
+        photos,
+        "--output",
+        out,
+        "--engine",
+        engine,
+        "--no_progress",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=1800
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    line = [x for x in proc.stdout.splitlines() if x.startswith("engine:")]
+    return seconds, line[0] if line else ""
+
+
+def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
+    import pyarrow.parquet as pq
+
+    from imagehub import engines
+
+    cache = os.path.join(work, "cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    runs = [
+        ("tensorflow", "tensorflow"),
+        ("auto, first run (compiles, measures)", "auto"),
+        ("auto, cached", "auto"),
+        ("litert", "litert"),
+        ("openvino", "openvino"),
+        ("tensorflow, again", "tensorflow"),
+    ]
+    rows = {}
+    tables = {}
+    for label, engine in runs:
+        out = os.path.join(work, f"out-{len(rows)}.parquet")
+        seconds, line = run_embed(model_dir, photos, out, engine, cache)
+        table = pq.read_table(out).sort_by("path")
+        tables[label] = np.stack(table.column("vector").to_numpy(False))
+        rows[label] = {
+            "seconds": round(seconds, 2),
+            "images_per_second": round(count / seconds, 1),
+            "engine_line": line,
+        }
+    tf_seconds = statistics.median(
+        [rows["tensorflow"]["seconds"], rows["tensorflow, again"]["seconds"]]
+    )
+    reference = tables["tensorflow"]
+    for label, row in rows.items():
+        row["vs_tensorflow"] = round(tf_seconds / row["seconds"], 2)
+        row["max_relative_difference"] = engines.relative_difference(
+            tables[label], reference
+        )
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "# Inference engines (issue 14)",
+        "",
+        f"Machine: {results['machine']}; load average before "
+        f"{results['load_before']:.1f}, after {results['load_after']:.1f} "
+        "(other jobs share these 2 cores: ratios measured side by side "
+        "are what counts).",
+        "",
+        "## The model alone: batch 32 of real photos, 224x224, median of "
+        f"{results['rounds']} interleaved rounds",
+        "",
+        "| model | engine | images/s | vs TensorFlow | check |",
+        "|---|---|---|---|---|",
+    ]
+    for model, rows in results["model_alone"].items():
+        for engine, row in rows.items():
+            speed = row.get("images_per_second")
+            ratio = row.get("vs_tensorflow")
+            lines.append(
+                f"| {model} | {engine} | "
+                f"{'' if speed is None else f'{speed:.1f}'} | "
+                f"{'' if ratio is None else f'{ratio:.2f}x'} | "
+                f"{row['check']} |"
+            )
+    lines += [
+        "",
+        "int8 (LiteRT full-integer post-training quantization, float32 in "
+        "and out) is calibrated on 50 bundled photos; its agreement is "
+        "measured on the other 100 against the float model. "
+        "Feature vectors: mean cosine similarity. It is not chosen by "
+        "`auto`.",
+        "",
+        f"## End to end: `imagehub embed` on {results['photos']} photos "
+        "(the 150 bundled ones, hard-linked copies), fresh process, start-up "
+        "included",
+        "",
+        "| model | run | seconds | images/s | vs TensorFlow | max rel. "
+        "difference of rows | engine line |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, rows in results["end_to_end"].items():
+        for label, row in rows.items():
+            lines.append(
+                f"| {model} | {label} | {row['seconds']:.1f} | "
+                f"{row['images_per_second']:.1f} | "
+                f"{row['vs_tensorflow']:.2f}x | "
+                f"{row['max_relative_difference']:.1e} | "
+                f"{row['engine_line']} |"
+            )
+    lines += [
+        "",
+        "vs TensorFlow: the median of the two `--engine tensorflow` runs "
+        "over this run's seconds. The first `auto` run pays for both "
+        "conversions and the timing probe (with 1,000 images or more; a "
+        "smaller job stays on TensorFlow); later runs, `litert` and "
+        "`openvino` included, read the compiled model (and `auto` its "
+        "choice) from the cache and do not load the SavedModel into "
+        "TensorFlow.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--skip_end_to_end", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    work = tempfile.mkdtemp(prefix="bench-engines-")
+    # The model-alone compilations go to a cache of their own.
+    os.environ["IMAGEHUB_CACHE_DIR"] = os.path.join(work, "alone-cache")
+    results = {
+        "machine": describe_machine(),
+        "load_before": load_average(),
+        "rounds": args.rounds,
+        "model_alone": {},
+        "end_to_end": {},
+    }
+    try:
+        photos = decode(photo_paths(), SIZE)
+        folder = os.path.join(work, "photos")
+        os.makedirs(folder)
+        results["photos"] = make_photo_folder(folder, args.copies)
+        for name in args.models:
+            model_dir = export(name, os.path.join(work, name.replace(" ", "_")))
+            results["model_alone"][name] = model_alone(
+                model_dir, photos, args.rounds
+            )
+            print(name, results["model_alone"][name], flush=True)
+            if not args.skip_end_to_end:
+                results["end_to_end"][name] = end_to_end(
+                    model_dir, folder, results["photos"], work
+                )
+                print(name, results["end_to_end"][name], flush=True)
+            # After each model: a long run interrupted keeps what it has.
+            results["load_after"] = load_average()
+            write_results("engines", markdown(results), results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

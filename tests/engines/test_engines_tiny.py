@@ -1,0 +1,128 @@
+"""Each engine on a tiny real SavedModel: parity, refusal, the cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from imagehub import engines
+from imagehub import testing
+
+from .conftest import FLOAT_ENGINES
+
+
+def _images(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.random((count, 16, 16, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("engine", FLOAT_ENGINES)
+def test_engine_matches_call_at_batch_sizes_1_7_32(tiny_model, engine):
+    compiled = engines.compile_model(tiny_model, engine)
+    reference = engines.compile_model(tiny_model, "tensorflow")
+    assert compiled.info.max_relative_difference <= 1e-4
+    for batch in (1, 7, 32, 7):
+        images = _images(batch, seed=batch)
+        got = compiled(images)
+        want = reference(images)
+        assert got.shape == (batch, 8), f"{engine}: shape at batch {batch}"
+        difference = engines.relative_difference(got, want)
+        assert difference <= 1e-4, (
+            f"{engine} at batch {batch}: relative difference {difference}"
+        )
+
+
+@pytest.mark.parametrize("engine", FLOAT_ENGINES)
+def test_parity_failure_refuses_with_the_message(tmp_path, engine):
+    model = testing.write_tiny_model(tmp_path / "m", seed=2)
+    # The engines differ from TensorFlow by ~1e-7 here; a tolerance below
+    # that is a real difference the check must refuse.
+    with pytest.raises(engines.ParityError) as error:
+        engines.compile_model(model, engine, tolerance=1e-12)
+    message = str(error.value)
+    assert f"Engine {engine}" in message, message
+    assert "differs from TensorFlow" in message, message
+    assert "--engine tensorflow" in message, message
+    assert "e-" in message.split("by ")[1][:12], "the difference is named"
+    leftovers = [
+        d
+        for _, dirs, _ in os.walk(engines.engines_root())
+        for d in dirs
+        if d.startswith(".tmp-")
+    ]
+    assert not leftovers, f"a refused compilation leaves nothing: {leftovers}"
+    assert engines.load_compiled(model, engine) is None, "nothing cached"
+
+
+def test_cache_reuses_a_compiled_model(tmp_path, caplog):
+    model = testing.write_tiny_model(tmp_path / "m", seed=3)
+    first = engines.compile_model(model, "litert")
+    assert not first.from_cache, "the first compilation compiles"
+    artifact = os.path.join(first.path, "model.tflite")
+    stamp = os.stat(artifact).st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="imagehub.engines"):
+        second = engines.compile_model(model, "litert")
+    assert second.from_cache, "the second run reads the cache"
+    assert second.path == first.path
+    assert os.stat(artifact).st_mtime_ns == stamp, "not rewritten"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("read from the cache" in m for m in messages), messages
+    assert not any("compiled " in m and "in " in m for m in messages), (
+        f"nothing compiled the second time: {messages}"
+    )
+
+
+def test_cache_recompiles_when_the_saved_model_changes(tmp_path):
+    path = str(tmp_path / "m")
+    testing.write_tiny_model(path, seed=4)
+    first = engines.compile_model(path, "openvino")
+    shutil.rmtree(path)
+    testing.write_tiny_model(path, seed=5)  # same path, new weights
+    second = engines.compile_model(path, "openvino")
+    assert not second.from_cache, "changed content is compiled again"
+    assert second.path != first.path
+    images = _images(4)
+    want = engines.compile_model(path, "tensorflow")(images)
+    assert engines.relative_difference(second(images), want) <= 1e-4
+    assert engines.relative_difference(first(images), want) > 1e-3, (
+        "the old compiled model is another model's"
+    )
+
+
+def test_load_compiled_is_none_before_compiling(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=6)
+    assert engines.load_compiled(model, "litert") is None
+    engines.compile_model(model, "litert")
+    cached = engines.load_compiled(model, "litert")
+    assert cached is not None and cached.from_cache
+
+
+def test_auto_measures_once_and_remembers(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=7)
+    compiled, choice = engines.choose_engine(
+        model, image_size=(16, 16), batch_size=8, num_images=None
+    )
+    assert choice.engine in engines.ENGINES
+    assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
+    assert all(v > 0 for v in choice.images_per_second.values())
+    assert compiled.engine == choice.engine
+    remembered = engines.cached_choice(model, image_size=(16, 16), batch_size=8)
+    assert remembered is not None, "the choice is remembered"
+    assert remembered[1].engine == choice.engine
+    assert "measured" in remembered[1].reason
+
+
+def test_auto_runs_tensorflow_for_a_small_job(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=8)
+    compiled, choice = engines.choose_engine(
+        model, image_size=(16, 16), batch_size=8, num_images=10
+    )
+    assert choice.engine == "tensorflow" and compiled.engine == "tensorflow"
+    assert "10 images" in choice.reason, choice.reason
+    digest = engines.content_hash(model)
+    model_root = os.path.join(engines.engines_root(), digest[:32])
+    assert not os.path.exists(model_root), "nothing compiled for a small job"

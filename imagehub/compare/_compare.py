@@ -331,7 +331,7 @@ def _score(
     knn = knn_scores(features, labels, folds, num_classes)
     report(STAGE_SPEED, 0, 0)
     images = sample_images(index, found.image_size, speed_images, resize)
-    speeds = measure_speed(found, images, engine, batch_size)
+    speeds = measure_speed(found, images, engine, batch_size, len(index))
     used = engine if engine in speeds else "tensorflow"
     if engine == "auto":
         used = next((e for e in speeds if e != "tensorflow"), "tensorflow")

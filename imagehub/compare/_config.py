@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from imagehub.embed import DEFAULTS as EMBED_DEFAULTS
+
 # Progress stages, in the order each model goes through them.
 STAGE_LOAD = "load"  # resolving and loading the model
 STAGE_FEATURES = "features"  # computing features; done/total images
@@ -25,8 +27,9 @@ class CompareDefaults:
         seed: Seed of the folds, the heads and the bootstrap; the same for
             every model, so their scores are paired.
         engine: Engine whose features per second are reported
-            (`imagehub.engines.ENGINE_CHOICES`); TensorFlow's are always
-            reported too.
+            (`imagehub.engines.ENGINE_CHOICES`); by default `embed`'s, so
+            the speed is the one `imagehub embed` would give. TensorFlow's
+            is always measured too.
         max_images_per_class: Use at most this many images of each class
             (None: all), for a fast first look.
         speed_images: Number of images timed per model.
@@ -38,7 +41,7 @@ class CompareDefaults:
 
     folds: int = 5
     seed: int = 0
-    engine: str = "tensorflow"
+    engine: str = EMBED_DEFAULTS.engine
     max_images_per_class: int | None = None
     speed_images: int = 64
     batch_size: int = 32

@@ -233,11 +233,12 @@ def measure_speed(
     images: np.ndarray,
     engine: str,
     batch_size: int,
+    num_images: int,
 ) -> dict[str, float]:
     """Features per second, engine name -> speed: TensorFlow's always,
-    and `engine`'s (``auto``: the one `imagehub.engines` picks) when it
-    is another. An engine that cannot run this model is logged and left
-    out."""
+    and `engine`'s when it is another (``auto``: the one `imagehub.embed`
+    would pick for a job of `num_images` images). An engine that cannot
+    run this model is logged and left out."""
     from imagehub import engines
 
     reference = found.model.backbone.resolved_object
@@ -259,6 +260,7 @@ def measure_speed(
                 batch_size=batch_size,
                 probe_images=images,
                 reference=reference,
+                num_images=num_images,
             )
             name = choice.engine
         else:

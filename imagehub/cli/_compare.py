@@ -229,7 +229,8 @@ def _table(result: Any) -> Any:
             human_size(s.size_bytes),
             str(s.num_features),
             f"{s.image_size[0]}",
-            s.license or "-",
+            # The SPDX-like head; the card's full text is in the report.
+            (s.license or "-").split(" (")[0],
         )
     return table
 

@@ -148,7 +148,10 @@ def _per_class_table(result: CompareResult) -> str:
     for c, name in enumerate(result.class_names):
         cells = "".join(f"<td>{_pct(s.per_class[c])}</td>" for s in ok)
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    return f"<table><tr><th>class</th>{head}</tr>{''.join(rows)}</table>"
+    return (
+        f"<table class='classes'><tr><th>class</th>{head}</tr>"
+        f"{''.join(rows)}</table>"
+    )
 
 
 def _html(result: CompareResult) -> str:
@@ -168,7 +171,8 @@ def _html(result: CompareResult) -> str:
 body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-td:nth-child(2), th:nth-child(2) {{ text-align: left; }}
+table.summary td:nth-child(2) {{ text-align: left; }}
+table.classes td:first-child {{ text-align: left; }}
 tr.front td {{ background: #fff4e0; }}
 tr.failed td {{ color: #a00; text-align: left; }}
 pre {{ background: #f4f4f4; padding: 1em; white-space: pre-wrap; }}
@@ -182,7 +186,7 @@ model's accuracy minus this one's, with a {100 * level:.0f}% paired
 bootstrap interval; "=1" and "(tie)" mark models the data cannot tell
 from the best. Highlighted rows are on the accuracy-vs-speed Pareto
 front.</p>
-<table>
+<table class="summary">
 <tr><th>rank</th><th>model</th><th>linear probe</th><th>kNN</th>
 <th>gap to best</th><th>features/s</th><th>size</th><th>width</th>
 <th>input</th><th>license</th></tr>

@@ -26,6 +26,7 @@ COMMANDS = {
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
     "evaluate": "imagehub.cli._evaluate",
+    "compare": "imagehub.cli._compare",
     "demo": "imagehub.cli._demo",
 }
 

@@ -358,6 +358,23 @@ def test_remote_preset_without_network_gives_the_offline_message(
     assert not (tmp_path / "m").exists()
 
 
+def test_built_in_preset_with_imagehub_offline_fails_before_any_download(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("IMAGEHUB_OFFLINE", "1")
+    for name, value in NO_NETWORK.items():  # a download would fail anyway
+        monkeypatch.setenv(name, value)
+    code, _, stderr = _export_cli(
+        "--preset",
+        "vit_base_patch16_224_imagenet",
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert code == 2, stderr
+    assert "IMAGEHUB_OFFLINE is set" in stderr, stderr
+    assert "network is not reachable" in stderr, stderr
+
+
 def test_missing_keras_hub_raises_import_error_with_pip_line(tmp_path):
     code = (
         "import sys; sys.modules['keras_hub'] = None\n"

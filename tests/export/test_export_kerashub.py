@@ -243,6 +243,12 @@ def test_python_api_takes_keras_hub_models_directly(tmp_path):
         task.predict(x * 255.0, verbose=0),
         atol=1e-4,
     )
+    # classify runs on the export unchanged, with the card's labels.
+    write_image_folder(tmp_path / "photos", num_classes=2, per_class=2)
+    results = imagehub.classify(out, str(tmp_path / "photos"), top_k=3)
+    assert len(results) == 4, results
+    for result in results:
+        assert {t["label"] for t in result["top_k"]} == {"a", "b", "c"}
     backbone, converter = kerashub_model("mobilenet")
     with pytest.raises(ValueError, match="carries no ImageConverter"):
         export_feature_vector(backbone, str(tmp_path / "bare"))

@@ -25,6 +25,8 @@ COMMANDS = {
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
+    "evaluate": "imagehub.cli._evaluate",
+    "compare": "imagehub.cli._compare",
     "demo": "imagehub.cli._demo",
 }
 

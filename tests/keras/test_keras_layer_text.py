@@ -92,10 +92,9 @@ def test_head_learns_labels_when_embedding_fine_tuned(text_dir, tmp_path):
 
     path = str(tmp_path / "classifier.keras")
     model.save(path)
-    # safe_mode=False: imagehub.scan's allowlist (ops image models need)
-    # does not yet list DenseBincount and RaggedTensorToTensor, which
-    # tf.strings.split and RaggedTensor.to_tensor run, in memory.
-    restored = keras.saving.load_model(path, safe_mode=False)
+    # Safe mode (the default): the scan passes the string, ragged and
+    # lookup ops a text model runs in memory.
+    restored = keras.saving.load_model(path)
     x = tf.constant(SENTENCES)
     np.testing.assert_allclose(
         restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6

@@ -12,8 +12,8 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imagehub.compare._compare import CompareResult
-    from imagehub.compare._compare import ModelScore
+    from imagehub.compare._result import CompareResult
+    from imagehub.compare._result import ModelScore
 
 JSON_FILE = "compare.json"
 HTML_FILE = "report.html"

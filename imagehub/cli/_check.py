@@ -15,8 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="check a SavedModel against the image API, rule by rule",
         description=(
-            "Scans a SavedModel's graph for ops that touch files or the host "
-            "(without loading it), then loads it and probes every rule of "
+            "Scans a SavedModel's graph without loading it (every op must be "
+            "on imagehub's allowlist; --trust skips the refusal), then "
+            "loads it and probes every rule of "
             "the reusable image API (docs/spec.md; imagehub.spec.RULES). "
             "Exit status: 0 conforming, "
             "1 some rule fails, 2 refused by the scan, not loadable, or bad "

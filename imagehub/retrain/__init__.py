@@ -32,6 +32,8 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._evaluate import FolderEvaluation
+from imagehub.retrain._evaluate import evaluate_classifier
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import TrainData
@@ -52,6 +54,7 @@ __all__ = [
     "AccuracyError",
     "Data",
     "FlagValueError",
+    "FolderEvaluation",
     "ImageSizeError",
     "MissingDependencyError",
     "ProgressEvent",
@@ -68,6 +71,7 @@ __all__ = [
     "compile_model",
     "config_from_args",
     "deterministic_ops",
+    "evaluate_classifier",
     "load_data",
     "make_image_classifier",
     "old_flag_names",

@@ -255,10 +255,13 @@ FAMILIES: tuple[Family, ...] = (
         "and counting, all in memory",
         _ops(
             """
-            DenseBincount RaggedBincount SparseBincount RaggedTensorToTensor RaggedTensorToSparse RaggedTensorFromVariant
-            RaggedTensorToVariant RaggedRange RaggedGather RaggedCross SparseSegmentSumWithNumSegments SparseSegmentMeanWithNumSegments
-            SparseSegmentSqrtNWithNumSegments SparseReduceSum SparseReduceMax SparseAdd SparseConcat SparseSlice
-            SparseReorder SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
+            DenseBincount RaggedBincount SparseBincount RaggedTensorToTensor
+            RaggedTensorToSparse RaggedTensorFromVariant RaggedTensorToVariant
+            RaggedRange RaggedGather RaggedCross
+            SparseSegmentSumWithNumSegments SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments SparseReduceSum SparseReduceMax
+            SparseAdd SparseConcat SparseSlice SparseReorder
+            SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
             """
         ),
     ),

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.spec import RESIZE_MODES
+
 # The old tool's default module (TF2 MobileNet V2 feature vector).
 DEFAULT_TFHUB_MODULE = (
     "https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4"
@@ -26,7 +28,6 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 # with the SavedModel on >= FLOAT_AGREEMENT_MIN of the validation images.
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
-RESIZE_MODES = ("stretch", "crop", "pad")
 
 
 def quantization_label(quantize: str) -> str:

@@ -348,9 +348,9 @@ def evaluate_classifier(
             a folder class is not among them.
         FileNotFoundError: `image_dir` does not exist.
     """
-    import imagehub
     from imagehub import data
     from imagehub import hub
+    from imagehub.embed import classify
 
     index = data.scan(image_dir)
     if not index.labelled or not index.class_names:
@@ -372,7 +372,7 @@ def evaluate_classifier(
             f"labels of model {model!r} ({len(known)} labels, e.g. "
             f"{list(known[:5])}); rename the folders or pass --labels"
         )
-    results = imagehub.classify(
+    results = classify(
         model,
         list(index.paths),
         top_k=5,

@@ -198,7 +198,8 @@ def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
     rows = {}
     tables = {}
     for label, engine in runs:
-        out = os.path.join(work, f"out-{len(rows)}.parquet")
+        name = os.path.basename(model_dir)
+        out = os.path.join(work, f"{name}-out-{len(rows)}.parquet")
         seconds, line = run_embed(model_dir, photos, out, engine, cache)
         table = pq.read_table(out).sort_by("path")
         tables[label] = np.stack(table.column("vector").to_numpy(False))
@@ -307,6 +308,11 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--skip_end_to_end", action="store_true")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add these models to results/engines.json instead of replacing it",
+    )
+    parser.add_argument(
         "--from_json",
         action="store_true",
         help="only rewrite engines.md from results/engines.json",
@@ -332,6 +338,16 @@ def main() -> int:
         "model_alone": {},
         "end_to_end": {},
     }
+    if args.merge:
+        import json
+
+        from _common import RESULTS
+
+        with open(os.path.join(RESULTS, "engines.json"), encoding="utf-8") as f:
+            earlier = json.load(f)
+        results["model_alone"] = earlier["model_alone"]
+        results["end_to_end"] = earlier["end_to_end"]
+        results["photos"] = earlier.get("photos")
     try:
         photos = decode(photo_paths(), SIZE)
         folder = os.path.join(work, "photos")

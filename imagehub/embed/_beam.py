@@ -5,8 +5,8 @@
       -> read bytes (Beam FileSystems) and decode the batch in one
          TensorFlow call (`imagehub.data.decode_batch`: the local
          runner's fast path and pixels)
-      -> RunInference(KeyedModelHandler(ImagehubModelHandler)): one model
-         call per decoded batch
+      -> RunInference(ImagehubModelHandler): one model call per decoded
+         `ImageBatch` (RunInference's own batching skipped)
       -> one Arrow table per batch -> WriteToParquetBatched shards
          OUT.parquet/part-SSSSS-of-NNNNN.parquet
     decode failures -> OUT.errors.csv (path, reason)
@@ -42,7 +42,6 @@ try:
     from apache_beam.io.parquetio import WriteToParquetBatched
     from apache_beam.metrics.metric import Metrics
     from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.ml.inference.base import KeyedModelHandler
     from apache_beam.ml.inference.base import ModelHandler
     from apache_beam.ml.inference.base import PredictionResult
     from apache_beam.ml.inference.base import RunInference
@@ -59,6 +58,7 @@ from imagehub.data import DEFAULT_MAX_PIXELS
 from imagehub.data import HEADER_UNKNOWN
 from imagehub.data import ImageIndex
 from imagehub.data import meant_as_image
+from imagehub.embed._beam_batch import ImageBatch
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._run import EmbedSummary
@@ -97,10 +97,12 @@ class ImagehubModelHandler(ModelHandler):
 
     `load_model` loads the handle with `imagehub.load` (or compiles it
     for `engine`) once per worker process; RunInference shares it across
-    the process's threads. Each example is a whole decoded batch, float32
-    (n, height, width, 3) with n <= `batch_size`, as `ReadAndDecode`
-    makes it, and its inference is the model's (n, outputs) rows: one
-    model call per batch, no per-image stacking or splitting.
+    the process's threads. The input is already batched: each element is
+    an `ImageBatch` of at most `batch_size` images, as `ReadAndDecode`
+    decoded it, so RunInference's own batching is skipped and each
+    element is one model call. Its prediction is one `PredictionResult`
+    whose example is the batch's paths and whose inference is the
+    model's (n, outputs) rows (the pixels stop at the model).
 
     Args:
         handle: A handle `imagehub.load` accepts on the workers.
@@ -144,21 +146,20 @@ class ImagehubModelHandler(ModelHandler):
         return OpenedModel(obj=obj, facts=facts)
 
     def run_inference(self, batch, model, inference_args=None):
-        return [PredictionResult(images, model(images)) for images in batch]
+        return [PredictionResult(batch.paths, model(batch.images))]
 
-    def batch_elements_kwargs(self) -> Mapping[str, Any]:
-        # Examples are already model-sized batches.
-        return {"min_batch_size": 1, "max_batch_size": 1}
+    def should_skip_batching(self) -> bool:
+        return True  # each element is a decoded batch
 
     def get_num_bytes(self, batch) -> int:
-        return int(sum(x.nbytes for x in batch))
+        return int(batch.images.nbytes)
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
 
 
 class ReadAndDecode(beam.DoFn):
-    """[(path, matched, header)] -> (paths, images); errors on `errors`.
+    """[(path, matched, header)] -> `ImageBatch`; errors on `errors`.
 
     Takes a batch of paths (`beam.BatchElements`), reads each through
     Beam's FileSystems (local, gs://, s3://, ...) and decodes them
@@ -217,7 +218,8 @@ class ReadAndDecode(beam.DoFn):
             else:
                 yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
         if decoded.ok:
-            yield tuple(paths[i] for i in decoded.ok), decoded.images
+            ok = tuple(paths[i] for i in decoded.ok)
+            yield ImageBatch(ok, decoded.images)
 
 
 class Count(beam.DoFn):
@@ -236,7 +238,7 @@ class Count(beam.DoFn):
 
 
 class ToTable(beam.DoFn):
-    """(paths, PredictionResult) -> one Arrow table of rows.
+    """PredictionResult(paths, rows) -> one Arrow table.
 
     The rows of a whole batch go to `WriteToParquetBatched` as one table,
     built from the output array without a Python object per value.
@@ -249,8 +251,8 @@ class ToTable(beam.DoFn):
     def setup(self) -> None:
         self._embedded = Metrics.counter(METRICS_NAMESPACE, "embedded")
 
-    def process(self, keyed):
-        paths, result = keyed
+    def process(self, result):
+        paths = result.example
         vectors = np.asarray(result.inference, np.float32)
         self._embedded.inc(len(paths))
         yield to_table(paths, vectors, self._with_logits)
@@ -359,14 +361,12 @@ def embed_beam(
         shards_prefix = os.path.join(staging, "shards", "part")
         errors_out = os.path.join(staging, "errors.csv")
 
-    handler: KeyedModelHandler = KeyedModelHandler(
-        ImagehubModelHandler(
-            handle,
-            batch_size,
-            size,
-            engine=engine,
-            num_images=None if patterns else len(named),
-        )
+    handler = ImagehubModelHandler(
+        handle,
+        batch_size,
+        size,
+        engine=engine,
+        num_images=None if patterns else len(named),
     )
     schema = arrow_schema(with_logits)
 
@@ -395,9 +395,10 @@ def embed_beam(
                 min_batch_size=batch_size, max_batch_size=batch_size
             )
             | "ReadDecode"
-            >> beam.ParDo(ReadAndDecode(size, resize, max_pixels)).with_outputs(
-                ERRORS_TAG, main="images"
-            )
+            >> beam.ParDo(ReadAndDecode(size, resize, max_pixels))
+            # A coder that sizes batches without encoding them.
+            .with_output_types(ImageBatch)
+            .with_outputs(ERRORS_TAG, main="images")
         )
         (
             decoded.images

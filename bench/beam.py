@@ -46,25 +46,17 @@ def run_embed(model_dir, photos, out, runner, engine, cache) -> dict:
     """One `imagehub embed` command; its CPU seconds, children included."""
     env = dict(os.environ, IMAGEHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = ROOT
-    cmd = [
-        sys.executable,
-        "-m",
-        "imagehub",
-        "embed",
-        "--model",
-        model_dir,
-        "--input",
-        photos,
-        "--output",
-        out,
-        "--engine",
-        engine,
-        "--runner",
-        runner,
-        "--batch_size",
-        "32",
-        "--no_progress",
-    ]
+    flags = {
+        "model": model_dir,
+        "input": photos,
+        "output": out,
+        "engine": engine,
+        "runner": runner,
+        "batch_size": "32",
+    }
+    cmd = [sys.executable, "-m", "imagehub", "embed", "--no_progress"]
+    for flag, value in flags.items():
+        cmd += [f"--{flag}", value]
     if runner == "beam":
         for option in BEAM_OPTIONS:
             cmd += ["--beam_option", option]

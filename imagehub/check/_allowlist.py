@@ -250,6 +250,22 @@ FAMILIES: tuple[Family, ...] = (
         ),
     ),
     Family(
+        "ragged and sparse",
+        "ragged and sparse tensors (text models split strings into them) "
+        "and counting, all in memory",
+        _ops(
+            """
+            DenseBincount RaggedBincount SparseBincount RaggedTensorToTensor
+            RaggedTensorToSparse RaggedTensorFromVariant RaggedTensorToVariant
+            RaggedRange RaggedGather RaggedCross
+            SparseSegmentSumWithNumSegments SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments SparseReduceSum SparseReduceMax
+            SparseAdd SparseConcat SparseSlice SparseReorder
+            SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
+            """
+        ),
+    ),
+    Family(
         "datasets in memory",
         "tf.data over tensors already in memory (their functions are "
         "scanned, serialized dataset graphs too); no file, cache, "

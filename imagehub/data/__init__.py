@@ -33,7 +33,6 @@ from imagehub.data._dataset import dataset_options
 from imagehub.data._decode import DEFAULT_BACKGROUND
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import PAD_VALUE
-from imagehub.data._decode import RESIZE_MODES
 from imagehub.data._decode import load_image
 from imagehub.data._errors import ImageError
 from imagehub.data._formats import SUPPORTED_FORMATS
@@ -44,6 +43,7 @@ from imagehub.data._index import ImageIndex
 from imagehub.data._index import scan
 from imagehub.data._index import split
 from imagehub.data._validate import validate
+from imagehub.spec import RESIZE_MODES
 
 __all__ = [
     "DEFAULT_BACKGROUND",

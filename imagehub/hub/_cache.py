@@ -28,6 +28,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
 from imagehub.hub import _tar
 
@@ -106,7 +107,7 @@ class Cache:
     def lock_path(self, name: str) -> str:
         return os.path.join(self.root, name + LOCK_SUFFIX)
 
-    def read_manifest(self, name: str) -> dict | None:
+    def read_manifest(self, name: str) -> dict[str, Any] | None:
         path = os.path.join(self.entry_dir(name), MANIFEST)
         try:
             with open(path, encoding="utf-8") as f:
@@ -283,7 +284,7 @@ class Staging:
         key: str,
         source: str,
         files: dict[str, _tar.FileDigest],
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Writes the manifest last and renames staging into place.
 
@@ -325,7 +326,7 @@ class Staging:
         return self.cache.model_dir(self.name)
 
 
-def content_digest(files: dict) -> str:
+def content_digest(files: dict[str, Any]) -> str:
     """The SHA-256 of a model's content: one digest over every file.
 
     It hashes the sorted lines `<sha256> <size> <path>` of the manifest's
@@ -342,7 +343,7 @@ def content_digest(files: dict) -> str:
     return digest.hexdigest()
 
 
-def _digest_or_empty(files: dict) -> str:
+def _digest_or_empty(files: dict[str, Any]) -> str:
     try:
         return content_digest(files) if files else ""
     except (KeyError, TypeError):
@@ -367,7 +368,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def walk_files(root: str, beat: Callable[[], None] | None = None):
+def walk_files(
+    root: str, beat: Callable[[], None] | None = None
+) -> Iterator[tuple[str, str]]:
     """Yields (relative path with '/', absolute path) of files under root."""
     for dirpath, _, filenames in os.walk(root):
         for filename in filenames:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import uuid
+from typing import Any
 
 from imagehub.hub import _config
 from imagehub.hub import _handles
@@ -102,7 +103,7 @@ def _ref_path(root: str, key: str) -> str:
     return os.path.join(root, REFS_DIR, name + ".json")
 
 
-def read_ref(root: str, key: str) -> dict | None:
+def read_ref(root: str, key: str) -> dict[str, Any] | None:
     """The recorded resolution of the handle with `key`, or None."""
     try:
         with open(_ref_path(root, key), encoding="utf-8") as f:

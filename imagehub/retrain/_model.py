@@ -65,11 +65,11 @@ def build(prepared: Prepared) -> Model:
 
 
 def _build(prepared: Prepared) -> Model:
-    import imagehub
     from imagehub import hub
+    from imagehub.keras import KerasLayer
 
     config = prepared.config
-    backbone = imagehub.KerasLayer(
+    backbone = KerasLayer(
         prepared.module_dir, trainable=config.do_fine_tuning, name="module"
     )
     # The layer's loaded object: its traces tell a card-less module's input

@@ -116,3 +116,33 @@ def test_check_exits_2_when_pbtxt_nests_deeper_than_the_parser(root):
     report = imagehub.check(str(path))
     assert report.exit_code == 2, report.summary()
     assert "RecursionError" not in report.error, report.error
+
+
+def test_graph_questions_raise_value_error_when_calls_nest_too_deeply():
+    # What `trust=True` lets through: 5000 functions each calling the
+    # next. The probes' graph walk says so instead of a RecursionError.
+    from tensorflow.core.framework import function_pb2
+
+    from imagehub.check._graph import FunctionGraph
+    from imagehub.check._graph import dropout_on_output
+    from imagehub.check._graph import probability_output
+
+    library = {}
+    depth = 5000
+    for i in range(depth):
+        fdef = function_pb2.FunctionDef()
+        fdef.signature.name = f"f{i}"
+        fdef.signature.input_arg.add(name="x", type=1)
+        fdef.signature.output_arg.add(name="y", type=1)
+        node = fdef.node_def.add(name="n", input=["x"])
+        if i + 1 < depth:
+            node.op = f"f{i + 1}"
+            fdef.ret["y"] = "n:y:0"
+        else:
+            node.op = "Identity"
+            fdef.ret["y"] = "n:output:0"
+        library[fdef.signature.name] = fdef
+    graph = FunctionGraph(library["f0"], library)
+    for question in (probability_output, dropout_on_output):
+        with pytest.raises(ValueError, match="too deeply"):
+            question(graph)

@@ -41,6 +41,10 @@ def _retrain_args(retrain_inputs) -> list[str]:
         "--train_epochs",
         str(EPOCHS),
         "--cache_features",
+        # Keras's epoch-by-epoch training, whose progress is shown per
+        # epoch (the default recipe searches in seconds, without epochs).
+        "--recipe",
+        "make_image_classifier",
     ]
 
 

@@ -15,7 +15,9 @@ decoded file by file, so only that file is reported, with the reason
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Any
 from typing import NamedTuple
 
 import numpy as np
@@ -23,13 +25,13 @@ import numpy as np
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import INV_255
 from imagehub.data._decode import ImageSize
-from imagehub.data._decode import check_image_size
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_bytes
 from imagehub.data._errors import ImageError
 from imagehub.data._fastjpeg import decode_plain_jpeg
 from imagehub.data._fastjpeg import inspect_plain_jpeg
 from imagehub.data._fastjpeg import plan
+from imagehub.spec import parse_image_size
 
 # `plain_sizes` entry meaning "read the header here".
 HEADER_UNKNOWN = "unknown"
@@ -76,7 +78,7 @@ def decode_batch(
     Raises:
         ValueError: `image_size`, `resize` or `plain_sizes` is invalid.
     """
-    size = check_image_size(image_size)
+    size = parse_image_size(image_size)
     if size is None:
         raise ValueError("image_size=None; decode_batch needs (height, width)")
     check_resize(resize)
@@ -92,16 +94,19 @@ def decode_batch(
     failed: dict[int, str] = {}
     groups: dict[int, list[int]] = {}
     for i, (data, found) in enumerate(zip(datas, plain_sizes, strict=True)):
-        if found == HEADER_UNKNOWN:
-            found = inspect_plain_jpeg(bytes(data), max_pixels)
-        if found is None:
+        header = (
+            inspect_plain_jpeg(bytes(data), max_pixels)
+            if isinstance(found, str)  # HEADER_UNKNOWN
+            else found
+        )
+        if header is None:
             reason = _decode_one(data, names[i], size, resize, max_pixels)
             if isinstance(reason, str):
                 failed[i] = reason
             else:
                 images[i] = reason
         else:
-            groups.setdefault(plan(found, size, resize), []).append(i)
+            groups.setdefault(plan(header, size, resize), []).append(i)
     for plan_index, members in groups.items():
         decode = _batch_decoder(size, resize, plan_index)
         try:
@@ -122,7 +127,13 @@ def decode_batch(
     )
 
 
-def _decode_one(data, name, size, resize, max_pixels) -> np.ndarray | str:
+def _decode_one(
+    data: bytes,
+    name: str,
+    size: tuple[int, int],
+    resize: str,
+    max_pixels: int,
+) -> np.ndarray | str:
     """One file by `decode_bytes`: its image, or the reason it failed."""
     try:
         return decode_bytes(bytes(data), name, size, resize, max_pixels)
@@ -133,7 +144,9 @@ def _decode_one(data, name, size, resize, max_pixels) -> np.ndarray | str:
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_decoder(size: tuple[int, int], resize: str, plan_index: int):
+def _batch_decoder(
+    size: tuple[int, int], resize: str, plan_index: int
+) -> Callable[[Any], Any]:
     """A traced call: string [n] -> float32 [n, height, width, 3] in [0, 1].
 
     The ops of `dataset`'s fast path, then its per-batch finalize.
@@ -142,15 +155,17 @@ def _batch_decoder(size: tuple[int, int], resize: str, plan_index: int):
 
     spec = tf.TensorSpec((*size, 3), tf.float32)
 
-    def one(data):
+    def one(data: Any) -> Any:
         image = decode_plain_jpeg(data, size, resize, plan_index)
         return tf.ensure_shape(image, (*size, 3))
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
-    )
-    def decode(datas):
+    def decode(datas: Any) -> Any:
         images = tf.map_fn(one, datas, fn_output_signature=spec)
         return tf.minimum(images, 255.0) * INV_255
 
-    return decode
+    traced: Callable[[Any], Any] = tf.function(
+        decode,
+        input_signature=[tf.TensorSpec([None], tf.string)],
+        autograph=False,
+    )
+    return traced

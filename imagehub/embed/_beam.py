@@ -342,7 +342,11 @@ def embed_beam(
     max_pixels = DEFAULT_MAX_PIXELS
     if local_items:
         index = _local_index(local_items)
-        headers = index.plain_jpeg or [HEADER_UNKNOWN] * len(index)
+        headers: list[Any] = (
+            list(index.plain_jpeg)
+            if index.plain_jpeg is not None
+            else [HEADER_UNKNOWN] * len(index)
+        )
         named = list(
             zip(index.paths, [False] * len(index), headers, strict=True)
         )

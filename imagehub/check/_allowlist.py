@@ -245,7 +245,22 @@ FAMILIES: tuple[Family, ...] = (
             StringStrip StringLower StringUpper StringToNumber AsString
             StringFormat StringToHashBucketFast ReduceJoin DecodeBase64
             EncodeBase64 UnicodeDecode UnicodeEncode UnicodeTranscode
+            UnicodeDecodeWithOffsets UnicodeScript StringToHashBucket
+            StringToHashBucketStrong
             DecodeRaw  ShardedFilename StringNGrams
+            """
+        ),
+    ),
+    Family(
+        "ragged and counting",
+        "ragged tensors and counts of values in memory (the text models a "
+        "KerasLayer also loads split strings into ragged tensors)",
+        _ops(
+            """
+            RaggedTensorToTensor RaggedTensorFromVariant RaggedTensorToVariant
+            RaggedTensorToVariantGradient RaggedTensorToSparse RaggedGather
+            RaggedRange RaggedFillEmptyRows RaggedFillEmptyRowsGrad
+            RaggedCross DenseBincount SparseBincount RaggedBincount
             """
         ),
     ),

@@ -41,6 +41,7 @@ _LAZY = {
     "KerasLayer": "imagehub.keras",
     "embed": "imagehub.embed",
     "classify": "imagehub.embed",
+    "compare": "imagehub.compare",
 }
 _SUBPACKAGES = (
     "spec",
@@ -53,6 +54,7 @@ _SUBPACKAGES = (
     "engines",
     "retrain",
     "embed",
+    "compare",
     "testing",
 )
 
@@ -61,6 +63,7 @@ __all__ = sorted([*_LAZY, *_SUBPACKAGES, "__version__"])
 if TYPE_CHECKING:
     from imagehub.check import check as check
     from imagehub.check import scan as scan
+    from imagehub.compare import compare as compare
     from imagehub.embed import classify as classify
     from imagehub.embed import embed as embed
     from imagehub.export import export_classifier as export_classifier

@@ -252,15 +252,21 @@ FAMILIES: tuple[Family, ...] = (
         ),
     ),
     Family(
-        "ragged and counting",
-        "ragged tensors and counts of values in memory (the text models a "
-        "KerasLayer also loads split strings into ragged tensors)",
+        "ragged and sparse",
+        "ragged and sparse tensors (text models split strings into them) "
+        "and counting, all in memory",
         _ops(
             """
-            RaggedTensorToTensor RaggedTensorFromVariant RaggedTensorToVariant
-            RaggedTensorToVariantGradient RaggedTensorToSparse RaggedGather
-            RaggedRange RaggedFillEmptyRows RaggedFillEmptyRowsGrad
-            RaggedCross DenseBincount SparseBincount RaggedBincount
+            DenseBincount RaggedBincount RaggedCross RaggedFillEmptyRows
+            RaggedFillEmptyRowsGrad RaggedGather RaggedRange
+            RaggedTensorFromVariant RaggedTensorToSparse
+            RaggedTensorToTensor RaggedTensorToVariant
+            RaggedTensorToVariantGradient SparseAdd SparseBincount
+            SparseConcat SparseReduceMax SparseReduceSum SparseReorder
+            SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments
+            SparseSegmentSumWithNumSegments SparseSlice
+            SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
             """
         ),
     ),

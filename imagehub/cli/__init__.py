@@ -15,10 +15,6 @@ import re
 import sys
 from collections.abc import Sequence
 
-# Commands that run no TensorFlow in this process (demo runs each step
-# as a subprocess, cache manages files).
-_NO_TENSORFLOW = ("cache", "demo")
-
 # Subcommand name -> module, in the order data flows.
 COMMANDS = {
     "export": "imagehub.cli._export",
@@ -29,6 +25,8 @@ COMMANDS = {
     "retrain": "imagehub.cli._retrain",
     "classify": "imagehub.cli._classify",
     "embed": "imagehub.cli._embed",
+    "evaluate": "imagehub.cli._evaluate",
+    "compare": "imagehub.cli._compare",
     "demo": "imagehub.cli._demo",
 }
 
@@ -160,10 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "MODEL; commands: " + ", ".join(COMMANDS)
         )
     _setup_logging(args.verbose)
-    if args.command not in _NO_TENSORFLOW and args.verbose < 2:
-        from imagehub.cli._console import import_tensorflow_quietly
+    if args.verbose < 2:
+        from imagehub.cli._quiet_import import quiet_tensorflow_import
 
-        import_tensorflow_quietly()
+        quiet_tensorflow_import()
     module = importlib.import_module(COMMANDS[args.command])
     try:
         return int(module.run(args) or 0)

@@ -328,6 +328,6 @@ class SavedModelLayerMixin:
             safe_mode = cls._keras_safe_mode() is not False
         token = _SCAN_ON_LOAD.set(bool(safe_mode))
         try:
-            return cls(handle, **config)
+            return cls(handle, **config)  # type: ignore[call-arg]
         finally:
             _SCAN_ON_LOAD.reset(token)

@@ -176,31 +176,35 @@ def prepare_inputs(inputs: Any, info: Any, *, image_model: bool) -> Any:
 
     if image_model:
         return tf.cast(inputs, tf.float32)
-    if info is None or isinstance(info, TensorInfo):
-        infos = None
-    else:
-        try:
-            tf.nest.assert_same_structure(inputs, info, check_types=False)
-            infos = tf.nest.flatten(info)
-        except (TypeError, ValueError):
-            infos = None
+    if isinstance(info, TensorInfo) and not isinstance(inputs, Mapping):
+        # One traced tensor: a nested Python list is one value too.
+        return _with_dtype(inputs, info.dtype)
+    wanted: list[str | None]
+    try:
+        tf.nest.assert_same_structure(inputs, info, check_types=False)
+        wanted = [i.dtype for i in tf.nest.flatten(info)]
+    except (TypeError, ValueError):
+        wanted = [None] * len(tf.nest.flatten(inputs))
     leaves = tf.nest.flatten(inputs)
-    if isinstance(info, TensorInfo) and len(leaves) == 1:
-        infos = [info]
-    out = []
-    for i, leaf in enumerate(leaves):
-        want = infos[i].dtype if infos is not None else None
-        if not tf.is_tensor(leaf):
-            leaf = tf.convert_to_tensor(leaf, dtype=want)
-        elif (
-            want is not None
-            and leaf.dtype.is_floating
-            and tf.as_dtype(want).is_floating
-            and leaf.dtype != want
-        ):
-            leaf = tf.cast(leaf, want)
-        out.append(leaf)
+    out = [_with_dtype(x, w) for x, w in zip(leaves, wanted, strict=True)]
     return tf.nest.pack_sequence_as(inputs, out)
+
+
+def _with_dtype(value: Any, dtype: str | None) -> Any:
+    """`value` as a tensor: of `dtype` if it is not one yet, cast to
+    `dtype` if both are floats, else as it is."""
+    import tensorflow as tf
+
+    if not tf.is_tensor(value):
+        return tf.convert_to_tensor(value, dtype=dtype)
+    if (
+        dtype is not None
+        and value.dtype.is_floating
+        and tf.as_dtype(dtype).is_floating
+        and value.dtype != dtype
+    ):
+        return tf.cast(value, dtype)
+    return value
 
 
 def pick_output(outputs: Any, output_key: str | None, as_dict: bool) -> Any:

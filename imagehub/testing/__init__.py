@@ -13,6 +13,10 @@ from imagehub.testing._broken import write_random_inference_model
 from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
+from imagehub.testing._browser import chromium_path
+from imagehub.testing._browser import page_colours
+from imagehub.testing._browser import screenshot_html
+from imagehub.testing._colour_models import write_colour_model
 from imagehub.testing._export_checks import assert_reusable
 from imagehub.testing._hostile import HOSTILE_KINDS
 from imagehub.testing._hostile import RUN_AT_LOAD
@@ -69,18 +73,22 @@ __all__ = [
     "add_unregistered_op",
     "assert_reusable",
     "cache_entries",
+    "chromium_path",
     "cache_leftovers",
     "kerashub_model",
     "pack_saved_model",
+    "page_colours",
     "random_image",
     "read_tree",
     "run_cli",
     "run_cli_in_pty",
     "same_files",
+    "screenshot_html",
     "tiny_keras_model",
     "to_pbtxt",
     "write_batch_norm_model",
     "write_broken_model",
+    "write_colour_model",
     "write_custom_attributes_model",
     "write_dict_io_model",
     "write_file_writing_model",

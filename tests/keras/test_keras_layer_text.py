@@ -73,6 +73,7 @@ def test_outputs_are_dict_of_embeddings_when_called(text_dir):
 
 
 def test_head_learns_labels_when_embedding_fine_tuned(text_dir, tmp_path):
+    # Fine-tuned, saved to .keras and loaded back.
     layer = imagehub.KerasLayer(
         text_dir, trainable=True, arguments=dict(dropout_rate=0.0)
     )
@@ -91,7 +92,9 @@ def test_head_learns_labels_when_embedding_fine_tuned(text_dir, tmp_path):
 
     path = str(tmp_path / "classifier.keras")
     model.save(path)
-    restored = keras.saving.load_model(path)  # Safe mode: scanned first.
+    # Safe mode (the default): the scan passes the string, ragged and
+    # lookup ops a text model runs in memory.
+    restored = keras.saving.load_model(path)
     x = tf.constant(SENTENCES)
     np.testing.assert_allclose(
         restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6

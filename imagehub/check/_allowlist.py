@@ -245,6 +245,8 @@ FAMILIES: tuple[Family, ...] = (
             StringStrip StringLower StringUpper StringToNumber AsString
             StringFormat StringToHashBucketFast ReduceJoin DecodeBase64
             EncodeBase64 UnicodeDecode UnicodeEncode UnicodeTranscode
+            UnicodeDecodeWithOffsets UnicodeScript StringToHashBucket
+            StringToHashBucketStrong
             DecodeRaw  ShardedFilename StringNGrams
             """
         ),
@@ -255,12 +257,15 @@ FAMILIES: tuple[Family, ...] = (
         "and counting, all in memory",
         _ops(
             """
-            DenseBincount RaggedBincount SparseBincount RaggedTensorToTensor
-            RaggedTensorToSparse RaggedTensorFromVariant RaggedTensorToVariant
-            RaggedRange RaggedGather RaggedCross
-            SparseSegmentSumWithNumSegments SparseSegmentMeanWithNumSegments
-            SparseSegmentSqrtNWithNumSegments SparseReduceSum SparseReduceMax
-            SparseAdd SparseConcat SparseSlice SparseReorder
+            DenseBincount RaggedBincount RaggedCross RaggedFillEmptyRows
+            RaggedFillEmptyRowsGrad RaggedGather RaggedRange
+            RaggedTensorFromVariant RaggedTensorToSparse
+            RaggedTensorToTensor RaggedTensorToVariant
+            RaggedTensorToVariantGradient SparseAdd SparseBincount
+            SparseConcat SparseReduceMax SparseReduceSum SparseReorder
+            SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments
+            SparseSegmentSumWithNumSegments SparseSlice
             SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
             """
         ),

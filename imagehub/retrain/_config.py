@@ -261,9 +261,10 @@ class RetrainConfig:
         "stopping on the validation images, keep the best, then train it "
         "on training + validation images (flags set to other values than "
         "their defaults fix their part: --learning_rate, "
-        "--l2_regularizer, --train_epochs). make_image_classifier: the old "
-        "tool's training exactly (--train_epochs of SGD). Without cached "
-        "features training is always the old tool's.",
+        "--l2_regularizer, --train_epochs); with --do_fine_tuning, the "
+        "head is searched that way on the frozen module's features before "
+        "the whole model trains. make_image_classifier: the old tool's "
+        "training exactly (--train_epochs of SGD from a random head).",
         old=False,
         choices=RECIPES,
     )

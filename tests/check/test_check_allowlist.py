@@ -167,6 +167,9 @@ def conforming(tmp_path_factory):
         "tf1": testing.write_tf1_model(root / "tf1"),
         "tf_module": testing.write_module_model(root / "module"),
         "keras_wrapped": testing.write_keras_wrapped(root / "kw", False),
+        # Text models a KerasLayer loads (strings split into ragged ids).
+        "text_embedding": testing.write_text_embedding_model(root / "text"),
+        "keras_default": testing.write_keras_default_model(root / "kd"),
     }
     for kind, rules in testing.BROKEN_KINDS.items():
         if rules:  # models that must fail a rule, not the scan
@@ -207,6 +210,8 @@ def _keras_layer(handle):
         "tf1",
         "tf_module",
         "keras_wrapped",
+        "text_embedding",
+        "keras_default",
         "exported_feature_vector",
         "exported_classifier",
         "exported_keras_layer",

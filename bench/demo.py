@@ -55,11 +55,11 @@ def run_demo(out: str) -> float:
 def accuracy_over_seeds(
     module: str, seeds: list[int], scratch: str, **settings
 ) -> list[float]:
-    from imagehub.cli import _demo
+    from imagehub import cli
     from imagehub.retrain import make_image_classifier
 
     config = dict(
-        image_dir=_demo.FLOWERS,
+        image_dir=cli.DEMO_FLOWERS,
         tfhub_module=module,
         cache_features=True,  # and the default recipe, as the demo
     )

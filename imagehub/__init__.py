@@ -11,7 +11,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 from typing import Any
 
-__version__ = "0.1.0"
+from imagehub._version import __version__ as __version__
 
 PIP_HINT = "pip install 'imagehub[cpu]'  (or 'imagehub[gpu]' for CUDA)"
 

@@ -326,13 +326,13 @@ class _Derivation:
             for f, sites in calls.items():
                 if not args.get(f):
                     continue
-                for caller, node in sites:
-                    if caller not in bodies:
-                        bodies[caller] = self._body(caller)
+                for site, node in sites:
+                    if site not in bodies:
+                        bodies[site] = self._body(site)
                     inputs = [x for x in node.input if not x.startswith("^")]
                     for i in sorted(args[f]):
                         ok = i < len(inputs) and self._derived(
-                            caller, bodies[caller], inputs[i], {}, 0
+                            site, bodies[site], inputs[i], {}, 0
                         )
                         if not ok:
                             args[f].discard(i)

@@ -417,7 +417,7 @@ def _parents(lib: Library, where: str, labels: dict[str, str]) -> dict:
 
 def _chain(name: str, parents: dict[str, str]) -> str:
     """'called from A <- B <- graph' for messages."""
-    chain = []
+    chain: list[str] = []
     cur = parents.get(name)
     while cur is not None and cur not in chain and len(chain) < 8:
         chain.append(cur)

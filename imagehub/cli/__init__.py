@@ -59,7 +59,7 @@ def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from imagehub import __version__
+    from imagehub._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="imagehub",
@@ -96,7 +96,8 @@ def _command_parser(
     """The innermost (sub)command parser that `args` went through."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            sub = action.choices.get(getattr(args, action.dest, None))
+            chosen = getattr(args, action.dest, None)
+            sub = action.choices.get(chosen) if chosen else None
             if sub is not None:
                 return _command_parser(sub, args)
     return parser
@@ -171,3 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# The demo's photos, for bench/demo.py (which reruns the demo's
+# retraining over many seeds): name -> name in _demo.
+_DEMO_NAMES = {"DEMO_FLOWERS": "FLOWERS"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEMO_NAMES:
+        demo = importlib.import_module("imagehub.cli._demo")
+        return getattr(demo, _DEMO_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from imagehub.cli import parse_image_size_flag
-
-_TASKS = ("feature_vector", "classification")  # imagehub.spec.TASKS
+from imagehub.spec import TASKS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--task",
-        choices=_TASKS,
+        choices=TASKS,
         default=None,
         help="task to check against (default: the model card's, else inferred)",
     )

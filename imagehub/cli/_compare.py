@@ -267,13 +267,14 @@ def _print_text(result: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from imagehub import compare
     from imagehub.cli import UsageError
+    from imagehub.compare import CompareError
+    from imagehub.compare import compare
 
     _check_args(args)
     try:
         with _progress(args.model) as progress:
-            result = compare.compare(
+            result = compare(
                 args.image_dir,
                 args.model,
                 out=args.out,
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 progress=progress,
             )
-    except (compare.CompareError, FileExistsError) as e:
+    except (CompareError, FileExistsError) as e:
         raise UsageError(str(e)) from e
     except ValueError as e:
         print(f"imagehub compare: error: {e}", file=sys.stderr)

@@ -27,8 +27,8 @@ from imagehub.compare._config import ModelRefusedError as ModelRefusedError
 # name -> private module defining it.
 _LAZY = {
     "compare": "_compare",
-    "CompareResult": "_compare",
-    "ModelScore": "_compare",
+    "CompareResult": "_result",
+    "ModelScore": "_result",
     "FoldScores": "_probe",
     "PairedDifference": "_stats",
     "paired_bootstrap": "_stats",
@@ -50,13 +50,13 @@ __all__ = sorted(
 )
 
 if TYPE_CHECKING:
-    from imagehub.compare._compare import CompareResult as CompareResult
-    from imagehub.compare._compare import ModelScore as ModelScore
     from imagehub.compare._compare import compare as compare
     from imagehub.compare._probe import FoldScores as FoldScores
     from imagehub.compare._report import gap_text as gap_text
     from imagehub.compare._report import human_size as human_size
     from imagehub.compare._report import rank_labels as rank_labels
+    from imagehub.compare._result import CompareResult as CompareResult
+    from imagehub.compare._result import ModelScore as ModelScore
     from imagehub.compare._stats import PairedDifference as PairedDifference
     from imagehub.compare._stats import paired_bootstrap as paired_bootstrap
     from imagehub.compare._stats import stratified_folds as stratified_folds

@@ -93,11 +93,11 @@ def refuse_classifier(handle: str) -> None:
     """Raises `ModelRefusedError` for a classification model: the
     reusable classification API returns logits only, so there are no
     features to probe."""
-    import imagehub
+    from imagehub import hub
     from imagehub.spec import TASK_CLASSIFICATION
     from imagehub.spec import read_card
 
-    card = read_card(imagehub.resolve(handle))
+    card = read_card(hub.resolve(handle))
     if card is not None and card.task == TASK_CLASSIFICATION:
         raise ModelRefusedError(
             f"{handle} is a classification model: it outputs "

@@ -213,8 +213,9 @@ def check_family(backbone_cls: type, keras_hub: Any) -> None:
 
 
 def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
+    out: list[type] = []
+    direct: list[type] = cls.__subclasses__()
+    for sub in direct:
         out += [sub, *_subclasses(sub)]
     return out
 

@@ -134,7 +134,7 @@ def resolve_remote(
     return path, target
 
 
-def verified_files(target: _handles.Handle) -> dict:
+def verified_files(target: _handles.Handle) -> dict[str, Any]:
     """Re-hashes the cached entry of `target`; returns its manifest files.
 
     A file changed on disk since it was cached makes the entry damaged:
@@ -171,7 +171,8 @@ def verified_files(target: _handles.Handle) -> dict:
                 f"download: {'; '.join(problems[:3])}"
             )
     manifest = cache.read_manifest(name) or {"files": {}}
-    return manifest["files"]
+    files: dict[str, Any] = manifest["files"]
+    return files
 
 
 def load(

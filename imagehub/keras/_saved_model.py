@@ -26,9 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagehub.keras import _tensors
-from imagehub.spec import CARD_FILENAME
 from imagehub.spec import ModelCard
-from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
@@ -144,25 +142,6 @@ def _load(
                 f"pass the handle string instead, or drop {name}"
             )
     return handle, None, ""
-
-
-def _card_of_object(obj: Any) -> ModelCard | None:
-    """The card an already loaded object carries as a tracked Asset."""
-    import tensorflow as tf
-
-    candidates = [getattr(obj, "model_card", None)]
-    candidates += list(getattr(obj, "__dict__", {}).values())
-    for value in candidates:
-        if not isinstance(value, tf.saved_model.Asset):
-            continue
-        path = value.asset_path
-        if tf.is_tensor(path):
-            path = path.numpy().decode("utf-8")
-        if os.path.basename(path) != CARD_FILENAME:
-            continue
-        # read_card wants the SavedModel directory: <dir>/assets/<card>.
-        return read_card(os.path.dirname(os.path.dirname(path)))
-    return None
 
 
 def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
@@ -281,8 +260,11 @@ def wrap(
         ValueError: An argument does not fit the model; the message names
             the argument, the value and what the model accepts.
     """
+    from imagehub import hub
+
     obj, path, handle_text = _load(handle, tags, load_options, scan)
-    card = read_card(path) if path is not None else _card_of_object(obj)
+    facts = hub.resolve_facts(path if path is not None else obj, obj=obj)
+    card = facts.card
     arguments = dict(arguments or {})
     as_dict = bool(signature_outputs_as_dict)
     given_shape = _tensors.normalize_output_shape(output_shape)
@@ -319,7 +301,7 @@ def wrap(
         accepts_training = TRAINING in names
         traced_names = tuple(n for n in names[1:] if n != TRAINING)
         if card is not None:
-            accepted = (tuple(card.hparams), "model card")
+            accepted = (tuple(facts.hparams), "model card")
         else:
             accepted = (traced_names, "traced __call__")
         trace = _pick_trace(func, arguments)

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.spec import RESIZE_MODES
+
 # The old tool's default module (TF2 MobileNet V2 feature vector).
 DEFAULT_TFHUB_MODULE = (
     "https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4"
@@ -26,7 +28,6 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 # with the SavedModel on >= FLOAT_AGREEMENT_MIN of the validation images.
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
-RESIZE_MODES = ("stretch", "crop", "pad")
 
 
 def quantization_label(quantize: str) -> str:
@@ -260,9 +261,10 @@ class RetrainConfig:
         "stopping on the validation images, keep the best, then train it "
         "on training + validation images (flags set to other values than "
         "their defaults fix their part: --learning_rate, "
-        "--l2_regularizer, --train_epochs). make_image_classifier: the old "
-        "tool's training exactly (--train_epochs of SGD). Without cached "
-        "features training is always the old tool's.",
+        "--l2_regularizer, --train_epochs); with --do_fine_tuning, the "
+        "head is searched that way on the frozen module's features before "
+        "the whole model trains. make_image_classifier: the old tool's "
+        "training exactly (--train_epochs of SGD from a random head).",
         old=False,
         choices=RECIPES,
     )

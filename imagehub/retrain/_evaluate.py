@@ -149,14 +149,15 @@ class Evaluation:
             return (
                 "validation accuracy is near chance level: check that each "
                 "class folder holds what its name says, train longer "
-                "(--train_epochs), or try a stronger --tfhub_module"
+                "(--train_epochs), or try a stronger --tfhub_module "
+                "(imagehub compare ranks modules on your images)"
             )
         if self.gap >= LARGE_GAP:
             return (
                 f"training accuracy is {self.gap:.2f} above validation "
                 "accuracy (overfitting): more images per class, "
                 "--do_data_augmentation, or a stronger --tfhub_module "
-                "usually help"
+                "(imagehub compare ranks modules on your images) usually help"
             )
         return None
 
@@ -348,9 +349,9 @@ def evaluate_classifier(
             a folder class is not among them.
         FileNotFoundError: `image_dir` does not exist.
     """
-    import imagehub
     from imagehub import data
     from imagehub import hub
+    from imagehub.embed import classify
 
     index = data.scan(image_dir)
     if not index.labelled or not index.class_names:
@@ -372,7 +373,7 @@ def evaluate_classifier(
             f"labels of model {model!r} ({len(known)} labels, e.g. "
             f"{list(known[:5])}); rename the folders or pass --labels"
         )
-    results = imagehub.classify(
+    results = classify(
         model,
         list(index.paths),
         top_k=5,

@@ -85,8 +85,8 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
     """
     import keras
 
-    import imagehub
     from imagehub import data
+    from imagehub import hub
     from imagehub.hub import HubError
     from imagehub.spec import read_card
 
@@ -104,7 +104,7 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
         validate=config.validate_images and not config.use_feature_cache,
     )
     try:
-        module_dir = imagehub.resolve(config.tfhub_module)
+        module_dir = hub.resolve(config.tfhub_module)
     except HubError as e:
         raise FlagValueError(f"--tfhub_module: {e}") from e
     card = read_card(module_dir)

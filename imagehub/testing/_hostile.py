@@ -233,8 +233,8 @@ def _tf2_restore_deps(path: str, marker: str) -> str:
     for node in graph.node:
         if node.name == restore:
             node.input.extend(f"^{name}" for name in callers)
-    with open(pb, "wb") as f:
-        f.write(proto.SerializeToString())
+    with open(pb, "wb") as out:
+        out.write(proto.SerializeToString())
     return path
 
 

@@ -40,9 +40,12 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
+# ruff (lint and format) on everything, mypy on the package (its
+# configuration, strict for spec, hub and data, is in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,7 +10,10 @@ default). Measured side by side in one run:
   the load and the call (both pay the TensorFlow import).
 
 The goal (issue 3): the full check costs no more than 15 loads-and-calls
-(in process). Writes bench/results/check.md and check.json.
+(in process). Also reported: the safety scan alone (`imagehub.scan`, the
+allowlist, saver dataflow and caps of issue 13; it is part of the check and
+of every `imagehub.load`) against the same load-and-call. Writes
+bench/results/check.md and check.json.
 """
 
 from __future__ import annotations
@@ -90,6 +93,14 @@ def _check(path: str) -> tuple[float, object]:
     return time.perf_counter() - start, report
 
 
+def _scan(path: str) -> tuple[float, object]:
+    import imagehub
+
+    start = time.perf_counter()
+    result = imagehub.scan(path)
+    return time.perf_counter() - start, result
+
+
 def _subprocess_time(args: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.run(args, env=_env(), capture_output=True)
@@ -105,17 +116,22 @@ def main() -> int:
     print(f"exported MobileNetV3Small in {export_s:.1f}s", flush=True)
 
     # Interleave so both see the same machine load.
-    loads, checks = [], []
-    report = None
+    loads, checks, scans = [], [], []
+    report = scanned = None
     for _ in range(REPEATS):
         loads.append(_load_and_call(path))
         seconds, report = _check(path)
         checks.append(seconds)
+        seconds, scanned = _scan(path)
+        scans.append(seconds)
         print(
-            f"load+call {loads[-1]:.2f}s  check {checks[-1]:.2f}s", flush=True
+            f"load+call {loads[-1]:.2f}s  check {checks[-1]:.2f}s  "
+            f"scan {scans[-1]:.3f}s",
+            flush=True,
         )
-    load_s, check_s = min(loads), min(checks)
+    load_s, check_s, scan_s = min(loads), min(checks), min(scans)
     ratio = check_s / load_s
+    scan_ratio = scan_s / load_s
 
     cli_s, cli_code = _subprocess_time(
         [sys.executable, "-m", "imagehub", "check", path]
@@ -128,7 +144,7 @@ def main() -> int:
     e2e_ratio = cli_s / base_s
 
     machine = describe_machine()
-    passed = ratio <= GOAL and report.conforming
+    passed = ratio <= GOAL and report.conforming and not scanned.refused
     failed = ", ".join(report.failed) or "none"
     runs_load = ", ".join(f"{x:.2f}" for x in loads)
     runs_check = ", ".join(f"{x:.2f}" for x in checks)
@@ -145,12 +161,19 @@ def main() -> int:
             "|---|---|---|---|---|",
             f"| in process (min of {REPEATS}) | {check_s:.2f} s | "
             f"{load_s:.2f} s | {ratio:.1f}x | <= {GOAL:.0f}x |",
+            f"| safety scan alone, `imagehub.scan` (min of {REPEATS}; "
+            f"{scanned.num_nodes} nodes, {scanned.num_functions} functions, "
+            f"{'refused' if scanned.refused else 'clean'}) | "
+            f"{scan_s * 1000:.0f} ms | {load_s:.2f} s | {scan_ratio:.3f}x | "
+            "(part of the check) |",
             f"| end to end, `python -m imagehub check` vs `python -c` "
             f"(includes the TensorFlow import) | {cli_s:.2f} s | "
             f"{base_s:.2f} s | {e2e_ratio:.1f}x | (not the goal) |",
             "",
             f"All runs in process: load+call {runs_load} s; "
-            f"check {runs_check} s.",
+            f"check {runs_check} s; scan "
+            + ", ".join(f"{x * 1000:.0f}" for x in scans)
+            + " ms.",
             f"Failed rules: {failed}. Goal met: {'yes' if passed else 'no'}.",
             "",
             f"Machine: {machine}. Shared with other jobs while measured, so "
@@ -167,6 +190,9 @@ def main() -> int:
         "goal": f"<= {GOAL:.0f}",
         "passed": passed,
         "end_to_end_ratio": round(e2e_ratio, 2),
+        "scan_s": round(scan_s, 4),
+        "scan_ratio": round(scan_ratio, 4),
+        "scan_clean": not scanned.refused,
         "conforming": report.conforming,
         "machine": machine,
     }

@@ -132,8 +132,8 @@ def plain_loop(obj, paths: list[str]) -> tuple[float, float]:
 
 def decode_alone(paths: list[str]) -> tuple[float, float]:
     """images/s of embed's decoding alone (tf.data, no model)."""
-    from imagehub.embed._batches import dataset_batches
-    from imagehub.embed._inputs import list_inputs
+    from imagehub.embed import dataset_batches
+    from imagehub.embed import list_inputs
 
     # Single paths: their headers are read by the reader, inside the timing.
     index = list_inputs(paths)

@@ -58,7 +58,6 @@ def main() -> int:
     import tensorflow as tf
 
     from imagehub import hub
-    from imagehub.hub import _download
     from imagehub.testing import TFHUB_CLASSIFIER_DIR
     from imagehub.testing import ModelServer
     from imagehub.testing import pack_saved_model
@@ -102,9 +101,7 @@ def main() -> int:
 
             dl_ours, dl_base = map(
                 statistics.median,
-                _timings(
-                    lambda: _download.download(blob_url, dest), plain_download
-                ),
+                _timings(lambda: hub.download(blob_url, dest), plain_download),
             )
 
             extract_dir = os.path.join(work, "extract")

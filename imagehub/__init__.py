@@ -11,7 +11,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 from typing import Any
 
-__version__ = "0.1.0"
+from imagehub._version import __version__ as __version__
 
 PIP_HINT = "pip install 'imagehub[cpu]'  (or 'imagehub[gpu]' for CUDA)"
 
@@ -41,6 +41,7 @@ _LAZY = {
     "KerasLayer": "imagehub.keras",
     "embed": "imagehub.embed",
     "classify": "imagehub.embed",
+    "compare": "imagehub.compare",
 }
 _SUBPACKAGES = (
     "spec",
@@ -53,6 +54,7 @@ _SUBPACKAGES = (
     "engines",
     "retrain",
     "embed",
+    "compare",
     "testing",
 )
 
@@ -61,6 +63,7 @@ __all__ = sorted([*_LAZY, *_SUBPACKAGES, "__version__"])
 if TYPE_CHECKING:
     from imagehub.check import check as check
     from imagehub.check import scan as scan
+    from imagehub.compare import compare as compare
     from imagehub.embed import classify as classify
     from imagehub.embed import embed as embed
     from imagehub.export import export_classifier as export_classifier

@@ -1,9 +1,11 @@
 """Conformance checker and safety scan for image SavedModels.
 
-`scan(path)` reads a SavedModel's protobuf without loading it and refuses
-ops that touch files or the host. `check(path_or_handle)` scans, loads and
-probes the model against every rule of SPEC.md, returning a `Report` with
-one PASS / FAIL / WARN / SKIP `Result` per rule.
+`scan(path)` reads a SavedModel's protobuf without loading it and passes
+it only when every op is on imagehub's allowlist and every checkpoint op
+forms the standard saver; `trust=True` is the only way past a refusal.
+`check(path_or_handle)` scans, loads and probes the model against every
+rule of SPEC.md, returning a `Report` with one PASS / FAIL / WARN / SKIP
+`Result` per rule.
 
 Models without an imagehub model card (as published on TF Hub or by other
 tools) get WARN, not FAIL, for the card and signature rules (M1, M2) and
@@ -24,19 +26,27 @@ from imagehub.check._report import Finding
 from imagehub.check._report import Report
 from imagehub.check._report import Result
 from imagehub.check._report import ScanResult
+from imagehub.check._report import UnsafeModelError
+from imagehub.check._scan import LIMITS
+from imagehub.check._scan import Limits
+from imagehub.check._scan import ScanLimitError
 from imagehub.check._scan import scan
 
 __all__ = [
     "EXTRA_CHECKS",
     "FAIL",
+    "LIMITS",
     "PASS",
     "SKIP",
     "STATUSES",
     "WARN",
     "Finding",
+    "Limits",
     "Report",
     "Result",
+    "ScanLimitError",
     "ScanResult",
+    "UnsafeModelError",
     "check",
     "scan",
 ]

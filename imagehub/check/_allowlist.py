@@ -115,12 +115,12 @@ FAMILIES: tuple[Family, ...] = (
         _ops(
             """
             BatchToSpace BatchToSpaceND BroadcastArgs BroadcastGradientArgs
-            BroadcastTo Concat ConcatOffset ConcatV2 DepthToSpace Diag
+             Concat ConcatOffset ConcatV2 DepthToSpace Diag
             DiagPart DynamicPartition DynamicStitch EnsureShape ExpandDims
             ExtractImagePatches Fill Gather GatherNd GatherV2 Identity
             IdentityN InvertPermutation ListDiff MirrorPad MirrorPadGrad
             OneHot OnesLike Pack Pad PadV2 ParallelConcat
-            ParallelDynamicStitch PreventGradient Rank Reshape ResizeArea
+            ParallelDynamicStitch PreventGradient Rank Reshape 
             Reverse ReverseSequence ReverseV2 Roll ScatterNd
             ScatterNdNonAliasingAdd Shape ShapeN Size Slice Snapshot
             SpaceToBatch SpaceToBatchND SpaceToDepth Split SplitV Squeeze
@@ -128,7 +128,7 @@ FAMILIES: tuple[Family, ...] = (
             TensorScatterMax TensorScatterMin TensorScatterSub
             TensorScatterUpdate Tile TileGrad Transpose Unique UniqueV2
             Unpack UnravelIndex Where ZerosLike CheckNumerics CheckNumericsV2
-            Bitcast BroadcastTo Bucketize QuantizeAndDequantizeV2
+            Bitcast BroadcastTo  QuantizeAndDequantizeV2
             QuantizeAndDequantizeV3 QuantizeAndDequantizeV4
             FakeQuantWithMinMaxArgs FakeQuantWithMinMaxVars
             FakeQuantWithMinMaxVarsPerChannel SparseToDense
@@ -245,7 +245,28 @@ FAMILIES: tuple[Family, ...] = (
             StringStrip StringLower StringUpper StringToNumber AsString
             StringFormat StringToHashBucketFast ReduceJoin DecodeBase64
             EncodeBase64 UnicodeDecode UnicodeEncode UnicodeTranscode
+            UnicodeDecodeWithOffsets UnicodeScript StringToHashBucket
+            StringToHashBucketStrong
             DecodeRaw  ShardedFilename StringNGrams
+            """
+        ),
+    ),
+    Family(
+        "ragged and sparse",
+        "ragged and sparse tensors (text models split strings into them) "
+        "and counting, all in memory",
+        _ops(
+            """
+            DenseBincount RaggedBincount RaggedCross RaggedFillEmptyRows
+            RaggedFillEmptyRowsGrad RaggedGather RaggedRange
+            RaggedTensorFromVariant RaggedTensorToSparse
+            RaggedTensorToTensor RaggedTensorToVariant
+            RaggedTensorToVariantGradient SparseAdd SparseBincount
+            SparseConcat SparseReduceMax SparseReduceSum SparseReorder
+            SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments
+            SparseSegmentSumWithNumSegments SparseSlice
+            SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
             """
         ),
     ),
@@ -301,7 +322,17 @@ CHECKPOINT_OPS = CHECKPOINT_SAVE_OPS | CHECKPOINT_RESTORE_OPS
 # the registry test (which finds I/O ops by such words) accepts these.
 NAMED_LIKE_IO: dict[str, str] = {
     "ShardedFilename": "formats a 'name-00000-of-00001' string; opens nothing",
-    "DecodeImage": "decodes bytes already in memory (the serving input)",
+    "Erf": "the error function; 'distributed' is statistics in its doc",
+    "HostConst": "a constant kept in host memory",
+    "RangeDataset": "a range of integers; its doc compares it to Python's",
+    "Switch": "forwards a tensor to one output 'port' of the graph",
+    "RefSwitch": "forwards a tensor to one output 'port' of the graph",
+    "Snapshot": "copies a tensor in memory",
+    "TensorSliceDataset": "slices tensors in memory; its is_files attribute "
+    "only tells tf.data's optimizer they are names",
+    "Xlog1py": "x * log1p(y); 'py' is part of its name",
+    "_FusedConv2D": "a convolution fused with bias and activation; 'host' "
+    "names a memory placement attribute",
 }
 
 ALLOWED: dict[str, Family] = {
@@ -335,7 +366,7 @@ _REASON_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "Restore",
             "Load",
             "Snapshot",
-            "Cache",
+            "CacheDataset",
             "Summary",
             "Writer",
             "CSV",

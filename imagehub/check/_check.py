@@ -9,7 +9,6 @@ from collections.abc import Callable
 from imagehub.check import _probes as P
 from imagehub.check import _probes_input as In
 from imagehub.check import _probes_task as T
-from imagehub.check._context import FALLBACK_SIZE
 from imagehub.check._context import Context
 from imagehub.check._report import FAIL
 from imagehub.check._report import SKIP
@@ -18,6 +17,9 @@ from imagehub.check._report import Result
 from imagehub.check._report import ScanResult
 from imagehub.check._scan import scan
 from imagehub.hub import HubError
+from imagehub.hub import ModelFacts
+from imagehub.hub import facts_from
+from imagehub.spec import DEFAULT_IMAGE_SIZE
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import TASKS
 from imagehub.spec import parse_image_size
@@ -125,17 +127,14 @@ def check(
     except (FileNotFoundError, ValueError) as e:
         return _not_checked(path, task, size, None, e)
     if scan_result.refused and not trust:
-        return Report(
-            path=path,
-            task=task,
-            task_source="argument" if task else "unknown",
-            image_size=size,
-            scan=scan_result,
-            error=(
-                f"refused by the safety scan: {', '.join(scan_result.ops)} "
-                "(see scan); nothing was loaded. Pass --trust (trust=True) "
-                "to load it anyway"
-            ),
+        return _unloaded(
+            path,
+            task,
+            size,
+            scan_result,
+            f"refused by the safety scan: {', '.join(scan_result.ops)} "
+            "(see scan); nothing was loaded. Pass --trust (trust=True) "
+            "to load it anyway",
         )
     card, card_error = None, None
     try:
@@ -150,11 +149,20 @@ def check(
     except Exception as e:  # noqa: BLE001 - any load error
         return _not_checked(path, task, size, scan_result, e)
     ctx = Context(obj, path, card, card_error)
-    notes = _choose_size(ctx, size)
-    notes += _choose_task(ctx, task)
+    facts = facts_from(
+        obj,
+        card,
+        handle=os.fspath(path_or_handle),
+        path=path,
+        image_size=size,
+        task=task,
+    )
+    notes = _choose_size(ctx, facts)
+    chosen, task_notes = _choose_task(ctx, facts)
+    notes += task_notes
     results = []
     r1_failed = r2_failed = False
-    for rule, probe in _probe_table(ctx.task):
+    for rule, probe in _probe_table(chosen):
         if progress is not None:
             progress(rule)
         if r1_failed and rule in _NEEDS_CALL:
@@ -190,36 +198,38 @@ def check(
     )
 
 
-def _choose_size(ctx: Context, size: tuple[int, int] | None) -> list[str]:
-    if size is not None:
-        ctx.size, ctx.size_source = size, "argument"
-        return []
-    if ctx.card is not None:
-        ctx.size = tuple(ctx.card.default_size)  # type: ignore[assignment]
-        ctx.size_source = "card"
-        return []
-    static = ctx.static_size()
-    if static is not None:
-        ctx.size, ctx.size_source = static, "traces"
-        return [f"image size {static[0]}x{static[1]} taken from the traces"]
-    h, w = FALLBACK_SIZE
+# Where the probes' image size came from, when a note should say so.
+_SIZE_NOTES = {
+    "traces": "taken from the traces",
+    "signature": "taken from the serving signature",
+    "handle": "taken from the handle's name",
+}
+
+
+def _choose_size(ctx: Context, facts: ModelFacts) -> list[str]:
+    if facts.image_size is not None:
+        ctx.size, ctx.size_source = facts.image_size, facts.size_source
+        if facts.size_source not in _SIZE_NOTES:
+            return []
+        h, w = facts.image_size
+        return [f"image size {h}x{w} {_SIZE_NOTES[facts.size_source]}"]
+    h, w = ctx.size = DEFAULT_IMAGE_SIZE
+    ctx.size_source = "fallback"
     return [
         f"no card and no fixed size in the traces: probed at {h}x{w} "
         "(pass image_size / --image_size to choose)"
     ]
 
 
-def _choose_task(ctx: Context, task: str | None) -> list[str]:
-    if task is not None:
-        ctx.task, ctx.task_source = task, "argument"
-        return []
-    if ctx.card is not None:
-        ctx.task, ctx.task_source = ctx.card.task, "card"
-        return []
-    ctx.task, why = T.infer_task(ctx)
-    ctx.task_source = "inferred"
-    return [
-        f"task inferred as {ctx.task} ({why}); pass task / --task to choose"
+def _choose_task(ctx: Context, facts: ModelFacts) -> tuple[str, list[str]]:
+    """The task to check against (also set on `ctx`), and notes."""
+    if facts.task is not None:
+        ctx.task, ctx.task_source = facts.task, facts.task_source
+        return facts.task, []
+    task, why = T.infer_task(ctx)
+    ctx.task, ctx.task_source = task, "inferred"
+    return task, [
+        f"task inferred as {task} ({why}); pass task / --task to choose"
     ]
 
 
@@ -232,11 +242,24 @@ def _not_checked(
 ) -> Report:
     text = " ".join(str(error).split())
     what = "not loadable" if scan_result is not None else "not found"
+    return _unloaded(
+        path, task, size, scan_result, f"{what}: {type(error).__name__}: {text}"
+    )
+
+
+def _unloaded(
+    path: str,
+    task: str | None,
+    size: tuple[int, int] | None,
+    scan_result: ScanResult | None,
+    error: str,
+) -> Report:
+    """The report of a model that was not loaded, saying why."""
     return Report(
         path=path,
         task=task,
         task_source="argument" if task else "unknown",
         image_size=size,
         scan=scan_result,
-        error=f"{what}: {type(error).__name__}: {text}",
+        error=error,
     )

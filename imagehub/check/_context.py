@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from imagehub.spec import DEFAULT_IMAGE_SIZE
 from imagehub.spec import ModelCard
 
 logger = logging.getLogger(__name__)
 
 # Image size used when neither the card, the caller nor the traces say.
-FALLBACK_SIZE = (224, 224)
+FALLBACK_SIZE = DEFAULT_IMAGE_SIZE
 PROBE_BATCH = 2
 
 
@@ -108,6 +109,8 @@ class Context:
     def input_specs(self) -> list[Any]:
         """The first argument of every trace."""
         name = self.input_name
+        if name is None:
+            return []
         return [t.args.get(name) for t in self.traces]
 
     def _probe_batch(self) -> int:

@@ -10,7 +10,9 @@ arguments, so nested calls (Keras layers, TF1 hub modules wrapped as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -151,7 +153,8 @@ class FunctionGraph:
         """
         fdef = self.library[self.root]
         for i in range(len(fdef.signature.output_arg)):
-            summary = self._summary(self.root, i, classify)
+            with _bounded_recursion():
+                summary = self._summary(self.root, i, classify)
             if summary.hit:
                 return summary.hit
         return None
@@ -231,6 +234,20 @@ class FunctionGraph:
         return None
 
 
+@contextlib.contextmanager
+def _bounded_recursion() -> Iterator[None]:
+    """Turns a RecursionError (function calls nested deeper than Python's
+    stack; the scan caps them, but `trust=True` skips the scan) into a
+    ValueError that says so."""
+    try:
+        yield
+    except RecursionError:
+        raise ValueError(
+            "the traced functions call each other too deeply to follow "
+            f"(more than Python's recursion limit, {sys.getrecursionlimit()})"
+        ) from None
+
+
 def _output_index(
     node: Any, parts: list[str], library: dict[str, Any]
 ) -> int | None:
@@ -261,7 +278,8 @@ def dropout_on_output(graph: FunctionGraph) -> str | None:
     Returns:
         "function/node (op)" of the random op, or None.
     """
-    taints = _Taint(graph).outputs(graph.root, (frozenset({_IMAGES}),))
+    with _bounded_recursion():
+        taints = _Taint(graph).outputs(graph.root, (frozenset({_IMAGES}),))
     for taint in taints:
         masks = sorted(t for t in taint if t != _IMAGES)
         if masks:

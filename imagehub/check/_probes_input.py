@@ -67,14 +67,15 @@ def probe_sizes(ctx: Context) -> tuple[list[tuple[int, int]], str]:
     card = ctx.card
     h, w = ctx.size
     if card is not None and card.fixed_size:
-        return [tuple(card.default_size)], "fixed size in the card"
-    if card is None and ctx.static_size() is not None:
-        return [ctx.static_size()], "fixed by the traces"
-    sizes = []
+        return [card.default_size], "fixed size in the card"
+    static = ctx.static_size() if card is None else None
+    if static is not None:
+        return [static], "fixed by the traces"
+    sizes: list[tuple[int, int]] = []
     lo = card.min_size if card is not None else None
     hi = card.max_size if card is not None else None
     if lo:
-        sizes.append(tuple(lo))
+        sizes.append(lo)
     sizes.append((h, w))
     # A non-square size inside the range.
     w2 = w + max(8, w // 4)
@@ -83,7 +84,7 @@ def probe_sizes(ctx: Context) -> tuple[list[tuple[int, int]], str]:
     if w2 != h:
         sizes.append((h, w2))
     if hi:
-        sizes.append(tuple(hi))
+        sizes.append(hi)
     unique = list(dict.fromkeys(sizes))
     how = "the card's range" if card is not None else "no card: guessed"
     return unique, how

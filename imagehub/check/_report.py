@@ -41,6 +41,18 @@ class Finding:
         return dataclasses.asdict(self)
 
 
+class UnsafeModelError(ValueError):
+    """The safety scan refused a SavedModel; nothing was loaded.
+
+    Attributes:
+        scan: The `ScanResult`, with every finding.
+    """
+
+    def __init__(self, message: str, scan: ScanResult):
+        super().__init__(message)
+        self.scan = scan
+
+
 @dataclasses.dataclass(frozen=True)
 class ScanResult:
     """The outcome of the safety scan (nothing was loaded or run).
@@ -77,6 +89,27 @@ class ScanResult:
         return (
             f"scan: REFUSED, {len(self.findings)} dangerous op(s): "
             + ", ".join(self.ops)
+        )
+
+    def describe(self, limit: int = 5) -> str:
+        """The first `limit` findings, one line each: op, reason, where."""
+        shown = self.findings[:limit]
+        lines = [f"  {f.op} ({f.reason}) at {f.where}" for f in shown]
+        if len(self.findings) > len(shown):
+            lines.append(f"  ... and {len(self.findings) - len(shown)} more")
+        return "\n".join(lines)
+
+    def raise_if_refused(self, what: str, fix: str) -> None:
+        """Raises `UnsafeModelError` naming `what` was refused, each
+        finding and `fix` (how to load it anyway), if the scan refused."""
+        if not self.refused:
+            return
+        raise UnsafeModelError(
+            f"Refusing {what} ({self.path}): imagehub's safety scan found "
+            f"{len(self.findings)} op(s) it does not allow:\n"
+            f"{self.describe()}\nNothing was loaded. {fix}; "
+            f"`imagehub check {self.path}` shows every finding.",
+            self,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,13 @@ when all of these hold:
 - a restore op is reachable from the restore op and not from any of those
   other roots (the save tensor excepted).
 
+The other roots are what a loader or a caller runs: the signatures' input
+and output tensors, the initializers TF1 loaders run (`saved_model_main_op`,
+`legacy_init_op`, table initializers), the object graph's functions and
+every library function that neither the save tensor nor the restore op
+calls. A checkpoint op that no root reaches at all never runs and passes
+(a second MetaGraph's graph keeps the first one's saver, unused).
+
 Reachable means through data and control inputs of graph nodes and
 through function calls, and a function reached counts with all of its
 nodes. TF1 graphs (the saver's nodes in the graph itself) and TF2 ones
@@ -202,10 +209,7 @@ def saver_findings(
     source = node_name(saver.filename_tensor_name)
     save_nodes, save_fns = lib.reach([save_root])
     restore_nodes, restore_fns = lib.reach([restore_root])
-    other_nodes = [
-        n for n in lib.nodes if n not in save_nodes and n not in restore_nodes
-    ]
-    other_nodes += _named_roots(meta_graph)
+    other_nodes = _named_roots(meta_graph)
     loose = [
         f for f in lib.functions if f not in save_fns and f not in restore_fns
     ]
@@ -249,6 +253,8 @@ def _in(reach: tuple[set[str], set[str]], function, node) -> bool:
 
 
 def _judge(function, node, save, restore, other, derived) -> str | None:
+    if not any(_in(r, function, node) for r in (save, restore, other)):
+        return None  # nothing the loader or a caller runs reaches it
     if not derived.prefix_ok(function, node):
         return REASON_PREFIX
     if node.op in CHECKPOINT_SAVE_OPS:
@@ -320,13 +326,13 @@ class _Derivation:
             for f, sites in calls.items():
                 if not args.get(f):
                     continue
-                for caller, node in sites:
-                    if caller not in bodies:
-                        bodies[caller] = self._body(caller)
+                for site, node in sites:
+                    if site not in bodies:
+                        bodies[site] = self._body(site)
                     inputs = [x for x in node.input if not x.startswith("^")]
                     for i in sorted(args[f]):
                         ok = i < len(inputs) and self._derived(
-                            caller, bodies[caller], inputs[i], {}, 0
+                            site, bodies[site], inputs[i], {}, 0
                         )
                         if not ok:
                             args[f].discard(i)

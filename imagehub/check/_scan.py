@@ -197,14 +197,15 @@ class _Walker:
             depth: How deeply this graph is nested in serialized graphs.
         """
         labels = labels or {}
-        lib = Library(graph_def)
+        # Counted before any index is built, so a huge graph costs little.
         size = len(graph_def.node) + sum(
-            len(f.node_def) for f in lib.functions.values()
+            len(f.node_def) for f in graph_def.library.function
         )
         if self.num_nodes + size > LIMITS.max_nodes:
             raise ScanLimitError(
                 "max_nodes", f"{self.num_nodes + size:,} nodes", where
             )
+        lib = Library(graph_def)
         self.num_functions += len(lib.functions)
         self._check_call_depth(lib, where)
         parents = _parents(lib, where, labels)
@@ -416,7 +417,7 @@ def _parents(lib: Library, where: str, labels: dict[str, str]) -> dict:
 
 def _chain(name: str, parents: dict[str, str]) -> str:
     """'called from A <- B <- graph' for messages."""
-    chain = []
+    chain: list[str] = []
     cur = parents.get(name)
     while cur is not None and cur not in chain and len(chain) < 8:
         chain.append(cur)

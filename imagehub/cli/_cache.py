@@ -145,15 +145,15 @@ def _list(args: argparse.Namespace) -> int:
     table.add_column("created (UTC)", no_wrap=True)
     table.add_column("pin", overflow="fold", ratio=1)
     table.add_column("status", overflow="fold", ratio=1)
-    for e in entries:
+    for entry in entries:
         table.add_row(
-            e.handle,
-            e.source,
-            _short(e.revision),
-            _megabytes(e.size),
-            e.created[:16].replace("T", " "),
-            pin(e),
-            _status(e),
+            entry.handle,
+            entry.source,
+            _short(entry.revision),
+            _megabytes(entry.size),
+            entry.created[:16].replace("T", " "),
+            pin(entry),
+            _status(entry),
         )
     console.print(table)
     total = sum(e.size for e in entries)

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from imagehub.cli import parse_image_size_flag
-
-_TASKS = ("feature_vector", "classification")  # imagehub.spec.TASKS
+from imagehub.spec import TASKS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="check a SavedModel against the image API, rule by rule",
         description=(
-            "Scans a SavedModel's graph for ops that touch files or the host "
-            "(without loading it), then loads it and probes every rule of "
+            "Scans a SavedModel's graph without loading it (every op must be "
+            "on imagehub's allowlist; --trust skips the refusal), then "
+            "loads it and probes every rule of "
             "the reusable image API (docs/spec.md; imagehub.spec.RULES). "
             "Exit status: 0 conforming, "
             "1 some rule fails, 2 refused by the scan, not loadable, or bad "
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--task",
-        choices=_TASKS,
+        choices=TASKS,
         default=None,
         help="task to check against (default: the model card's, else inferred)",
     )

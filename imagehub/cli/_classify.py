@@ -6,7 +6,7 @@ import argparse
 
 from imagehub.cli._embed import add_engine_argument
 from imagehub.cli._embed import add_model_input_arguments
-from imagehub.embed._defaults import DEFAULTS
+from imagehub.embed import DEFAULTS
 
 
 def add_parser(subparsers) -> None:

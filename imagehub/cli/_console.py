@@ -6,14 +6,7 @@ line is printed above a live bar instead of being glued onto it. Levels:
 by default imagehub's INFO and everyone's warnings; ``-v`` imagehub's DEBUG
 and other libraries' INFO; ``-vv`` everyone's DEBUG (and TensorFlow's own
 start-up lines).
-
-TensorFlow's C++ start-up lines (``oneDNN custom operations are on``,
-``All log messages before absl::InitializeLog() ...``, the CPU feature
-note) are written by static initializers of its shared libraries straight
-to file descriptor 2 during ``import tensorflow``, before
-``TF_CPP_MIN_LOG_LEVEL`` is read. So the CLI imports TensorFlow itself,
-with descriptor 2 pointed at a temporary file, then passes on every line
-that is not one of those.
+TensorFlow's own start-up lines are kept out by `_quiet_import`.
 """
 
 from __future__ import annotations
@@ -21,21 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
-import sys
-import tempfile
 from typing import Any
-
-# Lines TensorFlow writes while it is imported that say nothing to users.
-STARTUP_NOISE = re.compile(
-    r"All log messages before absl::InitializeLog\(\) is called"
-    r"|oneDNN custom operations are on"
-    r"|This TensorFlow binary is optimized to use available CPU"
-    r"|To enable the following instructions: .* rebuild TensorFlow"
-    r"|Unable to register cu(DNN|FFT|BLAS) factory"
-    r"|computation placer already registered"
-    r"|TF-TRT Warning: Could not find TensorRT"
-)
 
 
 @functools.cache
@@ -112,32 +91,3 @@ def setup_logging(verbosity: int) -> None:
         message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
         category=UserWarning,
     )
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up lines filtered out of stderr.
-
-    Everything else written during the import (a real error, a Python
-    warning) is passed on. No-op when TensorFlow is already imported.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", "replace")
-            kept = [
-                line
-                for line in text.splitlines()
-                if line.strip() and not STARTUP_NOISE.search(line)
-            ]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 
 from imagehub.cli import add_overwrite_argument
-from imagehub.embed._defaults import DEFAULTS
-
-# Kept literal so building the parser imports no TensorFlow; the library
-# checks them against imagehub.data.RESIZE_MODES.
-RESIZE_CHOICES = ("stretch", "crop", "pad")
+from imagehub.embed import DEFAULTS
+from imagehub.spec import RESIZE_MODES
 
 
 def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +25,7 @@ def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--resize",
-        choices=RESIZE_CHOICES,
+        choices=RESIZE_MODES,
         default=DEFAULTS.resize,
         help="how images are brought to the input size: stretch, crop "
         "(central crop) or pad (letterbox) (default: %(default)s)",
@@ -170,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
                     resize=args.resize,
                     runner="beam",
                     beam_options=beam_options,
+                    overwrite=args.overwrite,
                     engine=args.engine,
                 )
         else:

@@ -17,9 +17,15 @@ from typing import Any
 from imagehub.cli import UsageError
 from imagehub.cli import add_overwrite_argument
 from imagehub.cli import parse_image_size_flag
+from imagehub.spec import ACTIVATIONS
+from imagehub.spec import DEFAULT_ACTIVATION
+from imagehub.spec import TASK_CLASSIFICATION
+from imagehub.spec import TASK_FEATURE_VECTOR
+from imagehub.spec import TASKS
+from imagehub.spec import read_labels
 
-_TASKS = ("feature_vector", "classification")
-_ACTIVATIONS = ("softmax", "sigmoid")
+# What a source model may expect (imagehub.export.INPUT_RANGES), kept
+# literal so that building the parser does not import the exporter.
 _RANGES = ("0,1", "-1,1", "0,255")
 
 
@@ -36,8 +42,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--task",
-        choices=_TASKS,
-        default="feature_vector",
+        choices=TASKS,
+        default=TASK_FEATURE_VECTOR,
         help="what the SavedModel returns (default: feature_vector)",
     )
     p.add_argument("--out", required=True, help="SavedModel directory")
@@ -98,8 +104,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--activation",
-        choices=_ACTIVATIONS,
-        default="softmax",
+        choices=ACTIVATIONS,
+        default=DEFAULT_ACTIVATION,
         help="activation that applies to the logits (default: softmax)",
     )
     p.add_argument("--license", default=None, help="license for the card")
@@ -124,16 +130,14 @@ def _as_flags(message: str) -> str:
     return _FLAG_ARGUMENTS.sub(r"--\1 ", message)
 
 
-def read_labels(path: str) -> list[str]:
-    """One label per line; blank lines are skipped."""
+def _read_labels(path: str) -> list[str]:
+    """The labels file, by the rule of `imagehub.spec.read_labels`."""
     try:
-        with open(path, encoding="utf-8") as f:
-            labels = [line.strip() for line in f if line.strip()]
+        return read_labels(path)
     except OSError as e:
         raise UsageError(f"--labels {path!r}: {e.strerror}") from e
-    if not labels:
-        raise UsageError(f"--labels {path!r} holds no labels")
-    return labels
+    except ValueError as e:
+        raise UsageError(f"--labels {path!r} holds no labels") from e
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -152,7 +156,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise UsageError("--signature applies to --saved_model only")
     if args.input_range and args.preprocessing:
         raise UsageError("give --input_range or --preprocessing, not both")
-    if args.labels and args.task != "classification":
+    if args.labels and args.task != TASK_CLASSIFICATION:
         raise UsageError("--labels applies to --task classification only")
     # Named by the flag the user typed, before TensorFlow starts.
     if args.keras_model and not os.path.isfile(args.keras_model):
@@ -173,11 +177,11 @@ def _export(args: argparse.Namespace, status: Any) -> str:
     size = parse_image_size_flag(args.image_size)
     options: dict[str, Any] = {"overwrite": args.overwrite}
     export_fn: Callable[..., str]
-    if args.task == "classification":
+    if args.task == TASK_CLASSIFICATION:
         export_fn = ex.export_classifier
         options["activation"] = args.activation
         if args.labels:
-            options["labels"] = read_labels(args.labels)
+            options["labels"] = _read_labels(args.labels)
     else:
         export_fn = ex.export_feature_vector
     if args.arch:

@@ -25,6 +25,7 @@ HISTORY_LINES = 20
 _STAGE_NAMES = {
     "validate": "checking images",
     "features": "caching features",
+    "search": "choosing settings",
     "export": "writing outputs",
 }
 

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     out = Console()
     try:
-        with retrain_progress(config.train_epochs) as progress:
+        epochs = None if config.searches else config.train_epochs
+        with retrain_progress(epochs) as progress:
             result = make_image_classifier(config, progress=progress)
     except (FlagValueError, FileExistsError) as e:
         # A bad flag found once the run looked, or an existing output
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         f"{'epoch' if epochs == 1 else 'epochs'}, {result.seconds:.1f} s)"
     )
     out.print(f"  {result.context}")
+    if result.recipe:
+        out.print(f"  {result.recipe}", markup=False, highlight=False)
     if result.hint:
         out.print(f"  Hint: {result.hint}")
     if result.tflite is not None:

@@ -5,7 +5,8 @@
 - `validate` decodes every image once and reports the bad ones.
 - `dataset` builds a parallel, prefetched `tf.data.Dataset` of batches
   (`dataset_options` are its `tf.data.Options`).
-- `load_image` reads one image (path or bytes) for inference.
+- `load_image` reads one image (path or bytes) for inference;
+  `decode_batch` decodes many encoded files into one batch.
 - `split` divides an index into disjoint training and validation parts.
 
 Every reader routes a given file the same way (plain JPEGs through
@@ -24,12 +25,14 @@ Example:
     ...                      validation_split=0.2, subset="training")
 """
 
+from imagehub.data._batch import HEADER_UNKNOWN
+from imagehub.data._batch import DecodedBatch
+from imagehub.data._batch import decode_batch
 from imagehub.data._dataset import dataset
 from imagehub.data._dataset import dataset_options
 from imagehub.data._decode import DEFAULT_BACKGROUND
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import PAD_VALUE
-from imagehub.data._decode import RESIZE_MODES
 from imagehub.data._decode import load_image
 from imagehub.data._errors import ImageError
 from imagehub.data._formats import SUPPORTED_FORMATS
@@ -40,10 +43,13 @@ from imagehub.data._index import ImageIndex
 from imagehub.data._index import scan
 from imagehub.data._index import split
 from imagehub.data._validate import validate
+from imagehub.spec import RESIZE_MODES
 
 __all__ = [
     "DEFAULT_BACKGROUND",
+    "DecodedBatch",
     "DEFAULT_MAX_PIXELS",
+    "HEADER_UNKNOWN",
     "PAD_VALUE",
     "RESIZE_MODES",
     "SUPPORTED_FORMATS",
@@ -51,6 +57,7 @@ __all__ = [
     "ImageIndex",
     "NotRegularFileError",
     "dataset",
+    "decode_batch",
     "dataset_options",
     "load_image",
     "meant_as_image",

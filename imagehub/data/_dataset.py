@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from imagehub.data._decode import INV_255
 from imagehub.data._decode import RAW_TO_255
 from imagehub.data._decode import ImageSize
-from imagehub.data._decode import check_image_size
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_pillow
 from imagehub.data._errors import ImageError
@@ -22,6 +23,7 @@ from imagehub.data._fastjpeg import plan
 from imagehub.data._formats import special_file_reason
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import split
+from imagehub.spec import parse_image_size
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -123,7 +125,7 @@ def dataset(
     """
     import tensorflow as tf
 
-    size = check_image_size(image_size)
+    size = parse_image_size(image_size)
     if size is None:
         raise ValueError("image_size=None; dataset needs a (height, width)")
     check_resize(resize)
@@ -148,7 +150,7 @@ def dataset(
     has_pillow = 0 in used
     branch_of = np.asarray([used.index(r) for r in routes], dtype=np.int32)
 
-    def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, bool]:
+    def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, np.bool_]:
         name = path.decode("utf-8", "surrogateescape")
         try:
             raw = decode_pillow(data, name, size, resize, max_pixels)
@@ -159,17 +161,17 @@ def dataset(
             logger.warning("skipping %s: unexpected %r", name, e)
         return np.zeros((*size, 3), np.uint16), np.bool_(False)
 
-    def load(path, target, branch):
+    def load(path: Any, target: Any, branch: Any) -> tuple[Any, ...]:
         data = tf.io.read_file(path)
 
-        def pillow():
+        def pillow() -> tuple[Any, Any]:
             raw, ok = tf.numpy_function(
                 load_pillow, [data, path], [tf.uint16, tf.bool], stateful=False
             )
             # The same float32 ops as load_image, then finalize per batch.
             return tf.cast(raw, tf.float32) * RAW_TO_255, ok
 
-        def fast(plan_index):
+        def fast(plan_index: int) -> tuple[Any, Any]:
             image = decode_plain_jpeg(data, size, resize, plan_index)
             return image, tf.constant(True)
 
@@ -222,7 +224,9 @@ def dataset(
     return ds.prefetch(PREFETCH_BATCHES).with_options(dataset_options())
 
 
-def _decode_map(ds, load, has_pillow, tf):
+def _decode_map(
+    ds: Any, load: Callable[..., Any], has_pillow: bool, tf: Any
+) -> Any:
     ds = ds.map(
         load, num_parallel_calls=decode_parallelism(), deterministic=True
     )
@@ -254,7 +258,12 @@ def _regular_files_only(index: ImageIndex) -> ImageIndex:
     return index if len(keep) == len(index) else index.subset(keep)
 
 
-def _select_subset(index, validation_split, subset, seed) -> ImageIndex:
+def _select_subset(
+    index: ImageIndex,
+    validation_split: float | None,
+    subset: str | None,
+    seed: int | None,
+) -> ImageIndex:
     if validation_split is None:
         if subset is not None:
             raise ValueError(

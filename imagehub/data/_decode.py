@@ -43,6 +43,7 @@ import io
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,9 @@ from imagehub.data._formats import NotRegularFileError
 from imagehub.data._formats import open_regular
 from imagehub.data._formats import sniff
 from imagehub.data._formats import unrecognised_reason
+from imagehub.spec import RESIZE_MODES
+from imagehub.spec import parse_image_size
 
-RESIZE_MODES = ("stretch", "crop", "pad")
 # RGB in [0, 1] that transparent pixels are composited onto.
 DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 # Images whose header declares more pixels are refused undecoded.
@@ -77,25 +79,6 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 ImageSize = int | Sequence[int]
-
-
-def check_image_size(image_size: ImageSize | None) -> tuple[int, int] | None:
-    """Normalises `image_size` to (height, width), or raises ValueError."""
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)):
-        size = (int(image_size), int(image_size))
-    else:
-        try:
-            size = tuple(int(s) for s in image_size)
-        except (TypeError, ValueError):
-            size = ()
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(
-            f"image_size={image_size!r}; expected a positive int or a "
-            "(height, width) pair of positive ints"
-        )
-    return size  # type: ignore[return-value]
 
 
 def check_resize(resize: str) -> str:
@@ -135,7 +118,7 @@ def load_image(
         >>> img.shape
         (224, 224, 3)
     """
-    size = check_image_size(image_size)
+    size = parse_image_size(image_size)
     check_resize(resize)
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data, source = bytes(path_or_bytes), "<bytes>"
@@ -153,7 +136,7 @@ def read_file(path: str) -> bytes:
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
     except NotRegularFileError as e:
-        raise ImageError(path, e.strerror) from None
+        raise ImageError(path, e.strerror or str(e)) from None
     except IsADirectoryError:
         raise ImageError(path, "is a folder, not a file") from None
     except OSError as e:
@@ -215,7 +198,8 @@ def finalize(pixels: np.ndarray) -> np.ndarray:
     not in another. Resampling weights are >= 0 and sum to 1, so only
     rounding can push a value past 255; the minimum takes it back.
     """
-    return np.minimum(pixels, np.float32(255.0)) * INV_255
+    out: np.ndarray = np.minimum(pixels, np.float32(255.0)) * INV_255
+    return out
 
 
 def decode_pillow(
@@ -291,7 +275,9 @@ def describe_failure(error: Exception, fmt: str) -> str:
     return f"corrupt {fmt} file: {type(error).__name__}: {text}"
 
 
-def _decode_opened(im, image_size, resize):
+def _decode_opened(
+    im: Any, image_size: tuple[int, int] | None, resize: str
+) -> np.ndarray:
     orientation = _orientation(im)
     if image_size is not None and _is_jpeg(im):
         _draft(im, image_size, resize, orientation)
@@ -303,13 +289,13 @@ def _decode_opened(im, image_size, resize):
     return _to_array(im, image_size, resize)
 
 
-def _is_jpeg(im) -> bool:
+def _is_jpeg(im: Any) -> bool:
     from PIL import JpegImagePlugin
 
     return isinstance(im, JpegImagePlugin.JpegImageFile)
 
 
-def _orientation(im) -> int | None:
+def _orientation(im: Any) -> int | None:
     try:
         value = im.getexif().get(_ORIENTATION_TAG)
     except Exception:  # noqa: BLE001 - a broken EXIF block is ignored
@@ -317,7 +303,12 @@ def _orientation(im) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def _draft(im, image_size, resize, orientation) -> None:
+def _draft(
+    im: Any,
+    image_size: tuple[int, int],
+    resize: str,
+    orientation: int | None,
+) -> None:
     """Asks libjpeg for the smallest DCT scale still >= the needed size."""
     w, h = im.size
     if orientation in _SWAPPING_ORIENTATIONS:
@@ -330,7 +321,9 @@ def _draft(im, image_size, resize, orientation) -> None:
         im.draft(None, need)
 
 
-def _scale_factors(size, image_size, resize):
+def _scale_factors(
+    size: tuple[int, int], image_size: tuple[int, int], resize: str
+) -> tuple[float, float]:
     """Per-axis scale from the source (w, h) to the used output region."""
     w, h = size
     th, tw = image_size
@@ -343,7 +336,9 @@ def _scale_factors(size, image_size, resize):
     return f, f
 
 
-def _to_array(im, image_size, resize) -> np.ndarray:
+def _to_array(
+    im: Any, image_size: tuple[int, int] | None, resize: str
+) -> np.ndarray:
     """Converts a loaded, upright Pillow image to uint16 RGB."""
     from PIL import Image
 
@@ -362,10 +357,11 @@ def _to_array(im, image_size, resize) -> np.ndarray:
     elif mode != "RGB":
         im = im.convert("RGB")
     im = _fit(im, image_size, resize)
-    return np.multiply(np.asarray(im), 257, dtype=np.uint16)
+    wide: np.ndarray = np.multiply(np.asarray(im), 257, dtype=np.uint16)
+    return wide
 
 
-def _composite(rgba):
+def _composite(rgba: Any) -> Any:
     from PIL import Image
 
     bg = tuple(round(c * 255) for c in DEFAULT_BACKGROUND) + (255,)
@@ -373,7 +369,7 @@ def _composite(rgba):
     return Image.alpha_composite(base, rgba).convert("RGB")
 
 
-def _fit(im, image_size, resize):
+def _fit(im: Any, image_size: tuple[int, int] | None, resize: str) -> Any:
     """Resizes a Pillow image (RGB or F) to image_size per `resize`."""
     from PIL import Image
 

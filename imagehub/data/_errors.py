@@ -16,5 +16,6 @@ class ImageError(ValueError):
         self.reason = reason
         super().__init__(f"{source}: {reason}")
 
-    def __reduce__(self):  # keeps pickling (e.g. across processes) working
+    # Keeps pickling (e.g. across processes) working.
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
         return (type(self), (self.source, self.reason))

@@ -28,6 +28,9 @@ from __future__ import annotations
 import functools
 import io
 import math
+from collections.abc import Callable
+from typing import IO
+from typing import Any
 
 from imagehub.data._formats import HEADER_BYTES
 from imagehub.data._formats import open_regular
@@ -44,7 +47,7 @@ ANTIALIAS_FROM = 2.0
 NUM_PLANS = 2 * len(RATIOS)
 
 
-def plain_jpeg_size(im, max_pixels: int) -> tuple[int, int] | None:
+def plain_jpeg_size(im: Any, max_pixels: int) -> tuple[int, int] | None:
     """(width, height) if an opened Pillow image can take the fast path.
 
     That is a JPEG whose pixels TensorFlow decodes as Pillow would: RGB or
@@ -74,7 +77,7 @@ def inspect_plain_jpeg(
     from PIL import Image
 
     try:
-        source = (
+        source: IO[bytes] = (
             io.BytesIO(data_or_path)
             if isinstance(data_or_path, bytes)
             else open_regular(data_or_path)
@@ -114,7 +117,9 @@ def plan(
     return 2 * RATIOS.index(ratio) + int(shrink >= ANTIALIAS_FROM)
 
 
-def scale_factors(w, h, th, tw, resize) -> tuple[float, float]:
+def scale_factors(
+    w: float, h: float, th: float, tw: float, resize: str
+) -> tuple[float, float]:
     """Per-axis scale from a (w, h) source to the output region used."""
     if resize == "stretch":
         return tw / w, th / h
@@ -122,7 +127,12 @@ def scale_factors(w, h, th, tw, resize) -> tuple[float, float]:
     return f, f
 
 
-def decode_plain_jpeg(data, image_size, resize, plan_index):
+def decode_plain_jpeg(
+    data: Any,
+    image_size: tuple[int, int] | None,
+    resize: str,
+    plan_index: int,
+) -> Any:
     """TensorFlow ops: plain JPEG bytes to float32 (H, W, 3) in [0, 255].
 
     `imagehub.data._decode.finalize` (or the same ops on a batch) brings
@@ -147,7 +157,13 @@ def decode_plain_jpeg(data, image_size, resize, plan_index):
     return tf.cast(pixels, tf.float32)
 
 
-def _fit(pixels, image_size, resize, antialias, tf):
+def _fit(
+    pixels: Any,
+    image_size: tuple[int, int],
+    resize: str,
+    antialias: bool,
+    tf: Any,
+) -> Any:
     """Resizes uint8 (h, w, 3) to float (th, tw, 3) per `resize`."""
     th, tw = image_size
     if resize == "stretch":
@@ -177,20 +193,22 @@ def _fit(pixels, image_size, resize, antialias, tf):
     )
 
 
-def _resize(pixels, size, antialias, tf):
+def _resize(pixels: Any, size: Any, antialias: bool, tf: Any) -> Any:
     return tf.image.resize(pixels, size, "bilinear", antialias=antialias)
 
 
 @functools.lru_cache(maxsize=64)
-def plain_jpeg_decoder(image_size, resize, plan_index):
+def plain_jpeg_decoder(
+    image_size: tuple[int, int] | None, resize: str, plan_index: int
+) -> Callable[[Any], Any]:
     """A traced `decode_plain_jpeg` (string scalar -> float32) for eager
     callers; `dataset` builds the same ops into its graph."""
     import tensorflow as tf
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([], tf.string)], autograph=False
-    )
-    def decode(data):
+    def decode(data: Any) -> Any:
         return decode_plain_jpeg(data, image_size, resize, plan_index)
 
-    return decode
+    traced: Callable[[Any], Any] = tf.function(
+        decode, input_signature=[tf.TensorSpec([], tf.string)], autograph=False
+    )
+    return traced

@@ -7,6 +7,8 @@ import glob
 import logging
 import os
 import warnings
+from collections.abc import Iterable
+from typing import IO
 
 import numpy as np
 
@@ -23,6 +25,11 @@ from imagehub.data._formats import sniff
 from imagehub.data._formats import special_file_reason
 from imagehub.data._formats import system_file_reason
 from imagehub.data._formats import unrecognised_reason
+
+# (path, why it was skipped), as `ImageIndex.skipped` lists them.
+Skipped = list[tuple[str, str]]
+# (why a file is not usable or None, its plain-JPEG size or None).
+Inspection = tuple[str | None, tuple[int, int] | None]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +84,7 @@ class ImageIndex:
         """Whether the index has class labels."""
         return self.labels is not None
 
-    def subset(self, positions) -> ImageIndex:
+    def subset(self, positions: Iterable[int]) -> ImageIndex:
         """A new index of the images at `positions` (no skipped files)."""
         positions = [int(i) for i in positions]
         return ImageIndex(
@@ -189,16 +196,17 @@ def scan(
             f"path={path!r} does not exist; expected a folder, a glob "
             "pattern or a text file of image paths"
         )
-    paths, kept_labels = [], ([] if found_labels is not None else None)
+    paths: list[str] = []
+    kept_labels: list[int] | None = [] if found_labels is not None else None
     plain: list[tuple[int, int] | None] = []
     for i, candidate in enumerate(candidates):
-        reason, is_plain = _inspect(candidate, max_pixels)
-        if reason is not None:
-            skipped.append((candidate, reason))
+        why, is_plain = _inspect(candidate, max_pixels)
+        if why is not None:
+            skipped.append((candidate, why))
             continue
         paths.append(candidate)
         plain.append(is_plain)
-        if kept_labels is not None:
+        if kept_labels is not None and found_labels is not None:
             kept_labels.append(found_labels[i])
     if skipped:
         logger.info(
@@ -216,7 +224,7 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in _HIDDEN_FOLDERS
 
 
-def _list_dir(folder: str, skipped) -> tuple[list[str], list[str]]:
+def _list_dir(folder: str, skipped: Skipped) -> tuple[list[str], list[str]]:
     """Returns (sorted subfolder names, sorted file paths) of a folder."""
     subdirs, files = [], []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -241,7 +249,7 @@ def _special_reason(path: str) -> str | None:
         return f"cannot read file: {e.strerror}"
 
 
-def _walk(folder: str, skipped) -> list[str]:
+def _walk(folder: str, skipped: Skipped) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):
         for d in sorted(dirs):
@@ -254,7 +262,7 @@ def _walk(folder: str, skipped) -> list[str]:
     return found
 
 
-def _list_file_or_image(path: str, skipped) -> list[str]:
+def _list_file_or_image(path: str, skipped: Skipped) -> list[str]:
     """A single image, or the paths listed in a text file."""
     with open(path, "rb") as f:
         header = f.read(HEADER_BYTES)
@@ -275,7 +283,7 @@ def _list_file_or_image(path: str, skipped) -> list[str]:
     return listed
 
 
-def _inspect(path: str, max_pixels: int):
+def _inspect(path: str, max_pixels: int) -> Inspection:
     """(why `path` is not usable or None, plain JPEG size or None).
 
     Reads the name and the header only, never the pixels; the file is
@@ -302,7 +310,9 @@ def _inspect(path: str, max_pixels: int):
         return f"cannot read file: {e.strerror}", None
 
 
-def _inspect_header(f, path, fmt, max_pixels):
+def _inspect_header(
+    f: IO[bytes], path: str, fmt: str, max_pixels: int
+) -> Inspection:
     """Reads the image header (no pixels) and checks the declared size."""
     from PIL import Image
 

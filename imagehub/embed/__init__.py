@@ -20,6 +20,8 @@ from imagehub.spec import read_labels as read_labels
 # name -> private module defining it.
 _LAZY = {
     "classify": "_classify",
+    "dataset_batches": "_batches",
+    "list_inputs": "_inputs",
     "scores_from_logits": "_classify",
     "RUNNERS": "_run",
     "EmbedResult": "_run",
@@ -33,11 +35,13 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "DEFAULTS", "EmbedDefaults", "read_labels"])
 
 if TYPE_CHECKING:
+    from imagehub.embed._batches import dataset_batches as dataset_batches
     from imagehub.embed._classify import classify as classify
     from imagehub.embed._classify import (
         scores_from_logits as scores_from_logits,
     )
     from imagehub.embed._embed import embed as embed
+    from imagehub.embed._inputs import list_inputs as list_inputs
     from imagehub.embed._run import RUNNERS as RUNNERS
     from imagehub.embed._run import EmbedResult as EmbedResult
     from imagehub.embed._run import EmbedSummary as EmbedSummary

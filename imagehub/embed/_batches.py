@@ -5,7 +5,8 @@ The local runner reads through `imagehub.data.dataset` (`dataset_batches`):
 plain JPEGs are decoded inside a tf.data graph, in parallel and without a
 Python call per file, which costs less CPU than `load_image` per file on
 threads (measured in bench/embed.py); the pixels are the same. Beam's
-workers decode file by file with `decode_one` (`load_image`).
+workers decode whole batches with `imagehub.data.decode_batch` (the same
+ops, one TensorFlow call per batch).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def decode_one(
 ) -> tuple[np.ndarray | None, str | None]:
     """Decodes one image with `imagehub.data.load_image`.
 
-    Shared by the local loop and the Beam pipeline, so both produce the
-    same pixels. Returns (image, None), or (None, reason) for a bad file.
+    The local loop's reason for a file `dataset` dropped. Returns
+    (image, None), or (None, reason) for a bad file.
     """
     from imagehub.data import ImageError
     from imagehub.data import load_image

@@ -1,12 +1,20 @@
 """`embed` as an Apache Beam pipeline: RunInference with an imagehub model.
 
     paths (scan locally, or Beam's file matching for remote patterns)
-      -> Reshuffle -> read bytes (Beam FileSystems) and decode
-         (`imagehub.data.load_image`, as the local runner does)
-      -> RunInference(KeyedModelHandler(ImagehubModelHandler)) batched by
-         the handler's `batch_elements_kwargs`
-      -> WriteToParquet shards OUT.parquet/part-SSSSS-of-NNNNN.parquet
+      -> Reshuffle -> BatchElements(batch_size) of paths
+      -> read bytes (Beam FileSystems) and decode the batch in one
+         TensorFlow call (`imagehub.data.decode_batch`: the local
+         runner's fast path and pixels)
+      -> RunInference(ImagehubModelHandler): one model call per decoded
+         `ImageBatch` (RunInference's own batching skipped)
+      -> one Arrow table per batch -> WriteToParquetBatched shards
+         OUT.parquet/part-SSSSS-of-NNNNN.parquet
     decode failures -> OUT.errors.csv (path, reason)
+
+After the Reshuffle every step works on whole batches, so the per-image
+Python work is what the local runner does too (reading the file); the
+steps after it fuse into one stage, and nothing but paths is pickled
+between stages (bench/beam.py measures the CPU per image of both).
 
 The same rows as the local runner: path, vector, and logits for classifiers.
 Runs on the DirectRunner by default; any runner by pipeline options.
@@ -31,9 +39,9 @@ try:
     from apache_beam.io import fileio
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
+    from apache_beam.io.parquetio import WriteToParquetBatched
     from apache_beam.metrics.metric import Metrics
     from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.ml.inference.base import KeyedModelHandler
     from apache_beam.ml.inference.base import ModelHandler
     from apache_beam.ml.inference.base import PredictionResult
     from apache_beam.ml.inference.base import RunInference
@@ -46,8 +54,11 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 from imagehub import hub
 from imagehub import outputs
+from imagehub.data import DEFAULT_MAX_PIXELS
+from imagehub.data import HEADER_UNKNOWN
+from imagehub.data import ImageIndex
 from imagehub.data import meant_as_image
-from imagehub.embed._batches import decode_one
+from imagehub.embed._beam_batch import ImageBatch
 from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._run import EmbedSummary
@@ -57,6 +68,7 @@ from imagehub.embed._writer import arrow_schema
 from imagehub.embed._writer import config_path
 from imagehub.embed._writer import errors_path
 from imagehub.embed._writer import output_stem
+from imagehub.embed._writer import to_table
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +95,14 @@ def pipeline_options(options: Mapping[str, Any] | None) -> PipelineOptions:
 class ImagehubModelHandler(ModelHandler):
     """RunInference model handler for reusable image SavedModels.
 
-    `load_model` loads the handle with `imagehub.load` on each worker;
-    examples are float32 (height, width, 3) images, and each prediction's
-    inference is the model's output row (features or logits).
+    `load_model` loads the handle with `imagehub.load` (or compiles it
+    for `engine`) once per worker process; RunInference shares it across
+    the process's threads. The input is already batched: each element is
+    an `ImageBatch` of at most `batch_size` images, as `ReadAndDecode`
+    decoded it, so RunInference's own batching is skipped and each
+    element is one model call. Its prediction is one `PredictionResult`
+    whose example is the batch's paths and whose inference is the
+    model's (n, outputs) rows (the pixels stop at the model).
 
     Args:
         handle: A handle `imagehub.load` accepts on the workers.
@@ -129,62 +146,80 @@ class ImagehubModelHandler(ModelHandler):
         return OpenedModel(obj=obj, facts=facts)
 
     def run_inference(self, batch, model, inference_args=None):
-        outputs = model(np.stack(batch))
-        return [
-            PredictionResult(example, row)
-            for example, row in zip(batch, outputs, strict=True)
-        ]
+        return [PredictionResult(batch.paths, model(batch.images))]
 
-    def batch_elements_kwargs(self) -> Mapping[str, Any]:
-        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
+    def should_skip_batching(self) -> bool:
+        return True  # each element is a decoded batch
 
     def get_num_bytes(self, batch) -> int:
-        return int(sum(x.nbytes for x in batch))
+        return int(batch.images.nbytes)
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
 
 
 class ReadAndDecode(beam.DoFn):
-    """(path, matched) -> (path, image); (path, reason) on `errors`.
+    """[(path, matched, header)] -> `ImageBatch`; errors on `errors`.
 
-    Reads through Beam's FileSystems (local, gs://, s3://, ...) and decodes
-    with `imagehub.data.load_image`, exactly as the local runner does. A
-    file a pattern matched (`matched`) that does not decode and is not
-    meant as an image (`imagehub.data.meant_as_image`: a ``LICENSE.txt``
-    beside the photos) is passed over, as the local runner's listing
-    does; a named path that fails is always an error.
+    Takes a batch of paths (`beam.BatchElements`), reads each through
+    Beam's FileSystems (local, gs://, s3://, ...) and decodes them
+    together with `imagehub.data.decode_batch`: plain JPEGs by one
+    TensorFlow call per batch at a reduced DCT scale, the pixels of the
+    local runner's `imagehub.data.dataset`. `header` is what the
+    launcher's scan found (`ImageIndex.plain_jpeg`), or `HEADER_UNKNOWN` for
+    remote files (read here). A matched file (`matched`) that
+    does not decode and is not meant as an image
+    (`imagehub.data.meant_as_image`: a ``LICENSE.txt`` beside the photos)
+    is passed over, as the local runner's listing does; a named path that
+    fails is always an error.
     """
 
-    def __init__(self, image_size: tuple[int, int], resize: str):
+    def __init__(
+        self, image_size: tuple[int, int], resize: str, max_pixels: int
+    ):
         super().__init__()
         self._size = (int(image_size[0]), int(image_size[1]))
         self._resize = resize
+        self._max_pixels = int(max_pixels)
 
     def setup(self) -> None:
         self._passed_over = Metrics.counter(METRICS_NAMESPACE, "passed_over")
 
-    def process(self, element: tuple[str, bool]):
-        path, matched = element
-        try:
-            with FileSystems.open(
-                path,
-                mime_type="application/octet-stream",
-                compression_type=CompressionTypes.UNCOMPRESSED,
-            ) as f:
-                data = f.read()
-        except Exception as e:  # noqa: BLE001  a bad file, not a bug
-            error = (path, f"cannot read the file: {e}")
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error)
+    def process(self, elements: Sequence[tuple[str, bool, Any]]):
+        from imagehub.data import decode_batch
+
+        read: list[tuple[str, bool, Any, bytes]] = []
+        for path, matched, header in elements:
+            try:
+                with FileSystems.open(
+                    path,
+                    mime_type="application/octet-stream",
+                    compression_type=CompressionTypes.UNCOMPRESSED,
+                ) as f:
+                    read.append((path, matched, header, f.read()))
+            except Exception as e:  # noqa: BLE001  a bad file, not a bug
+                error = (path, f"cannot read the file: {e}")
+                yield beam.pvalue.TaggedOutput(ERRORS_TAG, error)
+        if not read:
             return
-        image, reason = decode_one(path, data, self._size, self._resize)
-        if image is None:
+        paths = [r[0] for r in read]
+        decoded = decode_batch(
+            [r[3] for r in read],
+            self._size,
+            self._resize,
+            plain_sizes=[r[2] for r in read],
+            max_pixels=self._max_pixels,
+            names=paths,
+        )
+        for i, reason in decoded.errors:
+            path, matched, _, data = read[i]
             if matched and not meant_as_image(path, data):
                 self._passed_over.inc()
-                return
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
-        else:
-            yield path, image
+            else:
+                yield beam.pvalue.TaggedOutput(ERRORS_TAG, (path, reason))
+        if decoded.ok:
+            ok = tuple(paths[i] for i in decoded.ok)
+            yield ImageBatch(ok, decoded.images)
 
 
 class Count(beam.DoFn):
@@ -202,20 +237,25 @@ class Count(beam.DoFn):
         yield element
 
 
-class ToRow(beam.DoFn):
-    """(path, PredictionResult) -> the Parquet row dict."""
+class ToTable(beam.DoFn):
+    """PredictionResult(paths, rows) -> one Arrow table.
+
+    The rows of a whole batch go to `WriteToParquetBatched` as one table,
+    built from the output array without a Python object per value.
+    """
 
     def __init__(self, with_logits: bool):
         super().__init__()
         self._with_logits = with_logits
 
-    def process(self, keyed):
-        path, result = keyed
-        vector = np.asarray(result.inference, np.float32).tolist()
-        row = {"path": path, "vector": vector}
-        if self._with_logits:
-            row["logits"] = vector
-        yield row
+    def setup(self) -> None:
+        self._embedded = Metrics.counter(METRICS_NAMESPACE, "embedded")
+
+    def process(self, result):
+        paths = result.example
+        vectors = np.asarray(result.inference, np.float32)
+        self._embedded.inc(len(paths))
+        yield to_table(paths, vectors, self._with_logits)
 
 
 def _csv_line(error: tuple[str, str]) -> str:
@@ -224,11 +264,10 @@ def _csv_line(error: tuple[str, str]) -> str:
     return buffer.getvalue()
 
 
-def _local_paths(inputs: Inputs) -> tuple[list[str], list[tuple[str, str]]]:
+def _local_index(inputs: Inputs) -> ImageIndex:
     from imagehub.embed._inputs import list_inputs
 
-    index = list_inputs(inputs)
-    return index.paths, index.skipped
+    return list_inputs(inputs)
 
 
 def _remote_patterns(inputs: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -296,9 +335,25 @@ def embed_beam(
     )
     local_items = [i for i in items if not _is_remote(i)]
     remote_items = [i for i in items if _is_remote(i)]
-    paths, skipped = _local_paths(local_items) if local_items else ([], [])
+    # (path, matched, header): the launcher's scan already read the
+    # headers of local files; workers read those of remote ones.
+    named: list[tuple[str, bool, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    max_pixels = DEFAULT_MAX_PIXELS
+    if local_items:
+        index = _local_index(local_items)
+        headers: list[Any] = (
+            list(index.plain_jpeg)
+            if index.plain_jpeg is not None
+            else [HEADER_UNKNOWN] * len(index)
+        )
+        named = list(
+            zip(index.paths, [False] * len(index), headers, strict=True)
+        )
+        skipped = list(index.skipped)
+        max_pixels = index.max_pixels
     patterns, listed = _remote_patterns(remote_items)
-    paths += listed
+    named += [(p, False, HEADER_UNKNOWN) for p in listed]
 
     if remote_out:
         staging = None
@@ -310,28 +365,26 @@ def embed_beam(
         shards_prefix = os.path.join(staging, "shards", "part")
         errors_out = os.path.join(staging, "errors.csv")
 
-    handler: KeyedModelHandler = KeyedModelHandler(
-        ImagehubModelHandler(
-            handle,
-            batch_size,
-            size,
-            engine=engine,
-            num_images=None if patterns else len(paths),
-        )
+    handler = ImagehubModelHandler(
+        handle,
+        batch_size,
+        size,
+        engine=engine,
+        num_images=None if patterns else len(named),
     )
     schema = arrow_schema(with_logits)
 
     try:
         pipeline = beam.Pipeline(options=pipeline_options(options))
         sources = []
-        if paths:
-            named = [(p, False) for p in paths]
+        if named:
             sources.append(pipeline | "Paths" >> beam.Create(named))
         for i, pattern in enumerate(patterns):
             sources.append(
                 pipeline
                 | f"Match{i}" >> fileio.MatchFiles(pattern)
-                | f"MatchedPath{i}" >> beam.Map(lambda m: (m.path, True))
+                | f"MatchedPath{i}"
+                >> beam.Map(lambda m: (m.path, True, HEADER_UNKNOWN))
             )
         if not sources:
             sources.append(pipeline | "NoPaths" >> beam.Create([]))
@@ -339,18 +392,24 @@ def embed_beam(
             sources
             | "AllPaths" >> beam.Flatten()
             | "Spread" >> beam.Reshuffle()
-            | "ReadDecode"
-            >> beam.ParDo(ReadAndDecode(size, resize)).with_outputs(
-                ERRORS_TAG, main="images"
+            # Read, decode and batch in one stage: whole batches of
+            # decoded images go to the model, never single images.
+            | "Batch"
+            >> beam.BatchElements(
+                min_batch_size=batch_size, max_batch_size=batch_size
             )
+            | "ReadDecode"
+            >> beam.ParDo(ReadAndDecode(size, resize, max_pixels))
+            # A coder that sizes batches without encoding them.
+            .with_output_types(ImageBatch)
+            .with_outputs(ERRORS_TAG, main="images")
         )
         (
             decoded.images
             | "RunInference" >> RunInference(handler)
-            | "ToRow" >> beam.ParDo(ToRow(with_logits))
-            | "Count" >> beam.ParDo(Count("embedded"))
+            | "ToTable" >> beam.ParDo(ToTable(with_logits))
             | "WriteParquet"
-            >> beam.io.WriteToParquet(
+            >> WriteToParquetBatched(
                 shards_prefix, schema, file_name_suffix=".parquet"
             )
         )

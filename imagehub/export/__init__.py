@@ -18,7 +18,7 @@ from imagehub.export._forward import parse_input_range
 from imagehub.export._kerashub import POOLINGS
 from imagehub.export._kerashub import KerasHubFamilyError
 from imagehub.export._kerashub import KerasHubModel
-from imagehub.export._kerashub import load_preset
+from imagehub.export._kerashub_preset import load_preset
 from imagehub.export._serving import decode_and_resize
 from imagehub.export._sources import load_keras_model
 from imagehub.export._sources import wrap_saved_model

@@ -9,6 +9,7 @@ TFLite and TF Serving see plain captured variables, as in the SavedModels
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from imagehub import outputs
+from imagehub._version import __version__
 from imagehub.export._forward import HP_DROPOUT
 from imagehub.export._forward import HP_MOMENTUM
 from imagehub.export._forward import HPARAMS
@@ -28,17 +30,19 @@ from imagehub.export._forward import scaling_fn
 from imagehub.export._serving import serving_functions
 from imagehub.spec import ACTIVATIONS
 from imagehub.spec import CARD_FILENAME
+from imagehub.spec import DEFAULT_ACTIVATION
+from imagehub.spec import DEFAULT_IMAGE_SIZE
 from imagehub.spec import OUTPUT_KEYS
 from imagehub.spec import SIGNATURE_BYTES
 from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import TASK_CLASSIFICATION
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import ModelCard
+from imagehub.spec import parse_image_size
 from imagehub.spec import read_card
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_IMAGE_SIZE = (224, 224)
 _VERIFY_IMAGES = 3
 _VERIFY_TOLERANCE = 1e-4
 _PROBE_SIZES = (1, 2, 3, 4, 8, 16, 32, 64, 128)
@@ -46,20 +50,6 @@ _PROBE_SIZES = (1, 2, 3, 4, 8, 16, 32, 64, 128)
 
 class ExportVerificationError(RuntimeError):
     """The reloaded SavedModel does not reproduce the source model."""
-
-
-def _as_size(value: Any, name: str = "image_size") -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    try:
-        height, width = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}={value!r}; expected an int or a (height, width) pair"
-        ) from None
-    if height < 1 or width < 1:
-        raise ValueError(f"{name}={value!r}; sides must be positive")
-    return (height, width)
 
 
 def _model_hw(model: Any) -> tuple[int | None, int | None]:
@@ -305,56 +295,63 @@ def _verify(
         raise ExportVerificationError(f"{path} has no model card")
 
 
-def export(
-    model: Any,
-    path: str | os.PathLike[str],
-    task: str,
-    *,
-    labels: Sequence[str] | None = None,
-    activation: str | None = None,
-    image_size: int | tuple[int, int] | None = None,
-    input_range: Any = None,
-    preprocessing: str | Callable[[Any], Any] | None = None,
-    fixed_size: bool = False,
-    min_size: int | tuple[int, int] | None = None,
-    hparams: Sequence[str] | None = None,
-    overwrite: bool = False,
-    source: str | None = None,
-    license: str = "",  # noqa: A002 - the model card's field name.
-    extra: dict[str, Any] | None = None,
-    signature: str | None = None,
-) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """What a caller chose for one export, as the public functions take it.
+
+    `export_feature_vector` and `export_classifier` spell these out as
+    keyword-only parameters (with their defaults, for IDEs and type
+    checkers); `_export` reads them from this one value.
+    """
+
+    task: str
+    labels: Sequence[str] | None
+    activation: str | None
+    image_size: int | tuple[int, int] | None
+    input_range: Any
+    preprocessing: str | Callable[[Any], Any] | None
+    fixed_size: bool
+    min_size: int | tuple[int, int] | None
+    hparams: Sequence[str] | None
+    overwrite: bool
+    source: str | None
+    license: str
+    extra: dict[str, Any] | None
+    signature: str | None
+
+
+def _export(model: Any, path: str | os.PathLike[str], options: _Options) -> str:
     """Exports `model` as a reusable image SavedModel; see the public
     `export_feature_vector` and `export_classifier`."""
     import tensorflow as tf
 
-    from imagehub import __version__
     from imagehub.export._sources import resolve_source
 
+    task, activation = options.task, options.activation
     path = os.path.abspath(os.fspath(path))
-    outputs.check_target(path, overwrite)
+    outputs.check_target(path, options.overwrite)
     if task == TASK_CLASSIFICATION and activation not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
         )
-    size_hint = None if image_size is None else _as_size(image_size)
+    size_hint = parse_image_size(options.image_size)
     resolved = resolve_source(
         model,
         task,
-        signature=signature,
+        signature=options.signature,
         image_size=size_hint,
-        input_range=input_range,
-        preprocessing=preprocessing,
+        input_range=options.input_range,
+        preprocessing=options.preprocessing,
     )
     model, origin, size_hint = (
         resolved.model,
         resolved.source,
         resolved.image_size,
     )
-    labels = resolved.labels if labels is None else labels
-    hparams = resolved.hparams if hparams is None else hparams
-    license = license or resolved.license  # noqa: A001 - the card's field.
-    extra = {**resolved.extra, **(extra or {})}
+    labels = resolved.labels if options.labels is None else options.labels
+    hparams = resolved.hparams if options.hparams is None else options.hparams
+    card_license = options.license or resolved.license
+    extra = {**resolved.extra, **(options.extra or {})}
     scale, scaling = scaling_fn(resolved.input_range, resolved.preprocessing)
     forward = Forward(
         model, task, scale, activation if task == TASK_CLASSIFICATION else None
@@ -377,7 +374,7 @@ def export(
             "the serving signatures use %s",
             size,
         )
-    fixed = bool(model_fixed or fixed_size)
+    fixed = bool(model_fixed or options.fixed_size)
     images = _random_images(_VERIFY_IMAGES, size)
     expected = np.asarray(forward(tf.constant(images)))
     num_outputs = _check_output(expected, task)
@@ -390,11 +387,8 @@ def export(
                 f"{len(labels)} labels given for a model with "
                 f"{num_outputs} outputs; give one label per class"
             )
-    if fixed:
-        min_hw = None
-    elif min_size is not None:
-        min_hw = _as_size(min_size, "min_size")
-    else:
+    min_hw = None if fixed else parse_image_size(options.min_size, "min_size")
+    if not fixed and min_hw is None:
         min_hw = _probe_min_size(forward, size)
     chosen = _resolve_hparams(forward, hparams)
     fixed_shape = [None, size[0], size[1], 3]
@@ -416,12 +410,12 @@ def export(
         labels=labels,
         activation=activation if task == TASK_CLASSIFICATION else None,
         hparams=chosen,
-        source=source or origin or f"Keras model {model.name!r}",
-        license=license,
+        source=options.source or origin or f"Keras model {model.name!r}",
+        license=card_license,
         signatures=(SIGNATURE_FLOAT, SIGNATURE_BYTES),
         extra=info,
     )
-    with outputs.atomic_directory(path, overwrite=overwrite) as tmp:
+    with outputs.atomic_directory(path, overwrite=options.overwrite) as tmp:
         card_dir = os.path.join(tmp, ".card")
         os.makedirs(card_dir)
         card_file = os.path.join(card_dir, CARD_FILENAME)
@@ -440,7 +434,18 @@ def export(
 def export_feature_vector(
     model: Any,
     path: str | os.PathLike[str],
-    **options: Any,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    input_range: Any = None,
+    preprocessing: str | Callable[[Any], Any] | None = None,
+    fixed_size: bool = False,
+    min_size: int | tuple[int, int] | None = None,
+    hparams: Sequence[str] | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    license: str = "",  # noqa: A002 - the model card's field name.
+    extra: dict[str, Any] | None = None,
+    signature: str | None = None,
 ) -> str:
     """Exports an image feature vector SavedModel (SPEC R, I, F, M).
 
@@ -449,22 +454,29 @@ def export_feature_vector(
             (called as ``model(x, training=...)``), or the path of a
             ``.keras`` file or of a SavedModel directory to wrap.
         path: The SavedModel directory to write (atomically).
-        **options: ``image_size`` (default (height, width)),
-            ``input_range`` (``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``: what
-            the model expects; the export always takes [0, 1]) or
-            ``preprocessing`` (a name such as ``"mobilenet"``/``"tf"``, or a
-            callable taking [0, 255] RGB), ``fixed_size``, ``min_size``,
-            ``hparams`` (names of the overrides to expose; default all that
-            apply), ``overwrite``, ``source``, ``license``, ``extra`` (card
-            fields), ``signature`` (for a SavedModel source).
+        image_size: The default (height, width), or one int for square;
+            default: the model's fixed input size, else 224x224.
+        input_range: What the model expects: ``(0, 1)``, ``(-1, 1)`` or
+            ``(0, 255)`` (the export always takes [0, 1]).
+        preprocessing: Instead of `input_range`: a name such as
+            ``"mobilenet"`` or ``"tf"``, or a callable taking [0, 255] RGB.
+        fixed_size: Trace only `image_size`, even if the model takes any.
+        min_size: Smallest permitted (height, width) for the card;
+            default: probed.
+        hparams: Names of the overrides to expose; default all that apply.
+        overwrite: Replace an existing `path`.
+        source: Where the model came from, for the card.
+        license: The weights' license, for the card.
+        extra: More card fields.
+        signature: The signature to wrap, for a SavedModel source.
 
     Returns:
         The absolute path of the SavedModel.
 
     Raises:
-        ValueError: A bad option, or a model that cannot be exported
+        ValueError: A bad argument, or a model that cannot be exported
             (e.g. output not of rank 2: add global pooling).
-        FileExistsError: `path` exists and ``overwrite`` is not set.
+        FileExistsError: `path` exists and `overwrite` is not set.
         ExportVerificationError: The reloaded export does not reproduce the
             source model; nothing is written.
 
@@ -473,15 +485,42 @@ def export_feature_vector(
         ...     include_top=False, pooling="avg", weights=None)
         >>> export_feature_vector(model, "/tmp/fv", input_range=(0, 255))
     """
-    return export(model, path, TASK_FEATURE_VECTOR, **options)
+    options = _Options(
+        task=TASK_FEATURE_VECTOR,
+        labels=None,
+        activation=None,
+        image_size=image_size,
+        input_range=input_range,
+        preprocessing=preprocessing,
+        fixed_size=fixed_size,
+        min_size=min_size,
+        hparams=hparams,
+        overwrite=overwrite,
+        source=source,
+        license=license,
+        extra=extra,
+        signature=signature,
+    )
+    return _export(model, path, options)
 
 
 def export_classifier(
     model: Any,
     path: str | os.PathLike[str],
     labels: Sequence[str] | None = None,
-    activation: str = "softmax",
-    **options: Any,
+    activation: str = DEFAULT_ACTIVATION,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    input_range: Any = None,
+    preprocessing: str | Callable[[Any], Any] | None = None,
+    fixed_size: bool = False,
+    min_size: int | tuple[int, int] | None = None,
+    hparams: Sequence[str] | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    license: str = "",  # noqa: A002 - the model card's field name.
+    extra: dict[str, Any] | None = None,
+    signature: str | None = None,
 ) -> str:
     """Exports an image classification SavedModel (SPEC R, I, C, M).
 
@@ -494,23 +533,34 @@ def export_classifier(
         path: The SavedModel directory to write (atomically).
         labels: Class names in index order (one per class), or None.
         activation: ``"softmax"`` (exclusive classes) or ``"sigmoid"``.
-        **options: As for `export_feature_vector`.
+        image_size, input_range, preprocessing, fixed_size, min_size,
+            hparams, overwrite, source, license, extra, signature: As for
+            `export_feature_vector`.
 
     Returns:
         The absolute path of the SavedModel.
 
     Raises:
-        ValueError: Bad options, a label count that does not match the
+        ValueError: A bad argument, a label count that does not match the
             classes, or an activation that contradicts the model's own.
-        FileExistsError: `path` exists and ``overwrite`` is not set.
+        FileExistsError: `path` exists and `overwrite` is not set.
         ExportVerificationError: The reloaded export does not reproduce the
             source model; nothing is written.
     """
-    return export(
-        model,
-        path,
-        TASK_CLASSIFICATION,
+    options = _Options(
+        task=TASK_CLASSIFICATION,
         labels=labels,
         activation=activation,
-        **options,
+        image_size=image_size,
+        input_range=input_range,
+        preprocessing=preprocessing,
+        fixed_size=fixed_size,
+        min_size=min_size,
+        hparams=hparams,
+        overwrite=overwrite,
+        source=source,
+        license=license,
+        extra=extra,
+        signature=signature,
     )
+    return _export(model, path, options)

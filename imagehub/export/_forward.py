@@ -59,8 +59,8 @@ def parse_input_range(value: Any) -> tuple[float, float]:
         except ValueError:
             value = None
     try:
-        pair = (float(value[0]), float(value[1]))  # type: ignore[index]
-        if len(value) != 2:  # type: ignore[arg-type]
+        pair = (float(value[0]), float(value[1]))
+        if len(value) != 2:
             raise ValueError
     except (TypeError, ValueError, IndexError):
         pair = None

@@ -22,17 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from imagehub.spec import TASK_CLASSIFICATION
-from imagehub.spec import TASK_FEATURE_VECTOR
-from imagehub.spec import TASKS
 
 _log = logging.getLogger(__name__)
 
@@ -64,7 +58,7 @@ _VISION_TOWERS = frozenset(
 )
 # Built for one size, but they interpolate their position embeddings to the
 # image_shape they are built with: another --image_size rebuilds them.
-_INTERPOLATING = frozenset({"DINOV2Backbone"})
+INTERPOLATING = frozenset({"DINOV2Backbone"})
 
 _SEGMENTATION = (
     "an image segmenter: its output is a per-pixel map for a decoder, not "
@@ -109,25 +103,6 @@ _NO_DROPOUT_OVERRIDE = (
     "no dropout_rate override: the family's embedding dropout reaches the "
     "output along the residual stream; training=True runs the preset's own "
     "dropout rates"
-)
-_LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md")
-_REMOTE_SCHEMES = ("kaggle://", "hf://")
-# Exception class names (anywhere in the chain, any base) that mean "the
-# network is not there": requests, urllib3, httpx, huggingface_hub.
-_NETWORK_ERRORS = frozenset(
-    {
-        "ConnectionError",
-        "ConnectTimeout",
-        "ConnectError",
-        "ProxyError",
-        "NewConnectionError",
-        "NameResolutionError",
-        "MaxRetryError",
-        "Timeout",
-        "TimeoutException",
-        "LocalEntryNotFoundError",
-        "OfflineModeIsEnabled",
-    }
 )
 
 
@@ -209,28 +184,17 @@ def is_keras_hub_model(obj: Any) -> bool:
     )
 
 
-def is_preset_path(path: str) -> bool:
-    """True for kaggle:// and hf:// handles and local preset folders."""
-    if path.startswith(_REMOTE_SCHEMES):
-        return True
-    return (
-        os.path.isdir(path)
-        and os.path.isfile(os.path.join(path, "config.json"))
-        and not os.path.isfile(os.path.join(path, "saved_model.pb"))
-    )
-
-
-def _family(cls: type) -> str:
+def family_name(cls: type) -> str:
     return cls.__name__.removesuffix("Backbone")
 
 
-def _check_family(backbone_cls: type, keras_hub: Any) -> None:
+def check_family(backbone_cls: type, keras_hub: Any) -> None:
     """Refuses text models and families with no image feature vector,
     before any weights are loaded."""
     name = backbone_cls.__name__
     if name in REFUSED_FAMILIES:
         raise KerasHubFamilyError(
-            f"imagehub cannot export KerasHub {_family(backbone_cls)} "
+            f"imagehub cannot export KerasHub {family_name(backbone_cls)} "
             f"({name}): it is {REFUSED_FAMILIES[name]}. imagehub exports "
             "image feature vectors and image classifiers"
         )
@@ -249,223 +213,14 @@ def _check_family(backbone_cls: type, keras_hub: Any) -> None:
 
 
 def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
+    out: list[type] = []
+    direct: list[type] = cls.__subclasses__()
+    for sub in direct:
         out += [sub, *_subclasses(sub)]
     return out
 
 
-@contextmanager
-def _network_errors(preset: str) -> Iterator[None]:
-    """Turns a failed download into imagehub's OfflineError."""
-    from imagehub.hub import OfflineError
-
-    try:
-        yield
-    except Exception as e:
-        reason = _network_reason(e)
-        if reason is None:
-            raise
-        raise OfflineError(_offline_message(preset, reason)) from None
-
-
-def _network_reason(error: BaseException) -> str | None:
-    seen = 0
-    current: BaseException | None = error
-    while current is not None and seen < 20:
-        names = {cls.__name__ for cls in type(current).__mro__}
-        if names & _NETWORK_ERRORS:
-            return f"{type(current).__name__}: {str(current)[:200]}"
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return None
-
-
-def _offline_message(preset: str, reason: str) -> str:
-    return (
-        f"cannot download the KerasHub preset {preset!r}: the network is "
-        f"not reachable ({reason}). Connect to the network, or copy the "
-        "preset folder to this machine and pass its path: "
-        "imagehub export --preset ./PRESET_FOLDER"
-    )
-
-
-def _check_reachable(preset: str) -> None:
-    """Fails fast, with the offline message, for a remote preset when
-    IMAGEHUB_OFFLINE is set or the Hugging Face Hub cannot be reached
-    (huggingface_hub would retry for half a minute, then report a missing
-    config.json)."""
-    from imagehub.hub import OfflineError
-
-    remote = preset.startswith(_REMOTE_SCHEMES) or not os.path.exists(preset)
-    if not remote:
-        return
-    if os.environ.get("IMAGEHUB_OFFLINE", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-    ):
-        raise OfflineError(_offline_message(preset, "IMAGEHUB_OFFLINE is set"))
-    if not preset.startswith("hf://"):
-        return
-    import urllib.error
-    import urllib.request
-
-    from huggingface_hub import constants
-
-    repo = preset.removeprefix("hf://").split("@")[0]
-    url = f"{constants.ENDPOINT.rstrip('/')}/api/models/{repo}"
-    try:
-        with urllib.request.urlopen(  # noqa: S310 - the Hub's https URL.
-            urllib.request.Request(url, method="HEAD"), timeout=10
-        ):
-            pass
-    except urllib.error.HTTPError:
-        return  # The Hub answered; from_preset reports what it said.
-    except OSError as e:
-        reason = getattr(e, "reason", None) or e
-        raise OfflineError(_offline_message(preset, str(reason))) from None
-
-
-def _preset_labels(
-    keras_hub: Any, preset: str, num_classes: int
-) -> tuple[tuple[str, ...] | None, str | None]:
-    from keras_hub.src.utils import preset_utils
-
-    config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
-    id2label = config.get("id2label") if isinstance(config, dict) else None
-    if isinstance(id2label, dict) and len(id2label) == num_classes:
-        try:
-            labels = tuple(str(id2label[str(i)]) for i in range(num_classes))
-            return labels, "the preset's config.json (id2label)"
-        except KeyError:
-            pass
-    if num_classes == 1000 and "imagenet" in preset.lower():
-        names = keras_hub.utils.imagenet_id_to_name
-        labels = tuple(names(i) for i in range(num_classes))
-        return labels, "ImageNet-1k class names (keras_hub.utils)"
-    return None, None
-
-
-def _preset_license(preset: str) -> str:
-    from keras_hub.src.utils import preset_utils
-
-    for name in _LICENSE_FILES:
-        if preset_utils.check_file_exists(preset, name):
-            with open(
-                preset_utils.get_file(preset, name), encoding="utf-8"
-            ) as f:
-                return f.read().strip()
-    if preset_utils.check_file_exists(preset, "README.md"):
-        with open(
-            preset_utils.get_file(preset, "README.md"), encoding="utf-8"
-        ) as f:
-            match = re.search(r"(?m)^license:\s*(\S.*)$", f.read())
-        if match:
-            return f"{match.group(1).strip()} (from the preset's README.md)"
-    return ""
-
-
-def load_preset(
-    preset: str,
-    task: str = TASK_FEATURE_VECTOR,
-    *,
-    image_size: tuple[int, int] | None = None,
-) -> KerasHubModel:
-    """Loads a KerasHub preset for export.
-
-    Args:
-        preset: Anything `from_preset` takes: a built-in name,
-            ``kaggle://...``, ``hf://...`` or a local preset folder.
-        task: ``"feature_vector"`` (the backbone) or ``"classification"``
-            (the preset's `ImageClassifier`).
-        image_size: (height, width) to build a family that interpolates
-            its position embeddings (DINOv2) for; others ignore it.
-
-    Returns:
-        The model with its converter, license and labels.
-
-    Raises:
-        ImportError: keras-hub is not installed (the message has the pip
-            line).
-        imagehub.hub.OfflineError: A remote preset without network.
-        KerasHubFamilyError: A text model or a family imagehub cannot
-            export (the message says why).
-        ValueError: A classifier was asked of a preset with no classifier.
-    """
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}; expected one of {TASKS}")
-    keras_hub = import_keras_hub()
-    from keras_hub.src.utils import preset_utils
-
-    _check_reachable(preset)
-    with _network_errors(preset):
-        loader = preset_utils.get_preset_loader(preset)
-        backbone_cls = loader.check_backbone_class()
-        _check_family(backbone_cls, keras_hub)
-        kwargs = {}
-        if image_size is not None and backbone_cls.__name__ in _INTERPOLATING:
-            kwargs["image_shape"] = (int(image_size[0]), int(image_size[1]), 3)
-        if task == TASK_CLASSIFICATION:
-            model = _load_classifier(keras_hub, preset, backbone_cls, kwargs)
-        else:
-            model = keras_hub.models.Backbone.from_preset(preset, **kwargs)
-        converter = _preset_converter(keras_hub, preset, model)
-        labels, labels_source = (None, None)
-        if task == TASK_CLASSIFICATION:
-            labels, labels_source = _preset_labels(
-                keras_hub, preset, int(model.num_classes)
-            )
-        license_text = _preset_license(preset)
-    return KerasHubModel(
-        model=model,
-        converter=converter,
-        preset=preset,
-        license=license_text,
-        labels=labels,
-        labels_source=labels_source,
-    )
-
-
-def _load_classifier(
-    keras_hub: Any, preset: str, backbone_cls: type, kwargs: dict
-) -> Any:
-    from keras_hub.src.utils import preset_utils
-
-    task_config = None
-    if preset_utils.check_file_exists(preset, preset_utils.TASK_CONFIG_FILE):
-        task_config = preset_utils.load_json(
-            preset, preset_utils.TASK_CONFIG_FILE
-        )
-    task_cls = (
-        preset_utils.check_config_class(task_config) if task_config else None
-    )
-    if task_cls is None or not issubclass(
-        task_cls, keras_hub.models.ImageClassifier
-    ):
-        raise ValueError(
-            f"The KerasHub preset {preset!r} holds a "
-            f"{_family(backbone_cls)} backbone but no image classifier "
-            "(no ImageClassifier task.json); export it with --task "
-            "feature_vector, or train a classifier on it with imagehub "
-            "retrain"
-        )
-    return keras_hub.models.ImageClassifier.from_preset(preset, **kwargs)
-
-
-def _preset_converter(keras_hub: Any, preset: str, model: Any) -> Any:
-    converter = _own_converter(model)
-    if converter is not None:
-        return converter
-    try:
-        return keras_hub.layers.ImageConverter.from_preset(preset)
-    except (FileNotFoundError, ValueError) as e:
-        _log.warning("The preset %s has no ImageConverter (%s)", preset, e)
-        return None
-
-
-def _own_converter(model: Any) -> Any:
+def own_converter(model: Any) -> Any:
     preprocessor = getattr(model, "preprocessor", None)
     return getattr(preprocessor, "image_converter", None)
 
@@ -529,6 +284,9 @@ def converter_scaling(
     def image_converter(images: Any) -> Any:
         return images * scale32 + offset32
 
+    # The card's "scaling" names the function: name the converter instead.
+    image_converter.__module__ = "keras_hub.layers"
+    image_converter.__name__ = type(converter).__name__
     return None, image_converter
 
 
@@ -641,7 +399,7 @@ def _size_note(backbone: Any, shape: tuple[Any, ...]) -> str:
     if shape[0] is None or shape[1] is None:
         return "any height and width (convolutional)"
     size = f"{shape[0]}x{shape[1]}"
-    if type(backbone).__name__ in _INTERPOLATING:
+    if type(backbone).__name__ in INTERPOLATING:
         return (
             f"fixed at {size}; the family interpolates its position "
             "embeddings when built, so export the preset again with "
@@ -675,8 +433,8 @@ def keras_hub_source(
         source = KerasHubModel(model=source)
     model = source.model
     backbone = _backbone_of(model, keras_hub)
-    _check_family(type(backbone), keras_hub)
-    converter = source.converter or _own_converter(model)
+    check_family(type(backbone), keras_hub)
+    converter = source.converter or own_converter(model)
     if task == TASK_CLASSIFICATION:
         wrapped, shape = _classifier_model(model, keras_hub)
         what = f"logits of {type(model).__name__}"
@@ -705,7 +463,7 @@ def keras_hub_source(
         input_range, preprocessing = converter_scaling(converter)
     record = {
         "preset": source.preset,
-        "family": _family(type(backbone)),
+        "family": family_name(type(backbone)),
         "class": type(model).__name__,
         "keras_hub_version": keras_hub.__version__,
         "output": what,

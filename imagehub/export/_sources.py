@@ -196,10 +196,11 @@ def resolve_source(
             backbone without an ImageConverter and no scaling given.
     """
     from imagehub.export import _kerashub
+    from imagehub.export import _kerashub_preset
 
     path = os.fspath(source) if isinstance(source, os.PathLike) else source
-    if isinstance(path, str) and _kerashub.is_preset_path(path):
-        source = _kerashub.load_preset(path, task, image_size=image_size)
+    if isinstance(path, str) and _kerashub_preset.is_preset_path(path):
+        source = _kerashub_preset.load_preset(path, task, image_size=image_size)
     if _kerashub.is_keras_hub_model(source):
         hub = _kerashub.keras_hub_source(source, task, image_size=image_size)
         if input_range is None and preprocessing is None:

@@ -14,6 +14,7 @@ from imagehub.hub._bundle import BundleItem
 from imagehub.hub._bundle import export_bundle
 from imagehub.hub._bundle import import_bundle
 from imagehub.hub._cache import CacheEntry
+from imagehub.hub._download import download
 from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import BundleError
 from imagehub.hub._errors import CacheError
@@ -68,6 +69,7 @@ __all__ = [
     "cache_dir",
     "card_of_loaded",
     "clear_cache",
+    "download",
     "export_bundle",
     "facts_from",
     "import_bundle",

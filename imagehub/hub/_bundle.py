@@ -31,6 +31,7 @@ import os
 import shutil
 import tarfile
 import uuid
+from typing import Any
 
 from imagehub.hub import _cache
 from imagehub.hub import _config
@@ -83,12 +84,9 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
     cache = _cache.Cache(_config.cache_dir())
     models, seen = [], set()
     for text in handles:
-        parsed = _handles.parse_handle(text)
-        if parsed.kind == _handles.LOCAL:
-            raise HandleError(
-                f"{text!r} is a local directory; a bundle carries cached "
-                "models (remote handles), so copy the directory instead"
-            )
+        parsed = _handles.parse_cached(
+            text, "a bundle carries cached models, so copy the model instead"
+        )
         pin = lockfile.find(parsed) if lockfile is not None else None
         _, target = _resolver.resolve_remote(parsed, pin, where)
         files = _resolver.verified_files(target)
@@ -195,7 +193,7 @@ def import_bundle(path: str) -> list[BundleItem]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _read_index(path: str, staging: str) -> list[dict]:
+def _read_index(path: str, staging: str) -> list[dict[str, Any]]:
     index_path = os.path.join(staging, INDEX)
     try:
         with open(index_path, encoding="utf-8") as f:
@@ -242,7 +240,7 @@ def _read_index(path: str, staging: str) -> list[dict]:
     return models
 
 
-def _verify_entry(path: str, staging: str, model: dict) -> None:
+def _verify_entry(path: str, staging: str, model: dict[str, Any]) -> None:
     entry = os.path.join(staging, ENTRIES, model["entry"])
     handle = model["handle"]
     manifest_path = os.path.join(entry, _cache.MANIFEST)
@@ -289,7 +287,7 @@ def _verify_entry(path: str, staging: str, model: dict) -> None:
         )
 
 
-def _check_pins(path: str, models: list[dict]) -> None:
+def _check_pins(path: str, models: list[dict[str, Any]]) -> None:
     lockfile = _lockfile.active()
     if lockfile is None:
         return
@@ -303,9 +301,11 @@ def _check_pins(path: str, models: list[dict]) -> None:
             )
 
 
-def _check_existing(path: str, cache: _cache.Cache, models: list[dict]):
+def _check_existing(
+    path: str, cache: _cache.Cache, models: list[dict[str, Any]]
+) -> set[str]:
     """Entries to move in; refuses a sound entry with other content."""
-    fresh = set()
+    fresh: set[str] = set()
     for model in models:
         name = model["entry"]
         if cache.problems(name) == [_cache.MISSING]:
@@ -324,7 +324,7 @@ def _check_existing(path: str, cache: _cache.Cache, models: list[dict]):
     return fresh
 
 
-def _commit(cache: _cache.Cache, staging: str, model: dict) -> bool:
+def _commit(cache: _cache.Cache, staging: str, model: dict[str, Any]) -> bool:
     name = model["entry"]
     with _lock.entry_lock(
         cache.lock_path(name),

@@ -28,6 +28,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
 from imagehub.hub import _tar
 
@@ -52,6 +53,24 @@ def is_lock_name(filename: str) -> bool:
     """True for the name of an imagehub entry's lock file."""
     stem, suffix = os.path.splitext(filename)
     return suffix == LOCK_SUFFIX and bool(ENTRY_NAME.fullmatch(stem))
+
+
+def read_record(path: str, what: str) -> dict[str, Any] | None:
+    """The JSON object a cache record holds, or None when there is none.
+
+    A missing file is no record; a damaged one (unreadable, not JSON, not
+    an object) counts as none too, with a warning, since the cache can
+    always rebuild it.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("Ignoring unreadable %s %s: %s", what, path, e)
+        return None
+    return record if isinstance(record, dict) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,19 +125,10 @@ class Cache:
     def lock_path(self, name: str) -> str:
         return os.path.join(self.root, name + LOCK_SUFFIX)
 
-    def read_manifest(self, name: str) -> dict | None:
+    def read_manifest(self, name: str) -> dict[str, Any] | None:
         path = os.path.join(self.entry_dir(name), MANIFEST)
-        try:
-            with open(path, encoding="utf-8") as f:
-                manifest = json.load(f)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            logger.warning("Unreadable cache manifest %s: %s", path, e)
-            return None
-        if not isinstance(manifest, dict) or not isinstance(
-            manifest.get("files"), dict
-        ):
+        manifest = read_record(path, "cache manifest")
+        if manifest is None or not isinstance(manifest.get("files"), dict):
             return None
         return manifest
 
@@ -283,7 +293,7 @@ class Staging:
         key: str,
         source: str,
         files: dict[str, _tar.FileDigest],
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Writes the manifest last and renames staging into place.
 
@@ -325,7 +335,7 @@ class Staging:
         return self.cache.model_dir(self.name)
 
 
-def content_digest(files: dict) -> str:
+def content_digest(files: dict[str, Any]) -> str:
     """The SHA-256 of a model's content: one digest over every file.
 
     It hashes the sorted lines `<sha256> <size> <path>` of the manifest's
@@ -342,7 +352,7 @@ def content_digest(files: dict) -> str:
     return digest.hexdigest()
 
 
-def _digest_or_empty(files: dict) -> str:
+def _digest_or_empty(files: dict[str, Any]) -> str:
     try:
         return content_digest(files) if files else ""
     except (KeyError, TypeError):
@@ -367,7 +377,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def walk_files(root: str, beat: Callable[[], None] | None = None):
+def walk_files(
+    root: str, beat: Callable[[], None] | None = None
+) -> Iterator[tuple[str, str]]:
     """Yields (relative path with '/', absolute path) of files under root."""
     for dirpath, _, filenames in os.walk(root):
         for filename in filenames:

@@ -19,8 +19,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import IO
 
-from imagehub import __version__
+from imagehub._version import __version__
 from imagehub.hub import _handles
 from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import DownloadError
@@ -45,7 +46,15 @@ Progress = Callable[[int, "int | None"], None]
 class _RedirectChecked(urllib.request.HTTPRedirectHandler):
     """Follows redirects, applying the plain-http rule to each target."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         # urllib itself follows ftp:// too, which is neither encrypted nor
         # verified; only http(s), under the plain-http rule, is followed.
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
@@ -150,7 +159,12 @@ def _sleep(seconds: float, beat: Callable[[], None] | None) -> None:
             beat()
 
 
-def _request(url, data, headers, credentials) -> urllib.request.Request:
+def _request(
+    url: str,
+    data: bytes | None,
+    headers: dict[str, str] | None,
+    credentials: str | None,
+) -> urllib.request.Request:
     request = urllib.request.Request(
         url,
         data=data,
@@ -162,7 +176,13 @@ def _request(url, data, headers, credentials) -> urllib.request.Request:
     return request
 
 
-def _attempt(opener, request, dest, progress, beat) -> int:
+def _attempt(
+    opener: urllib.request.OpenerDirector,
+    request: urllib.request.Request,
+    dest: str,
+    progress: Progress | None,
+    beat: Callable[[], None] | None,
+) -> int:
     url = request.full_url
     try:
         response = opener.open(request, timeout=TIMEOUT_SECONDS)

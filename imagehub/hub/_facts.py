@@ -157,6 +157,16 @@ def _shape(spec: Any) -> tuple[int | None, ...] | None:
     return tuple(None if d is None else int(d) for d in shape)
 
 
+def _input_signature(fn: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(args, kwargs) of a concrete function; empty for what is not one
+    (the checker inspects models that break the contract)."""
+    try:
+        args, kwargs = fn.structured_input_signature
+        return tuple(args), dict(kwargs)
+    except (AttributeError, TypeError, ValueError):
+        return (), {}
+
+
 def _call_functions(obj: Any) -> list[Any]:
     call = obj.__call__ if callable(obj) else None
     return list(getattr(call, "concrete_functions", None) or ())
@@ -171,14 +181,14 @@ def traced_size(obj: Any) -> TracedSize | None:
     """
     sizes: set[TracedSize] = set()
     for fn in _call_functions(obj):
-        args = fn.structured_input_signature[0]
+        args = _input_signature(fn)[0]
         shape = _shape(args[0]) if args else None
         if shape is not None and len(shape) == 4:
             sizes.add((shape[1], shape[2]))
     if not sizes:
         signatures = getattr(obj, "signatures", None) or {}
         if SIGNATURE_FLOAT in signatures:
-            inputs = signatures[SIGNATURE_FLOAT].structured_input_signature[1]
+            inputs = _input_signature(signatures[SIGNATURE_FLOAT])[1]
             for spec in inputs.values():
                 shape = _shape(spec)
                 if shape is not None and len(shape) == 4:
@@ -205,7 +215,7 @@ def _signature_size(obj: Any) -> ImageSize | None:
     size a publisher serves a model of any size at."""
     signatures = getattr(obj, "signatures", None) or {}
     for fn in signatures.values():
-        for spec in fn.structured_input_signature[1].values():
+        for spec in _input_signature(fn)[1].values():
             shape = _shape(spec)
             if shape is not None and len(shape) == 4 and shape[1] and shape[2]:
                 return shape[1], shape[2]
@@ -216,7 +226,7 @@ def _traced_outputs(obj: Any) -> int | None:
     """The static width of the first inference trace's [batch, n] output
     (traces returning dicts, e.g. TF Hub's endpoints, do not count)."""
     for fn in _call_functions(obj):
-        args, kwargs = fn.structured_input_signature
+        args, kwargs = _input_signature(fn)
         if any(flag is True for flag in [*args[1:], *kwargs.values()]):
             continue  # a training trace
         shape = _shape(fn.structured_outputs)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 from imagehub.hub import _cache
 from imagehub.hub import _config
@@ -105,7 +107,10 @@ def _build(
 ) -> str:
     name = handle.cache_name
     with cache.staging(name) as staging:
-        extra: dict = {"kind": handle.kind, "revision": handle.revision}
+        extra: dict[str, Any] = {
+            "kind": handle.kind,
+            "revision": handle.revision,
+        }
         if handle.kind == _handles.GFILE_DIR:
             files = _copy_gfile_tree(handle.location, staging.model_dir, lock)
         elif handle.kind == _handles.HUGGINGFACE:
@@ -156,7 +161,7 @@ def _build(
 
 
 def _check_saved_model(
-    handle: _handles.Handle, model_dir: str, files: dict
+    handle: _handles.Handle, model_dir: str, files: dict[str, _tar.FileDigest]
 ) -> None:
     if any(f in files for f in _cache.SAVED_MODEL_FILES):
         return
@@ -186,7 +191,12 @@ def _check_saved_model(
     )
 
 
-def _copy_gfile_file(src, dest, progress, beat) -> int:
+def _copy_gfile_file(
+    src: str,
+    dest: str,
+    progress: _download.Progress,
+    beat: Callable[[], None],
+) -> int:
     import tensorflow as tf
 
     done = 0
@@ -211,7 +221,9 @@ def _copy_gfile_file(src, dest, progress, beat) -> int:
     return done
 
 
-def _copy_gfile_tree(src, dest, lock) -> dict[str, _tar.FileDigest]:
+def _copy_gfile_tree(
+    src: str, dest: str, lock: _lock.EntryLock
+) -> dict[str, _tar.FileDigest]:
     import hashlib
 
     import tensorflow as tf

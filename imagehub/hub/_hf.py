@@ -21,6 +21,7 @@ import posixpath
 import shutil
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
 from imagehub.hub import _config
 from imagehub.hub import _handles
@@ -43,7 +44,7 @@ _CHUNK = 1 << 20
 Progress = Callable[[int, "int | None"], None]
 
 
-def _library():
+def _library() -> Any:
     try:
         import huggingface_hub
     except ImportError as e:
@@ -54,7 +55,7 @@ def _library():
     return huggingface_hub
 
 
-def _api():
+def _api() -> Any:
     endpoint = _config.hf_endpoint()
     _handles.check_http_allowed(endpoint)
     return _library().HfApi(endpoint=endpoint)
@@ -163,11 +164,13 @@ def download(
     return files
 
 
-def _saved_model_files(handle: _handles.Handle, tree: list) -> dict:
+def _saved_model_files(
+    handle: _handles.Handle, tree: list[Any]
+) -> dict[str, Any]:
     """The tree's files that make up the SavedModel, by relative path."""
     prefix = handle.subfolder + "/" if handle.subfolder else ""
-    wanted = {}
-    nested = set()
+    wanted: dict[str, Any] = {}
+    nested: set[str] = set()
     for entry in tree:
         # The listing names where files land: the same rule as archive
         # members (no absolute names, no '..').
@@ -202,7 +205,9 @@ def _saved_model_files(handle: _handles.Handle, tree: list) -> dict:
     )
 
 
-def _move_verified(handle, entry, path, model_dir, rel) -> _tar.FileDigest:
+def _move_verified(
+    handle: _handles.Handle, entry: Any, path: str, model_dir: str, rel: str
+) -> _tar.FileDigest:
     digest = _tar.hash_file(path)
     expected_size = entry.lfs.size if entry.lfs is not None else entry.size
     problem = None
@@ -235,23 +240,23 @@ def _git_blob_id(path: str, size: int) -> str:
     return digest.hexdigest()
 
 
-def _progress_class(advance: Callable[[float | None], None]) -> type:
+def _progress_class(advance: Callable[[float | None], None]) -> type[Any]:
     """A tqdm stand-in for huggingface_hub that reports to `advance`."""
 
     class _Report:
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             advance(kwargs.get("initial", 0))
 
-        def __enter__(self):
+        def __enter__(self) -> Any:
             return self
 
-        def __exit__(self, *exc) -> None:
+        def __exit__(self, *exc: object) -> None:
             pass
 
         def update(self, n: float | None = 1) -> None:
             advance(n)
 
-        def __getattr__(self, name: str):
+        def __getattr__(self, name: str) -> Callable[..., None]:
             # Bar cosmetics (set_postfix_str, refresh, close, ...).
             return lambda *args, **kwargs: None
 
@@ -270,7 +275,7 @@ def _translated_errors(handle: _handles.Handle) -> Iterator[None]:
         raise translated from error
 
 
-def _translate(handle: _handles.Handle, error: Exception):
+def _translate(handle: _handles.Handle, error: Exception) -> Exception | None:
     from huggingface_hub import errors
 
     repo = handle.repo
@@ -327,7 +332,9 @@ def _translate(handle: _handles.Handle, error: Exception):
     return _transport_error(handle, error)
 
 
-def _transport_error(handle: _handles.Handle, error: Exception):
+def _transport_error(
+    handle: _handles.Handle, error: Exception
+) -> Exception | None:
     import importlib
 
     # huggingface_hub 1.x talks through httpx, 2.x through httpx2.

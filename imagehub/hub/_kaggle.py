@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from imagehub import __version__
+from imagehub._version import __version__
 from imagehub.hub import _config
 from imagehub.hub import _download
 from imagehub.hub import _handles

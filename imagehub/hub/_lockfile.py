@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from imagehub.hub import _cache
 from imagehub.hub import _config
@@ -53,7 +54,7 @@ class Pin:
     files: int
     size: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -137,7 +138,7 @@ def active() -> LockFile | None:
     return read(path) if path is not None else None
 
 
-def check(pin: Pin, files: dict, where: str, path: str) -> None:
+def check(pin: Pin, files: dict[str, Any], where: str, path: str) -> None:
     """Refuses content whose digest differs from `pin`.
 
     Args:
@@ -162,7 +163,7 @@ def check(pin: Pin, files: dict, where: str, path: str) -> None:
     )
 
 
-def hash_tree(root: str) -> dict[str, dict]:
+def hash_tree(root: str) -> dict[str, dict[str, Any]]:
     """Relative path -> {"size", "sha256"} of every file under `root`."""
     from imagehub.hub import _tar
 
@@ -172,7 +173,12 @@ def hash_tree(root: str) -> dict[str, dict]:
     }
 
 
-def pin_for(handle: str, resolved: str, revision, files: dict) -> Pin:
+def pin_for(
+    handle: str,
+    resolved: str,
+    revision: str | None,
+    files: dict[str, Any],
+) -> Pin:
     """The pin of content `files` that `handle` resolved to."""
     return Pin(
         handle=handle,

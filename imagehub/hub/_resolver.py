@@ -134,7 +134,7 @@ def resolve_remote(
     return path, target
 
 
-def verified_files(target: _handles.Handle) -> dict:
+def verified_files(target: _handles.Handle) -> dict[str, Any]:
     """Re-hashes the cached entry of `target`; returns its manifest files.
 
     A file changed on disk since it was cached makes the entry damaged:
@@ -171,25 +171,34 @@ def verified_files(target: _handles.Handle) -> dict:
                 f"download: {'; '.join(problems[:3])}"
             )
     manifest = cache.read_manifest(name) or {"files": {}}
-    return manifest["files"]
+    files: dict[str, Any] = manifest["files"]
+    return files
 
 
 def load(
     handle: str | os.PathLike[str],
     tags: Any = None,
     options: Any = None,
+    *,
+    trust: bool = False,
 ) -> Any:
     """Resolves `handle` and loads it with `tf.saved_model.load` (SPEC K1).
+
+    Loading runs the SavedModel's graphs, so unless `trust`, it must first
+    pass `imagehub.scan` (protobuf only, nothing runs).
 
     Args:
         handle: Any handle `resolve` accepts.
         tags: Passed to `tf.saved_model.load` (a tag or a set of tags).
         options: A `tf.saved_model.LoadOptions`, passed on.
+        trust: Load without the safety scan.
 
     Returns:
         The loaded object, as `tf.saved_model.load` returns it.
 
     Raises:
+        UnsafeModelError: The scan refused the model (a ValueError naming
+            each finding); nothing was loaded.
         Everything `resolve` raises.
 
     Example:
@@ -200,6 +209,13 @@ def load(
         >>> logits = model(images)  # doctest: +SKIP
     """
     path = resolve(handle)
+    if not trust:
+        from imagehub.check import scan
+
+        scan(path).raise_if_refused(
+            f"to load {os.fspath(handle)!r}",
+            "If you trust it, pass trust=True",
+        )
     import tensorflow as tf
 
     return tf.saved_model.load(path, tags=tags, options=options)

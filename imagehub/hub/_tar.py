@@ -15,6 +15,7 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
+from typing import IO
 
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import UnsafeArchiveError
@@ -218,7 +219,9 @@ def _make_dirs(root: str, rel: str) -> None:
                 ) from None
 
 
-def _write_file(fileobj, dest: str, beat: Callable[[], None] | None):
+def _write_file(
+    fileobj: IO[bytes], dest: str, beat: Callable[[], None] | None
+) -> FileDigest:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(dest, flags, _FILE_MODE)

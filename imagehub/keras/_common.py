@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +230,11 @@ class SavedModelLayerMixin:
         import tensorflow as tf
 
         self._check_trainability()
-        inputs = _saved_model.prepare_inputs(self._wrapped, inputs)
+        inputs = _tensors.prepare_inputs(
+            inputs,
+            self._wrapped.input_info,
+            image_model=self._wrapped.is_image_model,
+        )
         if not self.trainable or training is None:  # type: ignore[attr-defined]
             training = False
         if isinstance(training, bool) or not tf.is_tensor(training):
@@ -240,14 +245,14 @@ class SavedModelLayerMixin:
                 lambda: self._run(inputs, True),
                 lambda: self._run(inputs, False),
             )
-        outputs = _saved_model.pick_output(
+        outputs = _tensors.pick_output(
             outputs, self._output_key, self._signature_outputs_as_dict
         )
         shape = self._wrapped.output_shape
         if shape is not None:
             first = tf.nest.flatten(inputs)[0]
             batch = first.shape[0] if first.shape.rank else None
-            outputs = _saved_model.set_output_shape(outputs, shape, batch)
+            outputs = _tensors.set_output_shape(outputs, shape, batch)
         return outputs
 
     def _require_handle(self, how: str) -> None:
@@ -268,7 +273,7 @@ class SavedModelLayerMixin:
         config: dict[str, Any] = {"handle": self._handle}
         shape = self._wrapped.output_shape
         if shape is not None:
-            config["output_shape"] = _saved_model.output_shape_config(
+            config["output_shape"] = _tensors.output_shape_config(
                 shape, sequence
             )
         if self._arguments:
@@ -323,6 +328,6 @@ class SavedModelLayerMixin:
             safe_mode = cls._keras_safe_mode() is not False
         token = _SCAN_ON_LOAD.set(bool(safe_mode))
         try:
-            return cls(handle, **config)
+            return cls(handle, **config)  # type: ignore[call-arg]
         finally:
             _SCAN_ON_LOAD.reset(token)

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
 from imagehub.keras._common import SavedModelLayerMixin
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,12 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
     ) -> None:
         kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
         super().__init__(trainable=bool(trainable), **kwargs)
+        if not keras.backend.is_float_dtype(self.compute_dtype):
+            # hub.KerasLayer(..., input_shape=[], dtype=tf.string) first in
+            # a Sequential: Keras 3 would put a float32 Input before it;
+            # without one, the model is built on its first call with this
+            # layer's dtype.
+            self._input_shape_arg = None
         wrapped = self._wrap_saved_model(
             handle,
             arguments=arguments,
@@ -223,7 +230,7 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
                 "shape without the batch dimension, or a dict or list of "
                 "them)"
             )
-        batch = _saved_model.batch_size_of(input_shape)
+        batch = _tensors.batch_size_of(input_shape)
         return tf.nest.map_structure(lambda i: (batch, *i.shape), info)
 
     def get_config(self) -> dict[str, Any]:

@@ -25,29 +25,13 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
-from imagehub.spec import CARD_FILENAME
+from imagehub.keras import _tensors
 from imagehub.spec import ModelCard
-from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
 TRAINING = "training"
-FLOAT32 = "float32"
 _MAX_FINDINGS_SHOWN = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class TensorInfo:
-    """One input or output tensor, without its batch dimension.
-
-    Attributes:
-        shape: Dimensions after the batch one (None for unknown ones), or
-            None when even the rank is unknown.
-        dtype: The dtype's name, such as ``"float32"`` or ``"string"``.
-    """
-
-    shape: tuple[int | None, ...] | None
-    dtype: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +123,8 @@ def _load(
         if scan:
             refuse_if_unsafe(text, path)
         try:
-            obj = hub.load(path, tags=tags, options=load_options)
+            # Scanned above in safe mode; a layer built by hand trusts it.
+            obj = hub.load(path, tags=tags, options=load_options, trust=True)
         except (RuntimeError, ValueError) as e:
             if tags is None:
                 raise
@@ -157,25 +142,6 @@ def _load(
                 f"pass the handle string instead, or drop {name}"
             )
     return handle, None, ""
-
-
-def _card_of_object(obj: Any) -> ModelCard | None:
-    """The card an already loaded object carries as a tracked Asset."""
-    import tensorflow as tf
-
-    candidates = [getattr(obj, "model_card", None)]
-    candidates += list(getattr(obj, "__dict__", {}).values())
-    for value in candidates:
-        if not isinstance(value, tf.saved_model.Asset):
-            continue
-        path = value.asset_path
-        if tf.is_tensor(path):
-            path = path.numpy().decode("utf-8")
-        if os.path.basename(path) != CARD_FILENAME:
-            continue
-        # read_card wants the SavedModel directory: <dir>/assets/<card>.
-        return read_card(os.path.dirname(os.path.dirname(path)))
-    return None
 
 
 def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
@@ -200,12 +166,6 @@ def _parameters(func: Any) -> tuple[list[str], dict[str, Any]]:
     return names, defaults
 
 
-def _is_spec(value: Any) -> bool:
-    import tensorflow as tf
-
-    return isinstance(value, tf.TensorSpec)
-
-
 def _pick_trace(func: Any, arguments: Mapping[str, Any]) -> Any:
     """The inference trace of `__call__` that a call with `arguments`
     runs, or None when no trace fits.
@@ -220,7 +180,7 @@ def _pick_trace(func: Any, arguments: Mapping[str, Any]) -> Any:
         bound = dict(zip(names, args, strict=False))
         bound.update(kwargs)
         fits = all(
-            _is_spec(value) or value == wanted.get(name, value)
+            _tensors.is_spec(value) or value == wanted.get(name, value)
             for name, value in bound.items()
             if name != (names[0] if names else None)
         )
@@ -229,106 +189,17 @@ def _pick_trace(func: Any, arguments: Mapping[str, Any]) -> Any:
     return None
 
 
-def _info_of(structure: Any) -> Any:
-    """A nest of TensorSpecs as a nest of TensorInfo (None if any leaf is
-    not a batched TensorSpec)."""
-    import tensorflow as tf
-
-    leaves = tf.nest.flatten(structure)
-    if not leaves or not all(_is_spec(leaf) for leaf in leaves):
-        return None
-
-    def info(spec: Any) -> TensorInfo:
-        rank = spec.shape.rank
-        shape = None if not rank else tuple(spec.shape.as_list()[1:])
-        return TensorInfo(shape, spec.dtype.name)
-
-    return tf.nest.map_structure(info, structure)
-
-
-def _is_shape(value: Any) -> bool:
-    import tensorflow as tf
-
-    if isinstance(value, tf.TensorShape):
-        return True
-    return isinstance(value, (list, tuple)) and all(
-        d is None or (isinstance(d, int) and not isinstance(d, bool))
-        for d in value
-    )
-
-
-def normalize_output_shape(shape: Any) -> Any:
-    """`output_shape` as given (a shape, or a dict/list nest of shapes,
-    each without the batch dimension) as a nest of tuples.
-
-    Raises:
-        ValueError: `shape` is neither a shape nor a nest of shapes.
-    """
-    import tensorflow as tf
-
-    if shape is None:
-        return None
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        return (shape,)
-    if isinstance(shape, tf.TensorShape):
-        return tuple(shape.as_list())
-    if _is_shape(shape):
-        return tuple(shape)
-    if isinstance(shape, Mapping):
-        return {k: normalize_output_shape(v) for k, v in shape.items()}
-    if isinstance(shape, (list, tuple)):
-        return type(shape)(normalize_output_shape(v) for v in shape)
-    raise ValueError(
-        f"output_shape={shape!r}: expected a shape without the batch "
-        "dimension, such as [20] or (None, 8), or a dict or list of such "
-        "shapes matching the model's outputs"
-    )
-
-
-def _zip_shapes(shape: Any, other: Any, fn: Callable[[Any, Any], Any]) -> Any:
-    """Maps `fn(shape, item)` over a nest of shapes (tuples are shapes,
-    not nests) and the matching items of `other`.
-
-    Raises:
-        ValueError: `other` is not structured like `shape`.
-    """
-    if _is_shape(shape):
-        return fn(shape, other)
-    if isinstance(shape, Mapping):
-        if not isinstance(other, Mapping) or set(other) != set(shape):
-            raise ValueError(f"expected a dict with keys {sorted(shape)}")
-        return {k: _zip_shapes(v, other[k], fn) for k, v in shape.items()}
-    if not isinstance(other, (list, tuple)) or len(other) != len(shape):
-        raise ValueError(f"expected a list of {len(shape)}")
-    return [_zip_shapes(s, o, fn) for s, o in zip(shape, other, strict=True)]
-
-
-def _output_info_with_shape(shape: Any, traced: Any) -> Any:
-    """The caller's `output_shape` nest, with the traced dtype wherever
-    the traced outputs have a tensor in the same place (else float32)."""
-    if _is_shape(shape):
-        dtype = traced.dtype if isinstance(traced, TensorInfo) else FLOAT32
-        return TensorInfo(tuple(shape), dtype)
-    if isinstance(shape, Mapping):
-        sub = traced if isinstance(traced, Mapping) else {}
-        return {
-            k: _output_info_with_shape(v, sub.get(k)) for k, v in shape.items()
-        }
-    same = isinstance(traced, (list, tuple)) and len(traced) == len(shape)
-    return [
-        _output_info_with_shape(s, traced[i] if same else None)
-        for i, s in enumerate(shape)
-    ]
-
-
-def _variables(obj: Any, func: Any) -> list[Any]:
+def _variables(obj: Any, func: Any, trainable: list[Any]) -> list[Any]:
+    """The trainable variables (in the publisher's order), then the
+    others: the order `hub.KerasLayer` adds them in, so weight files
+    written with it load position by position."""
     found = getattr(obj, "variables", None)
     if found is None or callable(found):
         found = list(getattr(func, "variables", None) or [])
         for cf in getattr(func, "concrete_functions", None) or ():
             found += list(cf.variables)
     out, seen = [], set()
-    for v in found:
+    for v in [*trainable, *found]:
         if id(v) not in seen:
             seen.add(id(v))
             out.append(v)
@@ -389,11 +260,14 @@ def wrap(
         ValueError: An argument does not fit the model; the message names
             the argument, the value and what the model accepts.
     """
+    from imagehub import hub
+
     obj, path, handle_text = _load(handle, tags, load_options, scan)
-    card = read_card(path) if path is not None else _card_of_object(obj)
+    facts = hub.resolve_facts(path if path is not None else obj, obj=obj)
+    card = facts.card
     arguments = dict(arguments or {})
     as_dict = bool(signature_outputs_as_dict)
-    given_shape = normalize_output_shape(output_shape)
+    given_shape = _tensors.normalize_output_shape(output_shape)
 
     input_info = None
     if signature is not None:
@@ -402,9 +276,9 @@ def wrap(
         )
         _, inputs = func.structured_input_signature
         if len(inputs) == 1:
-            input_info = _info_of(next(iter(inputs.values())))
+            input_info = _tensors.info_of(next(iter(inputs.values())))
         else:
-            input_info = _info_of(dict(inputs))
+            input_info = _tensors.info_of(dict(inputs))
         accepts_training = False
         # Inputs the layer does not feed can come from `arguments`.
         accepted = (input_names, f"signature {signature!r} inputs")
@@ -427,13 +301,15 @@ def wrap(
         accepts_training = TRAINING in names
         traced_names = tuple(n for n in names[1:] if n != TRAINING)
         if card is not None:
-            accepted = (tuple(card.hparams), "model card")
+            accepted = (tuple(facts.hparams), "model card")
         else:
             accepted = (traced_names, "traced __call__")
         trace = _pick_trace(func, arguments)
         traced = None if trace is None else trace.structured_outputs
         if trace is not None and trace.structured_input_signature[0]:
-            input_info = _info_of(trace.structured_input_signature[0][0])
+            input_info = _tensors.info_of(
+                trace.structured_input_signature[0][0]
+            )
         if output_key is not None and isinstance(traced, Mapping):
             if output_key not in traced:
                 raise ValueError(
@@ -458,11 +334,11 @@ def wrap(
             f"{accepted[1]})"
         )
 
-    traced_info = _info_of(traced) if traced is not None else None
+    traced_info = _tensors.info_of(traced) if traced is not None else None
     if given_shape is not None:
-        output_info = _output_info_with_shape(given_shape, traced_info)
+        output_info = _tensors.output_info_with_shape(given_shape, traced_info)
     elif card is not None and signature is None and output_key is None:
-        output_info = TensorInfo((card.num_outputs,), FLOAT32)
+        output_info = _tensors.TensorInfo((card.num_outputs,), _tensors.FLOAT32)
     else:
         output_info = traced_info
 
@@ -486,7 +362,7 @@ def wrap(
         input_names=input_names,
         accepts_training=accepts_training,
         accepted_arguments=accepted,
-        variables=_variables(obj, func),
+        variables=_variables(obj, func, list(trainable)),
         trainable_ids=frozenset(id(v) for v in trainable),
         regularization_losses=list(reg),
         input_info=input_info,
@@ -495,121 +371,7 @@ def wrap(
     )
 
 
-def output_shape_config(shape: Any, sequence: type = tuple) -> Any:
-    """A normalized `output_shape` as JSON-friendly nests of `sequence`."""
-    if shape is None:
-        return None
-    if isinstance(shape, Mapping):
-        return {k: output_shape_config(v, sequence) for k, v in shape.items()}
-    if _is_shape(shape):
-        return sequence(shape)
-    return [output_shape_config(v, sequence) for v in shape]
-
-
-def batch_size_of(input_shape: Any) -> int | None:
-    """The batch size of a shape, or of the first of a nest of shapes."""
-    import tensorflow as tf
-
-    if isinstance(input_shape, tf.TensorShape):
-        dims = input_shape.as_list() if input_shape.rank else [None]
-        return dims[0]
-    if isinstance(input_shape, Mapping):
-        return batch_size_of(next(iter(input_shape.values()), None))
-    if isinstance(input_shape, (list, tuple)) and input_shape:
-        if _is_shape(input_shape):
-            return input_shape[0]
-        return batch_size_of(input_shape[0])
-    return None
-
-
 def variable_name(variable: Any) -> str:
     """A Keras-legal name for a SavedModel variable (no '/', no ':0')."""
     name = variable.name.split(":")[0]
     return name.replace("/", "_") or "variable"
-
-
-def prepare_inputs(wrapped: Wrapped, inputs: Any) -> Any:
-    """What the model is fed for the layer's `inputs`.
-
-    Image models get float32 (SPEC R2). Otherwise non-tensor values become
-    tensors of the traced dtype, floating tensors are cast to the traced
-    floating dtype, and everything else (strings, integers) passes as is.
-    """
-    import tensorflow as tf
-
-    if wrapped.is_image_model:
-        return tf.cast(inputs, tf.float32)
-    info = wrapped.input_info
-    if info is None or isinstance(info, TensorInfo):
-        infos = None
-    else:
-        try:
-            tf.nest.assert_same_structure(inputs, info, check_types=False)
-            infos = tf.nest.flatten(info)
-        except (TypeError, ValueError):
-            infos = None
-    leaves = tf.nest.flatten(inputs)
-    if isinstance(info, TensorInfo) and len(leaves) == 1:
-        infos = [info]
-    out = []
-    for i, leaf in enumerate(leaves):
-        want = infos[i].dtype if infos is not None else None
-        if not tf.is_tensor(leaf):
-            leaf = tf.convert_to_tensor(leaf, dtype=want)
-        elif (
-            want is not None
-            and leaf.dtype.is_floating
-            and tf.as_dtype(want).is_floating
-            and leaf.dtype != want
-        ):
-            leaf = tf.cast(leaf, want)
-        out.append(leaf)
-    return tf.nest.pack_sequence_as(inputs, out)
-
-
-def pick_output(outputs: Any, output_key: str | None, as_dict: bool) -> Any:
-    """Selects what the layer returns from a call's outputs.
-
-    Raises:
-        ValueError: `output_key` is set but the outputs are not a dict or
-            lack that key.
-    """
-    if as_dict:
-        return dict(outputs)
-    if output_key is None:
-        return outputs
-    if not isinstance(outputs, Mapping):
-        raise ValueError(
-            f"output_key={output_key!r} needs the model to return a dict, "
-            f"but it returned {type(outputs).__name__}; drop output_key"
-        )
-    if output_key not in outputs:
-        raise ValueError(
-            f"output_key={output_key!r} is not among the model's outputs "
-            f"{sorted(outputs)}"
-        )
-    return outputs[output_key]
-
-
-def set_output_shape(outputs: Any, shape: Any, batch: Any) -> Any:
-    """Sets the caller's `output_shape` (and the batch size) on `outputs`.
-
-    Raises:
-        ValueError: The outputs do not match `output_shape`.
-    """
-    import tensorflow as tf
-
-    def set_shape(dims: Any, tensor: Any) -> Any:
-        if not tf.is_tensor(tensor):
-            raise ValueError("expected a tensor")
-        tensor.set_shape(tf.TensorShape([batch, *dims]))
-        return tensor
-
-    try:
-        _zip_shapes(shape, outputs, set_shape)
-    except ValueError as e:
-        raise ValueError(
-            f"output_shape={output_shape_config(shape)!r} does not match "
-            f"the model's outputs ({e})"
-        ) from None
-    return outputs

@@ -21,6 +21,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from imagehub.keras import _saved_model
+from imagehub.keras import _tensors
 from imagehub.keras._common import SavedModelLayerMixin
 
 
@@ -130,7 +131,7 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         info = self._wrapped.output_info
         if info is None:
             return super().compute_output_shape(input_shape)
-        batch = _saved_model.batch_size_of(input_shape)
+        batch = _tensors.batch_size_of(input_shape)
 
         def shape(i: Any) -> Any:
             if i.shape is None:

@@ -29,6 +29,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 
 from imagehub.outputs._errors import OutputExistsError
 from imagehub.outputs._modes import publish_modes
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 TEMP_MARK = ".tmp-"
 ASIDE_MARK = ".old-"
 # Temporary siblings without a process id in their name (written by
-# imagehub before 0.2) count as abandoned after this long untouched.
+# earlier imagehub versions) count as abandoned after this long untouched.
 STALE_SECONDS = 3600.0
 _OWNER = re.compile(r"(\d+)-")
 
@@ -192,7 +193,9 @@ def commit(
 
 
 @contextlib.contextmanager
-def _atomic(path: str | os.PathLike[str], overwrite: bool, directory: bool):
+def _atomic(
+    path: str | os.PathLike[str], overwrite: bool, directory: bool
+) -> Iterator[str]:
     check_target(path, overwrite)
     tmp = temp_sibling(path, directory=directory)
     try:

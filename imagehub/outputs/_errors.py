@@ -23,7 +23,8 @@ class OutputExistsError(FileExistsError):
         why = f" ({detail})" if detail else ""
         super().__init__(f"{path} already exists{why}; {OVERWRITE_HINT}")
 
-    def __reduce__(self):  # keeps (path, detail) through pickling
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Keeps (path, detail) through pickling (Beam, multiprocessing).
         return type(self), (self.path, self.detail)
 
 
@@ -44,5 +45,5 @@ class OutputLockedError(FileExistsError):
             "wait for that run to finish, or choose another output"
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[str, str, float]]:
         return type(self), (self.path, self.owner, self.waited)

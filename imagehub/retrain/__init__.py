@@ -32,16 +32,29 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._evaluate import FolderEvaluation
+from imagehub.retrain._evaluate import evaluate_classifier
 from imagehub.retrain._export import TFLiteCheck
+from imagehub.retrain._features import Data
+from imagehub.retrain._features import TrainData
+from imagehub.retrain._features import load_data
 from imagehub.retrain._flags import add_flags
 from imagehub.retrain._flags import config_from_args
 from imagehub.retrain._flags import parse_flags
+from imagehub.retrain._model import build
+from imagehub.retrain._model import build_head
+from imagehub.retrain._model import compile_model
+from imagehub.retrain._prepare import prepare
 from imagehub.retrain._retrain import RetrainResult
 from imagehub.retrain._retrain import make_image_classifier
+from imagehub.retrain._train import deterministic_ops
+from imagehub.retrain._train import train
 
 __all__ = [
     "AccuracyError",
+    "Data",
     "FlagValueError",
+    "FolderEvaluation",
     "ImageSizeError",
     "MissingDependencyError",
     "ProgressEvent",
@@ -50,10 +63,19 @@ __all__ = [
     "RetrainResult",
     "TFLiteCheck",
     "TFLiteMismatchError",
+    "TrainData",
     "TrainingDivergedError",
     "add_flags",
+    "build",
+    "build_head",
+    "compile_model",
     "config_from_args",
+    "deterministic_ops",
+    "evaluate_classifier",
+    "load_data",
     "make_image_classifier",
     "old_flag_names",
     "parse_flags",
+    "prepare",
+    "train",
 ]

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.spec import RESIZE_MODES
+
 # The old tool's default module (TF2 MobileNet V2 feature vector).
 DEFAULT_TFHUB_MODULE = (
     "https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4"
@@ -26,7 +28,6 @@ TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 # with the SavedModel on >= FLOAT_AGREEMENT_MIN of the validation images.
 FLOAT_QUANTIZATIONS = ("none", "float16")
 FLOAT_AGREEMENT_MIN = 0.99
-RESIZE_MODES = ("stretch", "crop", "pad")
 
 
 def quantization_label(quantize: str) -> str:
@@ -39,6 +40,9 @@ def quantization_label(quantize: str) -> str:
 
 CLASS_WEIGHTS = ("auto", "none")
 OPTIMIZERS = ("sgd", "adam")
+RECIPE_IMAGEHUB = "imagehub"
+RECIPE_OLD = "make_image_classifier"
+RECIPES = (RECIPE_IMAGEHUB, RECIPE_OLD)
 
 
 def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
@@ -53,7 +57,10 @@ def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
 class RetrainConfig:
     """Everything `make_image_classifier` needs: data, model, training,
     outputs. Build one with keyword arguments; unset fields keep the old
-    tool's defaults.
+    tool's defaults. On cached features the default `recipe` searches its
+    own learning rate, L2 strength and epochs; fields among those given
+    another value than their default are kept (see `_recipe.py`), and
+    ``recipe="make_image_classifier"`` trains exactly as the old tool.
 
     Example:
         >>> config = RetrainConfig(
@@ -95,8 +102,8 @@ class RetrainConfig:
     )
     summaries_dir: str | None = _field(
         None,
-        "Where to save summary logs for TensorBoard (needs the tensorboard "
-        "package: pip install tensorboard).",
+        "Where to save summary logs for TensorBoard (loss, accuracy and "
+        "learning rate per epoch; written without TensorBoard installed).",
     )
     assert_accuracy_at_least: float | None = _field(
         None,
@@ -247,6 +254,20 @@ class RetrainConfig:
         "feature pass does this instead.",
         old=False,
     )
+    recipe: str = _field(
+        RECIPE_IMAGEHUB,
+        "How the head is trained on cached features. imagehub: try a "
+        "small grid of learning rates and L2 strengths, each with early "
+        "stopping on the validation images, keep the best, then train it "
+        "on training + validation images (flags set to other values than "
+        "their defaults fix their part: --learning_rate, "
+        "--l2_regularizer, --train_epochs); with --do_fine_tuning, the "
+        "head is searched that way on the frozen module's features before "
+        "the whole model trains. make_image_classifier: the old tool's "
+        "training exactly (--train_epochs of SGD from a random head).",
+        old=False,
+        choices=RECIPES,
+    )
     overwrite: bool = _field(
         False,
         "Replace existing outputs (--saved_model_dir, "
@@ -316,6 +337,17 @@ class RetrainConfig:
         return not self.do_fine_tuning and not self.do_data_augmentation
 
     @property
+    def searches(self) -> bool:
+        """Whether imagehub's recipe trains the head (cached features)."""
+        return self.recipe == RECIPE_IMAGEHUB and self.use_feature_cache
+
+    @property
+    def warm_starts(self) -> bool:
+        """Whether fine-tuning starts from a head trained by imagehub's
+        recipe on the frozen module's features."""
+        return self.recipe == RECIPE_IMAGEHUB and self.do_fine_tuning
+
+    @property
     def use_feature_cache(self) -> bool:
         """Whether training runs on cached features (resolves None)."""
         if self.cache_features is None:
@@ -329,7 +361,10 @@ class RetrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict, plus the resolved choices."""
         out = dataclasses.asdict(self)
-        out["resolved"] = {"cache_features": self.use_feature_cache}
+        out["resolved"] = {
+            "cache_features": self.use_feature_cache,
+            "recipe": self.recipe if self.searches else RECIPE_OLD,
+        }
         return out
 
 
@@ -409,12 +444,14 @@ STAGE_VALIDATE = "validate"  # decoding every image once; done/total images
 STAGE_FEATURES = "features"  # caching features; done/total images
 STAGE_TRAIN = "train"  # a training step; done/total steps of `epoch`
 STAGE_EPOCH_END = "epoch_end"  # after the checkpoint; done/total epochs
+STAGE_SEARCH = "search"  # the recipe's grid; done/total settings tried
 STAGE_EXPORT = "export"  # writing outputs; done/total outputs
 STAGES = (
     STAGE_VALIDATE,
     STAGE_FEATURES,
     STAGE_TRAIN,
     STAGE_EPOCH_END,
+    STAGE_SEARCH,
     STAGE_EXPORT,
 )
 

@@ -1,6 +1,7 @@
 """Stage 5 of a run, `evaluate`: the trained classifier on the validation
 images (and on the training images, for the gap between the two), with
-accuracy, per-class precision and recall and the confusion matrix."""
+accuracy, per-class precision and recall and the confusion matrix, and
+what puts the accuracy in context (chance level, a hint)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from imagehub.retrain._features import decode_paths
 from imagehub.retrain._features import images
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
+from imagehub.retrain._train import FitResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +28,14 @@ class ClassScores:
     precision: float | None
     recall: float | None
     support: int
+
+    @property
+    def f1(self) -> float | None:
+        """The harmonic mean of precision and recall, when both exist."""
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +59,7 @@ class ClassificationMetrics:
                     "class": c.name,
                     "precision": c.precision,
                     "recall": c.recall,
+                    "f1": c.f1,
                     "support": c.support,
                 }
                 for c in self.per_class
@@ -138,14 +149,15 @@ class Evaluation:
             return (
                 "validation accuracy is near chance level: check that each "
                 "class folder holds what its name says, train longer "
-                "(--train_epochs), or try a stronger --tfhub_module"
+                "(--train_epochs), or try a stronger --tfhub_module "
+                "(imagehub compare ranks modules on your images)"
             )
         if self.gap >= LARGE_GAP:
             return (
                 f"training accuracy is {self.gap:.2f} above validation "
                 "accuracy (overfitting): more images per class, "
                 "--do_data_augmentation, or a stronger --tfhub_module "
-                "usually help"
+                "(imagehub compare ranks modules on your images) usually help"
             )
         return None
 
@@ -174,17 +186,34 @@ def chance_level(
     return 1.0 / k, f"1 in {k} classes"
 
 
-def evaluate(prepared: Prepared, model: Model, data: Data) -> Evaluation:
-    """The final model's logits and scores on the validation images, and
-    its accuracy on the training images."""
+def evaluate(
+    prepared: Prepared, model: Model, data: Data, fit: FitResult
+) -> Evaluation:
+    """The trained model's logits and scores on the validation images, and
+    its accuracy on the training images. When imagehub's recipe trained
+    the final model on the validation images too, these are the numbers of
+    its model trained on the training images only."""
     names = list(prepared.class_names)
-    logits, labels, paths = _logits(
-        prepared, model, data.val, data.val_features
-    )
+    if (
+        fit.recipe is not None
+        and fit.recipe.refit
+        and data.val_features is not None
+        and data.train_features is not None
+    ):
+        head = fit.recipe.selection
+        logits = head.logits(data.val_features)
+        labels = np.asarray(data.val.labels)
+        paths = list(data.val.paths)
+        train_logits = head.logits(data.train_features)
+        train_labels = np.asarray(data.train.labels)
+    else:
+        logits, labels, paths = _logits(
+            prepared, model, data.val, data.val_features
+        )
+        train_logits, train_labels, _ = _logits(
+            prepared, model, data.train, data.train_features
+        )
     predictions = np.argmax(logits, axis=-1)
-    train_logits, train_labels, _ = _logits(
-        prepared, model, data.train, data.train_features
-    )
     train_accuracy = float(
         np.mean(np.argmax(train_logits, axis=-1) == train_labels)
     )
@@ -225,3 +254,160 @@ def _logits(
         paths += names
         labels += [label_of[p] for p in names]
     return np.concatenate(chunks), np.asarray(labels), paths
+
+
+# --- a trained classifier on a labelled folder -------------------------------
+
+OTHER = "(other)"
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderEvaluation:
+    """A classifier scored on a folder of labelled images.
+
+    Attributes:
+        model: The model's handle.
+        image_dir: The images folder (one subfolder per class).
+        class_names: The folder's classes, then ``"(other)"`` when the
+            model predicted labels that are not among them.
+        metrics: Top-1 accuracy, per-class precision, recall and F1, and
+            the confusion matrix (rows: true class; columns: predicted).
+        top5_accuracy: Share of images whose class is among the model's
+            5 best (all classes when the model has fewer).
+        paths: The images scored, in order.
+        labels: Each image's true class (an index into `class_names`).
+        predicted: Each image's top-1 label.
+        skipped: ``(path, reason)`` of the files not scored.
+    """
+
+    model: str
+    image_dir: str
+    class_names: tuple[str, ...]
+    metrics: ClassificationMetrics
+    top5_accuracy: float
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+    predicted: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics.accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form `imagehub evaluate --json` prints."""
+        metrics = self.metrics.to_dict()
+        return {
+            "model": self.model,
+            "image_dir": self.image_dir,
+            "accuracy": self.accuracy,
+            "top5_accuracy": self.top5_accuracy,
+            "count": self.metrics.count,
+            "class_names": list(self.class_names),
+            "confusion_matrix": metrics["confusion_matrix"],
+            "per_class": metrics["per_class"],
+            "misclassified": [
+                {"path": p, "true": self.class_names[t], "predicted": q}
+                for p, t, q in zip(
+                    self.paths, self.labels, self.predicted, strict=True
+                )
+                if self.class_names[t] != q
+            ],
+            "skipped": [list(s) for s in self.skipped],
+        }
+
+
+def evaluate_classifier(
+    model: str,
+    image_dir: str,
+    *,
+    labels: str | None = None,
+    batch_size: int = 32,
+    image_size: Any = None,
+    resize: str = "stretch",
+) -> FolderEvaluation:
+    """Scores a classifier on a folder with one subfolder per class.
+
+    Folder names are matched to the model's labels (its card's, or
+    `labels`), so any reusable classifier can be scored: imagehub's, TF
+    Hub's, a retrained one. Images go through `imagehub.classify`, as a
+    user's would.
+
+    Args:
+        model: A handle or path of the classifier.
+        image_dir: One subfolder of images per class.
+        labels: A labels file, when the model's card has no labels.
+        batch_size: Images per model call.
+        image_size: (height, width) or "H,W"; default: the model's.
+        resize: How images are fitted to the input size.
+
+    Returns:
+        The `FolderEvaluation`.
+
+    Raises:
+        ValueError: The folder has no classes, the model has no labels, or
+            a folder class is not among them.
+        FileNotFoundError: `image_dir` does not exist.
+    """
+    from imagehub import data
+    from imagehub import hub
+    from imagehub.embed import classify
+
+    index = data.scan(image_dir)
+    if not index.labelled or not index.class_names:
+        raise ValueError(
+            f"image_dir {image_dir!r} must hold one subfolder of images per "
+            "class"
+        )
+    names = list(index.class_names)
+    known = hub.resolve_facts(model, labels=labels).labels
+    if not known:
+        raise ValueError(
+            f"model {model!r} has no labels to match the class folders "
+            "against; pass labels (--labels FILE)"
+        )
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"class folders {unknown} of {image_dir!r} are not among the "
+            f"labels of model {model!r} ({len(known)} labels, e.g. "
+            f"{list(known[:5])}); rename the folders or pass --labels"
+        )
+    results = classify(
+        model,
+        list(index.paths),
+        top_k=5,
+        labels=labels,
+        batch_size=batch_size,
+        image_size=image_size,
+        resize=resize,
+    )
+    true_of = dict(zip(index.paths, index.labels or [], strict=True))
+    scored = [r for r in results if r["top_k"]]
+    predicted = [r["top_k"][0]["label"] for r in scored]
+    if any(p not in names for p in predicted):
+        names.append(OTHER)
+    column = {n: i for i, n in enumerate(names)}
+    truth = [true_of[r["path"]] for r in scored]
+    top5 = [
+        names[t] in [e["label"] for e in r["top_k"]]
+        for t, r in zip(truth, scored, strict=True)
+    ]
+    skipped = list(index.skipped) + [
+        (r["path"], r.get("error", "")) for r in results if not r["top_k"]
+    ]
+    return FolderEvaluation(
+        model=str(model),
+        image_dir=str(image_dir),
+        class_names=tuple(names),
+        metrics=classification_metrics(
+            np.asarray(truth, np.int64),
+            np.asarray([column.get(p, len(names) - 1) for p in predicted]),
+            names,
+        ),
+        top5_accuracy=float(np.mean(top5)) if top5 else 0.0,
+        paths=tuple(r["path"] for r in scored),
+        labels=tuple(truth),
+        predicted=tuple(predicted),
+        skipped=tuple(skipped),
+    )

@@ -110,7 +110,7 @@ def export(
         TFLiteMismatchError: The float TFLite model disagrees with the
             SavedModel; nothing is written then.
     """
-    import imagehub
+    from imagehub.export import export_classifier
 
     config = prepared.config
     staged: list[tuple[str, str]] = []  # (tmp, final)
@@ -136,7 +136,7 @@ def export(
                 staged.append((tmp, config.saved_model_dir))
             else:
                 tmp = os.path.join(scratch, "saved_model")
-            imagehub.export_classifier(
+            export_classifier(
                 model.classifier,
                 tmp,
                 labels=list(prepared.class_names),

@@ -378,7 +378,7 @@ def load_data(
     k = len(prepared.class_names)
     train, val, skipped = prepared.train, prepared.val, prepared.skipped
     train_features = val_features = None
-    if model.cached:
+    if model.cached or config.warm_starts:
         train, val, skipped, train_features, val_features = _cache_all_features(
             prepared, model, progress
         )
@@ -391,7 +391,7 @@ def load_data(
     # dataset() sets these on image pipelines; the feature cache needs them
     # too (no autotuning thread to stall each epoch's end).
     options = dataset_options()
-    if train_features is not None and val_features is not None:
+    if model.cached and train_features is not None:
         feats = train_features
 
         def epoch_dataset(order):

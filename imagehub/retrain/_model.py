@@ -20,6 +20,7 @@ from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._prepare import resolve_image_size
 
 HEAD_NAME = "head"
+FINE_TUNING_BN_MOMENTUM = 0.997
 LOGITS_NAME = "logits"
 
 
@@ -65,12 +66,23 @@ def build(prepared: Prepared) -> Model:
 
 
 def _build(prepared: Prepared) -> Model:
-    import imagehub
     from imagehub import hub
+    from imagehub.keras import KerasLayer
 
     config = prepared.config
-    backbone = imagehub.KerasLayer(
-        prepared.module_dir, trainable=config.do_fine_tuning, name="module"
+    # Fine-tuning on few images: batch norm statistics that move slowly
+    # (TF Hub's advice for its image modules), where the card says the
+    # module takes the override (SPEC R4).
+    arguments = None
+    card = prepared.card
+    if config.warm_starts and card is not None:
+        if "batch_norm_momentum" in card.hparams:
+            arguments = {"batch_norm_momentum": FINE_TUNING_BN_MOMENTUM}
+    backbone = KerasLayer(
+        prepared.module_dir,
+        trainable=config.do_fine_tuning,
+        arguments=arguments,
+        name="module",
     )
     # The layer's loaded object: its traces tell a card-less module's input
     # size without loading the SavedModel a second time.

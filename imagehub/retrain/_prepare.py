@@ -9,7 +9,6 @@ it is loaded (`_model.build`).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import random
 from typing import TYPE_CHECKING
@@ -30,7 +29,6 @@ from imagehub.retrain._config import output_paths
 from imagehub.retrain._config import report
 from imagehub.retrain._errors import FlagValueError
 from imagehub.retrain._errors import ImageSizeError
-from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import ModelCard
@@ -75,10 +73,6 @@ class Prepared:
     report_dir: str | None
 
 
-def _installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
-
-
 def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
     """Checks the options, reads the images and the module's card, seeds
     the run (Keras's global seed too) and splits the images.
@@ -86,22 +80,16 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
     Raises:
         FlagValueError: A missing --image_dir, or a --tfhub_module that
             does not resolve or is not a feature vector.
-        MissingDependencyError: An option needs a package not installed.
         RetrainError: Too few classes or images.
         OutputExistsError: An output exists and --overwrite is not set.
     """
     import keras
 
-    import imagehub
     from imagehub import data
+    from imagehub import hub
     from imagehub.hub import HubError
     from imagehub.spec import read_card
 
-    if config.summaries_dir and not _installed("tensorboard"):
-        raise MissingDependencyError(
-            "--summaries_dir writes TensorBoard logs, which needs the "
-            "tensorboard package: pip install tensorboard"
-        )
     if config.set_memory_growth:
         import tensorflow as tf
 
@@ -116,7 +104,7 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
         validate=config.validate_images and not config.use_feature_cache,
     )
     try:
-        module_dir = imagehub.resolve(config.tfhub_module)
+        module_dir = hub.resolve(config.tfhub_module)
     except HubError as e:
         raise FlagValueError(f"--tfhub_module: {e}") from e
     card = read_card(module_dir)

@@ -64,6 +64,11 @@ def metrics_document(
     }
     if tflite is not None:
         metrics["tflite"] = tflite.to_dict()
+    if fit.warm_start is not None:
+        metrics["warm_start"] = fit.warm_start.to_dict()
+    if fit.recipe is not None:
+        metrics["recipe"] = fit.recipe.to_dict()
+        metrics["recipe_summary"] = fit.recipe.describe()
     return metrics
 
 
@@ -203,6 +208,8 @@ def _html(
             f"{metrics['train_accuracy']:.1%} (gap to validation "
             f"{metrics['accuracy_gap']:+.1%})</li>\n"
         )
+    if metrics.get("recipe_summary"):
+        extra += f"<li>Training: {e(metrics['recipe_summary'])}</li>\n"
     if metrics.get("hint"):
         extra += f"<li><b>Hint</b>: {e(metrics['hint'])}</li>\n"
     if metrics.get("tflite"):

@@ -57,6 +57,8 @@ class RetrainResult:
         tflite: The TFLite model's check, or None without one.
         val_count: Number of validation images.
         epochs_run: Number of epochs trained.
+        recipe: What imagehub's recipe chose, in one line, or None for
+            the old tool's training.
     """
 
     model: Any
@@ -76,6 +78,7 @@ class RetrainResult:
     tflite: TFLiteCheck | None = None
     val_count: int = 0
     epochs_run: int = 0
+    recipe: str | None = None
 
 
 def make_image_classifier(
@@ -137,7 +140,7 @@ def _make_image_classifier(
     model = build(prepared)
     data = load_data(prepared, model, progress)
     fit = train(prepared, model, data, progress)
-    evaluation = evaluate(prepared, model, data)
+    evaluation = evaluate(prepared, model, data, fit)
     logger.info("final validation accuracy: %.4f", evaluation.accuracy)
     _check_accuracy(evaluation.accuracy, config.assert_accuracy_at_least)
     exported = export(prepared, model, data, fit, evaluation, progress)
@@ -163,6 +166,7 @@ def _make_image_classifier(
         tflite=exported.tflite,
         val_count=evaluation.metrics.count,
         epochs_run=fit.epochs_run,
+        recipe=None if fit.recipe is None else fit.recipe.describe(),
     )
 
 

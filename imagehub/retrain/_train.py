@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +34,8 @@ from imagehub.retrain._features import Data
 from imagehub.retrain._features import TrainData
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
+from imagehub.retrain._recipe import RecipeResult
+from imagehub.retrain._recipe import run_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ class FitResult:
             (1-based), or None without early stopping.
         stopped_early: Whether early stopping ended training.
         resumed_from: The epoch training resumed after (0: from scratch).
+        recipe: What imagehub's recipe chose and trained, or None for the
+            old tool's training.
+        warm_start: The head imagehub's recipe trained on the frozen
+            module's features before fine-tuning began, or None.
     """
 
     history: dict[str, list[float]]
@@ -56,6 +63,8 @@ class FitResult:
     best_epoch: int | None
     stopped_early: bool
     resumed_from: int
+    recipe: RecipeResult | None = None
+    warm_start: RecipeResult | None = None
 
 
 @contextlib.contextmanager
@@ -309,9 +318,9 @@ def train(
             checkpoint of a different run.
         TrainingDivergedError: The loss became NaN or infinite.
     """
-    import keras
-
     config = prepared.config
+    if config.searches:
+        return _train_by_recipe(prepared, model, data, progress)
     checkpointer = resume_from = None
     if prepared.checkpoint_dir:
         checkpointer = Checkpointer(
@@ -334,10 +343,11 @@ def train(
         )
     callbacks = []
     if config.summaries_dir:
-        callbacks.append(
-            keras.callbacks.TensorBoard(log_dir=config.summaries_dir)
-        )
-    return fit(
+        callbacks.append(_summary_callback(config))
+    warm = None
+    if config.warm_starts and resume_from is None:
+        warm = _warm_start(prepared, model, data, progress)
+    result = fit(
         model.trained,
         data.batches,
         config,
@@ -348,3 +358,179 @@ def train(
         callbacks=callbacks,
         progress=progress,
     )
+    return dataclasses.replace(result, warm_start=warm)
+
+
+def _warm_start(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    progress: ProgressFn | None,
+) -> RecipeResult:
+    """Fine-tuning's first step: the head trained by imagehub's recipe on
+    the frozen module's features (not refit on the validation images),
+    then the learning rate for the whole model lowered tenfold (unless
+    --learning_rate was given)."""
+    from imagehub.retrain._config import RetrainConfig
+    from imagehub.retrain._model import LOGITS_NAME
+
+    if data.train_features is None or data.val_features is None:
+        raise ValueError("the warm start needs the module's features")
+    config = prepared.config
+    defaults = RetrainConfig()
+    result = run_recipe(
+        (data.train_features, np.asarray(data.train.labels, np.int64)),
+        (data.val_features, np.asarray(data.val.labels, np.int64)),
+        num_classes=len(prepared.class_names),
+        # --train_epochs and --learning_rate are fine-tuning's; the head's
+        # are searched.
+        config=config.replace(
+            train_epochs=defaults.train_epochs,
+            learning_rate=defaults.learning_rate,
+        ),
+        seed=prepared.seed,
+        refit=False,
+        progress=progress,
+    )
+    model.head.get_layer(LOGITS_NAME).set_weights(
+        [result.final.kernel, result.final.bias]
+    )
+    rate = config.learning_rate
+    if rate == defaults.learning_rate:
+        rate = result.chosen.learning_rate / 10
+    model.trained.optimizer.learning_rate = rate
+    logger.info(
+        "warm start: head trained on cached features (%s); fine-tuning "
+        "the whole model at learning rate %g",
+        result.describe(),
+        rate,
+    )
+    return result
+
+
+def _train_by_recipe(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    progress: ProgressFn | None,
+) -> FitResult:
+    """imagehub's recipe on the cached features (see `_recipe`); the head
+    gets the final weights. It trains in seconds, so it keeps no
+    checkpoint: --resume reruns it on the cached features."""
+    from imagehub.retrain._features import class_weights
+    from imagehub.retrain._model import LOGITS_NAME
+
+    config = prepared.config
+    if config.resume:
+        logger.info(
+            "--resume: the %s recipe keeps no checkpoint; it reruns on the "
+            "cached features",
+            config.recipe,
+        )
+    if data.train_features is None or data.val_features is None:
+        raise ValueError("the recipe needs cached features")
+    train_labels = np.asarray(data.train.labels, np.int64)
+    val_labels = np.asarray(data.val.labels, np.int64)
+    weights = None
+    if config.class_weights == "auto":
+        table = class_weights(train_labels, len(prepared.class_names))
+        weights = (table[train_labels], table[val_labels])
+    result = run_recipe(
+        (data.train_features, train_labels),
+        (data.val_features, val_labels),
+        num_classes=len(prepared.class_names),
+        config=config,
+        seed=prepared.seed,
+        sample_weights=weights,
+        progress=progress,
+    )
+    model.head.get_layer(LOGITS_NAME).set_weights(
+        [result.final.kernel, result.final.bias]
+    )
+    _write_summaries(
+        config.summaries_dir, result.history, result.chosen.learning_rate
+    )
+    return FitResult(
+        history=result.history,
+        epochs_run=result.chosen.best_epoch,
+        best_epoch=result.chosen.best_epoch,
+        stopped_early=False,
+        resumed_from=0,
+        recipe=result,
+    )
+
+
+def write_summaries(
+    directory: str, epoch: int, logs: dict[str, float], learning_rate: float
+) -> None:
+    """Appends one epoch's scalars to TensorBoard event files, laid out as
+    Keras's TensorBoard callback lays them out (``train/`` and
+    ``validation/``; ``epoch_loss``, ``epoch_accuracy``,
+    ``epoch_learning_rate``). TensorFlow's own summary writer does it:
+    TensorBoard need not be installed."""
+    import tensorflow as tf
+
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    metadata.data_class = 1  # DATA_CLASS_SCALAR
+    parts = {
+        "train": {
+            "epoch_loss": logs.get("loss"),
+            "epoch_accuracy": logs.get("accuracy"),
+            "epoch_learning_rate": learning_rate,
+        },
+        "validation": {
+            "epoch_loss": logs.get("val_loss"),
+            "epoch_accuracy": logs.get("val_accuracy"),
+        },
+    }
+    for part, scalars in parts.items():
+        writer = _writer(os.path.join(directory, part))
+        with writer.as_default():
+            for tag, value in scalars.items():
+                if value is not None:
+                    tf.summary.write(
+                        tag,
+                        tf.constant(float(value), tf.float32),
+                        step=epoch,
+                        metadata=metadata,
+                    )
+        writer.flush()
+
+
+_WRITERS: dict[str, Any] = {}
+
+
+def _writer(directory: str):
+    import tensorflow as tf
+
+    if directory not in _WRITERS:
+        _WRITERS[directory] = tf.summary.create_file_writer(directory)
+    return _WRITERS[directory]
+
+
+def _write_summaries(
+    directory: str | None, history: dict[str, list[float]], lr: float
+) -> None:
+    """Every epoch of `history`, for a run that trained outside Keras."""
+    if not directory:
+        return
+    for i in range(len(history.get("loss", ()))):
+        logs = {k: v[i] for k, v in history.items() if i < len(v)}
+        write_summaries(directory, i + 1, logs, lr)
+
+
+def _summary_callback(config: RetrainConfig):
+    """A Keras callback writing each epoch's scalars (`write_summaries`)."""
+    import keras
+
+    class Summaries(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            write_summaries(
+                config.summaries_dir or "",
+                epoch + 1,
+                {k: float(v) for k, v in (logs or {}).items()},
+                float(np.asarray(self.model.optimizer.learning_rate)),
+            )
+
+    return Summaries()

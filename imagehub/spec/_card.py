@@ -164,7 +164,7 @@ class ModelCard:
             min_size=size(inp.get("min_size")),
             max_size=size(inp.get("max_size")),
             fixed_size=bool(inp.get("fixed_size", True)),
-            input_range=tuple(inp.get("range", (0.0, 1.0))),  # type: ignore[arg-type]
+            input_range=_range(inp.get("range", (0.0, 1.0))),
             labels=tuple(labels) if labels else None,
             activation=data.get("activation"),
             hparams=dict(data.get("hparams") or {}),
@@ -177,6 +177,11 @@ class ModelCard:
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
         return cls.from_dict(json.loads(text))
+
+
+def _range(value: Any) -> tuple[float, float]:
+    low, high = value
+    return float(low), float(high)
 
 
 def card_path(model_dir: str | os.PathLike[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 
@@ -11,7 +12,7 @@ def parse_image_size(
     """Parses an image size into (height, width).
 
     Args:
-        value: None, a positive int (square), a string ``"224"``,
+        value: None, a positive int (square; NumPy's too), a string ``"224"``,
             ``"224,192"`` or ``"224x192"``, or a (height, width) pair.
         name: The argument's name, used in the error message.
 
@@ -26,8 +27,8 @@ def parse_image_size(
     try:
         if isinstance(value, str):
             parts = [int(p) for p in value.replace("x", ",").split(",")]
-        elif isinstance(value, int):
-            parts = [value]
+        elif isinstance(value, numbers.Integral):
+            parts = [int(value)]
         else:
             parts = [int(p) for p in value]
         if len(parts) == 1:
@@ -39,6 +40,6 @@ def parse_image_size(
         raise ValueError(
             f"{name} must be H,W with positive integers (e.g. 224,224 or "
             f"224x224), one positive integer, or a (height, width) pair; "
-            f"got {value!r}"
+            f"got {name}={value!r}"
         )
     return int(height), int(width)

@@ -13,7 +13,15 @@ from imagehub.testing._broken import write_random_inference_model
 from imagehub.testing._broken import write_residual_dropout_model
 from imagehub.testing._broken import write_tf1_model
 from imagehub.testing._broken import write_untracked_card_model
+from imagehub.testing._browser import chromium_path
+from imagehub.testing._browser import page_colours
+from imagehub.testing._browser import screenshot_html
+from imagehub.testing._colour_models import write_colour_model
 from imagehub.testing._export_checks import assert_reusable
+from imagehub.testing._hostile import HOSTILE_KINDS
+from imagehub.testing._hostile import RUN_AT_LOAD
+from imagehub.testing._hostile import write_graph_bomb
+from imagehub.testing._hostile import write_hostile_model
 from imagehub.testing._http import ModelServer
 from imagehub.testing._http import pack_saved_model
 from imagehub.testing._hubapis import HfHubServer
@@ -54,32 +62,40 @@ __all__ = [
     "CLASS_COLOURS",
     "ConnectionCounter",
     "HALF_PLUS_ONE_L2",
+    "HOSTILE_KINDS",
     "HfHubServer",
     "KaggleServer",
     "ModelServer",
     "PtyResult",
+    "RUN_AT_LOAD",
     "TEXT_EMBEDDING_DIM",
     "TFHUB_CLASSIFIER_DIR",
     "add_unregistered_op",
     "assert_reusable",
     "cache_entries",
+    "chromium_path",
     "cache_leftovers",
     "kerashub_model",
     "pack_saved_model",
+    "page_colours",
     "random_image",
     "read_tree",
     "run_cli",
     "run_cli_in_pty",
     "same_files",
+    "screenshot_html",
     "tiny_keras_model",
     "to_pbtxt",
     "write_batch_norm_model",
     "write_broken_model",
+    "write_colour_model",
     "write_custom_attributes_model",
     "write_dict_io_model",
     "write_file_writing_model",
     "write_flat_folder",
+    "write_graph_bomb",
     "write_half_plus_one_model",
+    "write_hostile_model",
     "write_hparams_model",
     "write_image_folder",
     "write_keras_default_model",
@@ -92,9 +108,9 @@ __all__ = [
     "write_probabilities_model",
     "write_random_inference_model",
     "write_residual_dropout_model",
-    "write_text_preset",
     "write_string_length_model",
     "write_text_embedding_model",
+    "write_text_preset",
     "write_tf1_model",
     "write_tiny_model",
     "write_untracked_card_model",

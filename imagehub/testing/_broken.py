@@ -538,19 +538,30 @@ def write_file_writing_model(
 
     target = os.fspath(target)
 
-    class FileWriter(tf.saved_model.experimental.TrackableResource):
+    def payload():
+        tf.io.write_file(target, "written when the model was loaded")
+
+    return write_with_initializer(path, payload)
+
+
+def write_with_initializer(path: str | os.PathLike[str], payload) -> str:
+    """Writes a contract-following tiny net plus a resource whose
+    initializer, run by `tf.saved_model.load`, runs `payload()`."""
+    import tensorflow as tf
+
+    class Payload(tf.saved_model.experimental.TrackableResource):
         def _create_resource(self):
             return tf.raw_ops.VarHandleOp(
                 dtype=tf.float32,
                 shape=[],
-                shared_name=f"imagehub_file_writer_{id(self)}",
+                shared_name=f"imagehub_payload_{id(self)}",
             )
 
         def _initialize(self):
-            tf.io.write_file(target, "written when the model was loaded")
+            payload()
 
     net = _net(_Flaws())
-    net.writer = FileWriter()
+    net.payload = Payload()
     return _save(net, os.fspath(path), TASK_FEATURE_VECTOR, NUM_FEATURES)
 
 
@@ -564,25 +575,40 @@ def write_tf1_model(
     """
     import tensorflow as tf
 
+    def hook(graph, w, saver):
+        if write_file is not None:
+            tf.io.write_file(write_file, "payload", name="hidden_write")
+        return lambda builder: None
+
+    return write_tf1_graph_model(os.fspath(path), hook)
+
+
+def write_tf1_graph_model(path: str, hook) -> str:
+    """A TF1 SavedModel (y = x @ w, TF1 saver, one signature); `hook(graph,
+    w, saver)` adds to the graph and returns extra Builder calls."""
+    import tensorflow as tf
+
     v1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
         x = v1.placeholder(tf.float32, [None, 4], name="x")
         w = v1.get_variable("w", [4, 2])
         y = tf.matmul(x, w, name="y")
-        if write_file is not None:
-            tf.io.write_file(write_file, "payload", name="hidden_write")
+        saver = v1.train.Saver([w])
+        after = hook(graph, w, saver)
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
-            builder = v1.saved_model.Builder(os.fspath(path))
+            builder = v1.saved_model.Builder(path)
             signature = v1.saved_model.predict_signature_def({"x": x}, {"y": y})
             builder.add_meta_graph_and_variables(
                 sess,
                 ["serve"],
                 signature_def_map={"serving_default": signature},
+                saver=saver,
             )
+            after(builder)
             builder.save()
-    return os.fspath(path)
+    return path
 
 
 def to_pbtxt(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from imagehub import cli
 from imagehub import testing
-from imagehub.cli._console import STARTUP_NOISE
+from imagehub.cli._quiet_import import STARTUP_NOISE
 
 EPOCHS = 40  # more than the terminal's 24 lines
 COLUMNS = 80
@@ -41,6 +41,10 @@ def _retrain_args(retrain_inputs) -> list[str]:
         "--train_epochs",
         str(EPOCHS),
         "--cache_features",
+        # Keras's epoch-by-epoch training, whose progress is shown per
+        # epoch (the default recipe searches in seconds, without epochs).
+        "--recipe",
+        "make_image_classifier",
     ]
 
 
@@ -178,3 +182,39 @@ def test_verbosity_when_set_shows_imagehub_debug_before_others(
     )
     words = set(re.findall(r"(?:ours|theirs)-\w+", out.stderr))
     assert words == shown, f"-v x{verbosity}: shown {sorted(words)}"
+
+
+def test_terminal_when_info_runs_shows_only_its_own_output(retrain_inputs):
+    _, model = retrain_inputs
+    result = testing.run_cli_in_pty("info", model, columns=COLUMNS)
+    assert result.returncode == 0, result.text[-2000:]
+    first = result.text.lstrip().splitlines()[0]
+    assert first.startswith("SavedModel:"), (
+        f"something printed before the command's output: {first!r}\n"
+        f"{result.text[:1500]}"
+    )
+
+
+FILTERED = """
+import os, sys
+from imagehub.cli._quiet_import import startup_noise_filtered
+with startup_noise_filtered():
+    os.write(2, b"I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations "
+                b"are on. You may see slightly different results\\n")
+    os.write(2, b"F0000 check failed: a real problem\\n")
+    print("python-side", file=sys.stderr, flush=True)
+"""
+
+
+def test_startup_filter_when_capturing_keeps_every_other_line():
+    out = subprocess.run(
+        [sys.executable, "-c", FILTERED],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=60,
+        check=True,
+    )
+    assert "oneDNN" not in out.stderr, out.stderr
+    assert "a real problem" in out.stderr, f"a real error was lost: {out}"
+    assert "python-side" in out.stderr, out.stderr

@@ -29,8 +29,11 @@ def tiny(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("usage")
     images = str(root / "images")
     testing.write_flat_folder(images, 3, size=(20, 20), seed=7)
+    classes = str(root / "classes")
+    testing.write_image_folder(classes, num_classes=2, per_class=4)
     return {
         "images": images,
+        "classes": classes,
         "feature_vector": testing.write_tiny_model(str(root / "fv")),
         "classification": testing.write_tiny_model(
             str(root / "cls"), task="classification", num_classes=3
@@ -67,6 +70,13 @@ def test_every_writer_when_output_exists_refuses_with_the_one_message(
     )
     assert embed["path"] == str(table)
 
+    retrain = _refusal(
+        ["retrain", "--image_dir", tiny["classes"], "--tfhub_module"]
+        + [tiny["feature_vector"], "--saved_model_dir", str(existing)],
+        capsys,
+    )
+    assert retrain["path"] == str(existing)
+
     demo_out = tmp_path / "demo"
     demo_out.mkdir()
     (demo_out / "flowers_labels.txt").write_text("mine\n")
@@ -81,7 +91,7 @@ def test_every_writer_when_parsed_has_the_one_overwrite_flag():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     helps = {}
-    for command in ("export", "embed", "demo"):
+    for command in ("export", "retrain", "embed", "demo"):
         action = next(
             a
             for a in sub.choices[command]._actions
@@ -140,3 +150,44 @@ def test_classify_json_when_printed_is_what_help_says(tiny, capsys):
     assert "array" in json_help and "one object per image" in json_help, (
         f"--json help {json_help!r} does not describe the array printed"
     )
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_retrain_outputs_when_written_get_umask_modes_and_clear_litter(
+    tiny, tmp_path, capsys
+):
+    # What a SIGKILLed earlier retrain of the same target leaves behind.
+    litter = tmp_path / f".model.tmp-{_dead_pid()}-k1ll3d"
+    (litter / "variables").mkdir(parents=True)
+    old = os.umask(0o022)
+    try:
+        code = main(
+            ["retrain", "--image_dir", tiny["classes"], "--tfhub_module"]
+            + [tiny["feature_vector"], "--train_epochs", "1"]
+            + ["--saved_model_dir", str(tmp_path / "model")]
+            + ["--labels_output_file", str(tmp_path / "labels.txt")]
+            + ["--tflite_output_file", str(tmp_path / "model.tflite")]
+        )
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err[-2000:]
+    assert not litter.exists(), "a killed run's temporary folder was kept"
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+    wrong = {}
+    for root, dirs, files in os.walk(tmp_path):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            want = 0o755 if os.path.isdir(path) else 0o644
+            if os.stat(path).st_mode & 0o777 != want:
+                wrong[os.path.relpath(path, tmp_path)] = oct(
+                    os.stat(path).st_mode & 0o777
+                )
+    assert not wrong, f"outputs not readable by others: {wrong}"

@@ -95,22 +95,37 @@ def test_beam_refuses_an_existing_output(models, beam_run):
         imagehub.embed(models["feature_vector"], mixed, out, runner="beam")
 
 
-def test_beam_handler_loads_through_imagehub_and_batches(models):
+def test_beam_handler_runs_each_decoded_batch_in_one_call(models):
     from imagehub.embed._beam import ImagehubModelHandler
+    from imagehub.embed._beam_batch import ImageBatch
 
     handler = ImagehubModelHandler(models["feature_vector"], 7, (16, 16))
-    assert handler.batch_elements_kwargs() == {
-        "min_batch_size": 1,
-        "max_batch_size": 7,
-    }
-    model = handler.load_model()
-    images = [np.full((16, 16, 3), v, np.float32) for v in (0.1, 0.5, 0.9)]
-    results = list(handler.run_inference(images, model))
-    assert [r.inference.shape for r in results] == [(8,)] * 3
-    expected = model.obj(np.stack(images)).numpy()
-    np.testing.assert_allclose(
-        np.stack([r.inference for r in results]), expected, atol=1e-6
+    assert handler.should_skip_batching(), (
+        "elements are whole decoded batches; RunInference must not regroup"
     )
+    model = handler.load_model()
+    for n, value in ((3, 0.1), (7, 0.5)):
+        images = np.full((n, 16, 16, 3), value, np.float32)
+        paths = tuple(f"p{i}.jpg" for i in range(n))
+        results = list(handler.run_inference(ImageBatch(paths, images), model))
+        assert len(results) == 1, "one prediction per batch"
+        assert results[0].example == paths
+        expected = model.obj(images).numpy()
+        np.testing.assert_allclose(results[0].inference, expected, atol=1e-6)
+
+
+def test_beam_image_batch_coder_round_trips_and_sizes_cheaply():
+    from apache_beam import coders
+
+    from imagehub.embed._beam_batch import ImageBatch
+
+    images = np.random.default_rng(0).random((4, 8, 8, 3), np.float32)
+    batch = ImageBatch(("a.jpg", "b.jpg", "c.jpg", "d.jpg"), images)
+    coder = coders.registry.get_coder(ImageBatch)
+    back = coder.decode(coder.encode(batch))
+    assert back.paths == batch.paths
+    np.testing.assert_array_equal(back.images, images)
+    assert coder.estimate_size(batch) == images.nbytes + 20
 
 
 @pytest.mark.parametrize(
@@ -126,6 +141,7 @@ def test_beam_read_decode_passes_over_matched_non_images(
     tmp_path, name, content, matched, outcome
 ):
     from imagehub import testing
+    from imagehub.data import HEADER_UNKNOWN
     from imagehub.embed._beam import ERRORS_TAG
     from imagehub.embed._beam import ReadAndDecode
 
@@ -135,9 +151,9 @@ def test_beam_read_decode_passes_over_matched_non_images(
         path = str(tmp_path / name)
         with open(path, "wb") as f:
             f.write(content)
-    fn = ReadAndDecode((16, 16), "stretch")
+    fn = ReadAndDecode((16, 16), "stretch", 10**8)
     fn.setup()
-    out = list(fn.process((path, matched)))
+    out = list(fn.process([(path, matched, HEADER_UNKNOWN)]))
     if outcome == "passed":
         assert out == [], f"a matched non-image is passed over, got {out}"
         return
@@ -146,5 +162,5 @@ def test_beam_read_decode_passes_over_matched_non_images(
         assert getattr(out[0], "tag", None) == ERRORS_TAG, out
         assert out[0].value[0] == path
     else:
-        got_path, image = out[0]
-        assert got_path == path and image.shape == (16, 16, 3)
+        batch = out[0]
+        assert batch.paths == (path,) and batch.images.shape == (1, 16, 16, 3)

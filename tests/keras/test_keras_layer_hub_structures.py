@@ -264,3 +264,43 @@ def test_call_fails_when_trainable_signature(flavour, saved_model):
     )
     with pytest.raises(ValueError, match="trainable=True"):
         layer(10.0)
+
+
+def test_keras_file_round_trip_when_dict_and_list_outputs(
+    saved_model, tmp_path
+):
+    import keras
+
+    import imagehub
+
+    inputs = dict(x=keras.Input((1,)), y=keras.Input((1,)))
+    out = imagehub.KerasLayer(
+        saved_model(write_dict_io_model), arguments=dict(return_dict=True)
+    )(inputs)
+    listed = imagehub.KerasLayer(
+        saved_model(write_list_output_model),
+        output_shape=[[1], [2, 2], [3, 3, 3]],
+    )(out["delta"])
+    model = keras.Model(inputs, dict(sigma=out["sigma"], double=listed[1]))
+    path = str(tmp_path / "structures.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    x = np.array([[3.0], [5.0]], np.float32)
+    data = dict(x=x, y=2 * x)
+    got, expected = restored(data), model(data)
+    assert set(got) == {"sigma", "double"}, set(got)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+    np.testing.assert_allclose(
+        got["double"], np.full((2, 2, 2), -2.0) * x[:, :, None]
+    )
+
+
+def test_tags_load_and_stay_in_config_when_given(flavour, saved_model):
+    layer = flavour.KerasLayer(
+        saved_model(write_plus_one_model), tags=["serve"]
+    )
+    assert float(layer(1.0)) == 2.0
+    config = _json_cycle(layer.get_config())
+    assert config["tags"] == ["serve"], config
+    assert float(flavour.KerasLayer.from_config(config)(1.0)) == 2.0

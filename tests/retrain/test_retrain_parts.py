@@ -382,3 +382,86 @@ def test_chance_level_is_majority_class_when_classes_are_unequal():
         np.array([0, 1, 2]), np.array([0, 1, 2]), ["a", "b", "c"]
     )
     assert level == pytest.approx(1 / 3) and basis == "1 in 3 classes"
+
+
+def test_summaries_are_written_when_tensorboard_is_not_installed(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['tensorboard'] = None  # as if not installed\n"
+        "from imagehub.retrain import _train\n"
+        f"_train.write_summaries({str(tmp_path)!r}, 1, "
+        "{'loss': 0.5, 'val_loss': 0.7}, 0.01)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(p.parent.name for p in tmp_path.rglob("events.out.*"))
+    assert written == ["train", "validation"], written
+
+
+# --- imagehub's recipe -----------------------------------------------------
+
+
+def _blobs(seed, n=60, flip=False):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    features = np.eye(3, 8, dtype=np.float32)[labels] * 2.0
+    features += rng.normal(0, 0.8, features.shape).astype(np.float32)
+    if flip:
+        labels = (labels + 1) % 3
+    return features, labels
+
+
+def test_recipe_is_deterministic_for_a_seed():
+    from imagehub.retrain._recipe import run_recipe
+
+    def run(seed):
+        return run_recipe(
+            _blobs(0), _blobs(1), num_classes=3, config=RetrainConfig(),
+            seed=seed,
+        )  # fmt: skip
+
+    a, b, c = run(5), run(5), run(6)
+    np.testing.assert_array_equal(a.final.kernel, b.final.kernel)
+    assert a.chosen == b.chosen and a.history == b.history
+    assert not np.array_equal(a.final.kernel, c.final.kernel), (
+        "another seed must give other weights"
+    )
+
+
+def test_recipe_restores_best_epoch_when_validation_worsens():
+    from imagehub.retrain._recipe import _loss_and_accuracy
+    from imagehub.retrain._recipe import train_head
+
+    val = _blobs(1, flip=True)  # the better it learns, the worse val gets
+    head, best_epoch, history = train_head(
+        *_blobs(0), num_classes=3, config=RetrainConfig(),
+        learning_rate=0.03, l2=1e-4, epochs=300, seed=0, val=val,
+        patience=10,
+    )  # fmt: skip
+    losses = history["val_loss"]
+    assert best_epoch == 1 + int(np.argmin(losses)), (best_epoch, losses)
+    assert len(losses) == best_epoch + 10, "stops after 10 worse epochs"
+    assert _loss_and_accuracy(head, *val)[0] == pytest.approx(min(losses))
+
+
+def test_recipe_keeps_flags_given_other_values_than_defaults():
+    from imagehub.retrain._recipe import grid
+    from imagehub.retrain._recipe import run_recipe
+
+    assert len(grid(RetrainConfig())) == 9
+    assert grid(RetrainConfig(learning_rate=0.2, l2_regularizer=0.5)) == [
+        (0.2, 0.5)
+    ]
+    result = run_recipe(
+        _blobs(0), _blobs(1), num_classes=3,
+        config=RetrainConfig(train_epochs=7), seed=0,
+    )  # fmt: skip
+    assert all(c.best_epoch == 7 for c in result.candidates), (
+        "--train_epochs given: exactly that many epochs, no early stopping"
+    )
+    assert len(result.history["loss"]) == 7

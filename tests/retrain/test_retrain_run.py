@@ -206,8 +206,13 @@ def test_tflite_top1_agrees_with_saved_model_when_converted(old_run, workdir):
 def test_cached_and_uncached_training_reach_same_weights_when_seeded(
     workdir,
 ):
-    cached = make_image_classifier(_config(workdir, cache_features=True))
-    uncached = make_image_classifier(_config(workdir, cache_features=False))
+    old = "make_image_classifier"  # the recipe that also runs uncached
+    cached = make_image_classifier(
+        _config(workdir, cache_features=True, recipe=old)
+    )
+    uncached = make_image_classifier(
+        _config(workdir, cache_features=False, recipe=old)
+    )
     assert cached.metrics["cache_features"] is True
     assert uncached.metrics["cache_features"] is False
     for a, b in zip(
@@ -258,6 +263,7 @@ def test_run_killed_after_epoch_2_resumes_at_epoch_3(workdir, tmp_path):
         workdir,
         train_epochs=3,
         saved_model_dir=str(tmp_path / "model"),
+        recipe="make_image_classifier",  # the per-epoch checkpoints
     )
 
     def kill_after_epoch_2(event):
@@ -351,16 +357,56 @@ def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
     assert "--tfhub_module" in err and "no_such_module" in err, err
 
 
-def test_summaries_dir_without_tensorboard_names_pip_line(workdir, tmp_path):
-    import importlib.util
+def _scalars(directory):
+    """{tag: [(step, value)]} of the scalar summaries TensorBoard reads in
+    `directory` (its scalars plugin's data)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator
+    from tensorboard.util import tensor_util
 
-    from imagehub.retrain import MissingDependencyError
+    acc = plugin_event_accumulator.EventAccumulator(str(directory))
+    acc.Reload()
+    tags = acc.PluginTagToContent("scalars")
+    return {
+        tag: [
+            (e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+            for e in acc.Tensors(tag)
+        ]
+        for tag in tags
+    }
 
-    if importlib.util.find_spec("tensorboard") is not None:
-        pytest.skip("tensorboard is installed: the logs would be written")
-    with pytest.raises(MissingDependencyError, match="pip install"):
-        make_image_classifier(_config(workdir, summaries_dir=str(tmp_path)))
-    assert not any(tmp_path.iterdir()), "nothing may be written"
+
+@pytest.mark.parametrize("recipe", ["imagehub", "make_image_classifier"])
+def test_summaries_dir_writes_scalars_tensorboard_reads(
+    workdir, tmp_path, recipe
+):
+    pytest.importorskip("tensorboard")  # the reader, a test dependency
+    result = make_image_classifier(
+        _config(
+            workdir,
+            train_epochs=3,
+            summaries_dir=str(tmp_path / "logs"),
+            recipe=recipe,
+        )
+    )
+    train = _scalars(tmp_path / "logs" / "train")
+    val = _scalars(tmp_path / "logs" / "validation")
+    assert set(train) == {
+        "epoch_loss",
+        "epoch_accuracy",
+        "epoch_learning_rate",
+    }, train
+    assert set(val) == {"epoch_loss", "epoch_accuracy"}, val
+    history = result.history
+    assert [s for s, _ in train["epoch_loss"]] == [1, 2, 3]
+    assert [v for _, v in train["epoch_loss"]] == pytest.approx(
+        history["loss"], rel=1e-6
+    )
+    assert [v for _, v in val["epoch_accuracy"]] == pytest.approx(
+        history["val_accuracy"], rel=1e-6
+    )
+    assert [v for _, v in train["epoch_learning_rate"]] == pytest.approx(
+        [0.1] * 3
+    ), "the learning rate given is the one used"
 
 
 def _outputs_cli(workdir, out, *extra):
@@ -448,7 +494,10 @@ def test_earlier_checkpoint_is_refused_when_neither_resume_nor_overwrite(
     from imagehub.outputs import OutputExistsError
 
     config = _config(
-        workdir, train_epochs=1, checkpoint_dir=str(tmp_path / "ckpt")
+        workdir,
+        train_epochs=1,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        recipe="make_image_classifier",  # the recipe with checkpoints
     )
     first = make_image_classifier(config)
     with pytest.raises(OutputExistsError, match="--resume"):
@@ -522,3 +571,34 @@ def test_hint_says_near_chance_when_labels_are_random(tmp_path, capsys):
     assert "near chance" in metrics["hint"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "near chance" in page
+
+
+def test_old_recipe_switch_trains_train_epochs_of_sgd(workdir):
+    config = _config(workdir, recipe="make_image_classifier")
+    a = make_image_classifier(config)
+    b = make_image_classifier(config)
+    assert a.epochs_run == len(a.history["loss"]) == 2
+    assert "recipe" not in a.metrics and a.recipe is None
+    assert a.history == b.history, "seeded: the same numbers every time"
+    new = make_image_classifier(config.replace(recipe="imagehub"))
+    assert new.recipe and "recipe imagehub" in new.recipe
+    assert new.metrics["recipe"]["refit_on_validation"] is True
+
+
+def test_fine_tuning_starts_from_a_head_trained_on_features(workdir):
+    config = _config(workdir, train_epochs=1, do_fine_tuning=True)
+    warm = make_image_classifier(config)
+    cold = make_image_classifier(config.replace(recipe="make_image_classifier"))
+    assert "warm_start" in warm.metrics and "warm_start" not in cold.metrics
+    chosen = warm.metrics["warm_start"]["chosen"]
+    assert chosen["val_accuracy"] >= 0.9, chosen
+    assert warm.history["loss"][0] < cold.history["loss"][0], (
+        "a warm-started first epoch starts from a trained head: "
+        f"{warm.history['loss']} vs cold {cold.history['loss']}"
+    )
+    assert warm.val_accuracy >= 0.9, warm.metrics["validation"]
+    module = warm.model.get_layer("module")
+    assert module.arguments == {"batch_norm_momentum": 0.997}, (
+        "fine-tuning overrides the card's batch_norm_momentum (R4)"
+    )
+    assert cold.model.get_layer("module").arguments == {}

@@ -1,0 +1,102 @@
+"""`imagehub evaluate` on a retrained classifier: the numbers retrain
+printed for its validation images."""
+
+import json
+import os
+
+import pytest
+
+from imagehub.retrain import make_image_classifier
+from imagehub.testing import run_cli
+from imagehub.testing import write_image_folder
+from imagehub.testing import write_tiny_model
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory):
+    from imagehub import data
+
+    root = tmp_path_factory.mktemp("evaluate")
+    # Random labels: accuracy well below 1, so agreeing is not a given.
+    write_image_folder(
+        root / "images", per_class=20, size=(16, 16), random_labels=True
+    )
+    write_tiny_model(root / "module")
+    result = make_image_classifier(
+        image_dir=str(root / "images"),
+        tfhub_module=str(root / "module"),
+        saved_model_dir=str(root / "model"),
+        recipe="make_image_classifier",  # exports what it validated
+        train_epochs=3,
+        learning_rate=0.1,
+        batch_size=8,
+        validation_split=0.25,
+        seed=4,
+    )
+    # The validation images, as retrain split them, in their own folder.
+    index = data.scan(root / "images")
+    _, val = data.split(index, 0.25, 4)
+    for path, label in zip(val.paths, val.labels, strict=True):
+        folder = root / "val" / val.class_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        os.symlink(path, folder / os.path.basename(path))
+    return root, result
+
+
+def _name(path):
+    """class/file: file names repeat across the class folders."""
+    return os.path.join(*os.path.normpath(path).split(os.sep)[-2:])
+
+
+def test_evaluate_matches_retrain_accuracy_on_the_same_images(retrained):
+    root, result = retrained
+    done = run_cli(
+        "evaluate",
+        "--model",
+        str(root / "model"),
+        "--image_dir",
+        str(root / "val"),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == result.val_count
+    assert report["accuracy"] == pytest.approx(result.val_accuracy), (
+        f"evaluate {report['accuracy']} vs retrain {result.val_accuracy}"
+    )
+    assert report["accuracy"] < 1.0, "random labels cannot all be right"
+    wrong = {_name(m["path"]) for m in report["misclassified"]}
+    metrics = json.loads((root / "model_report/metrics.json").read_text())
+    assert wrong == {_name(m["path"]) for m in metrics["misclassified"]}, (
+        "the same images are wrong in both"
+    )
+    per_class = {c["class"]: c for c in report["per_class"]}
+    assert sum(c["support"] for c in per_class.values()) == report["count"]
+    assert report["top5_accuracy"] == 1.0, "3 classes: always in the top 5"
+
+
+def test_evaluate_prints_a_table_with_f1_and_the_confusion_matrix(
+    retrained,
+):
+    root, result = retrained
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--image_dir",
+        str(root / "val"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"accuracy {result.val_accuracy:.4f}" in done.stdout, done.stdout
+    assert "f1" in done.stdout and "confusion matrix" in done.stdout
+
+
+def test_evaluate_refuses_folders_that_are_not_model_labels(
+    retrained, tmp_path
+):
+    root, _ = retrained
+    write_image_folder(tmp_path / "other", num_classes=2, per_class=1)
+    (tmp_path / "other" / "class_1").rename(tmp_path / "other" / "zebra")
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--image_dir",
+        str(tmp_path / "other"),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "zebra" in done.stderr and "--labels" in done.stderr

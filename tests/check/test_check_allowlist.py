@@ -266,8 +266,6 @@ ARCHS = (
     "InceptionResNetV2",
     "DenseNet121",
     "NASNetMobile",
-    "RegNetX002",
-    "RegNetY002",
 )
 
 

@@ -24,7 +24,7 @@ from imagehub.testing import write_tiny_model
 from imagehub.testing import write_untracked_card_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
-# test_check_scan.py).
+# tests/scan/test_scan.py).
 RULE_KINDS = sorted(k for k, rules in BROKEN_KINDS.items() if rules)
 
 

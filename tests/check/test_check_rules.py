@@ -283,5 +283,7 @@ def test_check_stays_callable_when_subpackage_was_imported():
     import imagehub.check as module
 
     assert callable(imagehub.check), type(imagehub.check)
-    assert imagehub.scan is module.scan
+    # imagehub.scan is the callable subpackage whose scan check re-exports.
+    assert callable(imagehub.scan), type(imagehub.scan)
+    assert imagehub.scan.scan is module.scan
     assert module.check is not None and module.Report is not None

@@ -9,13 +9,17 @@ archive bombs. Modes and owners from the archive are ignored.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import os
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
 from typing import IO
+from typing import cast
 
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import UnsafeArchiveError
@@ -118,9 +122,15 @@ def safe_extract(
     total = 0
     count = 0
     try:
-        # Stream mode ("r|*") reads the archive once, front to back, and
-        # never seeks, so a truncated gzip fails where it ends.
-        with tarfile.open(archive_path, mode="r|*") as tar:
+        # Stream mode ("r|") reads the archive once, front to back, and
+        # never seeks, so a truncated archive fails where it ends. The
+        # decompressor is opened here, not by tarfile, and read to its end
+        # below: tarfile's own stream never checks the gzip CRC, so bytes
+        # flipped inside a member would otherwise pass unnoticed.
+        with (
+            _open_decompressed(archive_path) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
             for member in tar:
                 count += 1
                 if count > max_members:
@@ -162,6 +172,10 @@ def safe_extract(
                 if fileobj is None:  # pragma: no cover - isfile() above
                     raise UnsafeArchiveError(f"cannot read {member.name!r}")
                 digests[rel] = _write_file(fileobj, dest, beat)
+            # The tar's end blocks may come before the compressed stream's
+            # end; reading on verifies its checksum (CRC32, xz/bz2 checks).
+            while stream.read(_CHUNK):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         if isinstance(e, OSError) and not _is_format_error(e):
             raise
@@ -176,6 +190,19 @@ def safe_extract(
             "cached"
         ) from e
     return digests
+
+
+def _open_decompressed(path: str) -> IO[bytes]:
+    """The archive's bytes after decompression, checked at their end."""
+    head = _head(path, 6)
+    # Each is a binary file object; typeshed types them apart from IO.
+    if head.startswith(b"\x1f\x8b"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    if head.startswith(b"BZh"):
+        return cast(IO[bytes], bz2.open(path, "rb"))
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return cast(IO[bytes], lzma.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _head(path: str, size: int = 40) -> bytes:

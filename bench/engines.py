@@ -321,6 +321,8 @@ def markdown(results: dict) -> str:
         "",
         *goal_lines(results),
         "",
+        *[f"- {note}" for note in results.get("notes", [])],
+        "",
         "## How the installed versions convert a SavedModel",
         "",
         "- LiteRT: `tf.lite.TFLiteConverter.from_concrete_functions` on the "

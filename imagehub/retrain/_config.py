@@ -268,6 +268,22 @@ class RetrainConfig:
         old=False,
         choices=RECIPES,
     )
+    multi_label: bool = _field(
+        False,
+        "Each image may show several classes: a sigmoid head trained "
+        "with binary cross-entropy on cached features, one threshold per "
+        "class chosen on the validation images (stored in the model "
+        "card), scored by mAP and per-class F1. Needs --labels_csv.",
+        old=False,
+    )
+    labels_csv: str | None = _field(
+        None,
+        "With --multi_label: a CSV file of 'path,labels' rows, labels "
+        "separated by ';' (e.g. 'img/1.jpg,cat;dog'); relative paths are "
+        "read from --image_dir, else from the CSV's folder. An optional "
+        "first row 'path,labels' is a header.",
+        old=False,
+    )
     overwrite: bool = _field(
         False,
         "Replace existing outputs (--saved_model_dir, "
@@ -324,6 +340,15 @@ class RetrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise bad(f.name, f"one of {choices}")
+        if self.multi_label and not self.labels_csv:
+            raise bad("labels_csv", "a CSV file with --multi_label")
+        if self.labels_csv and not self.multi_label:
+            raise bad("labels_csv", "None without --multi_label")
+        if self.multi_label and not self.frozen_backbone_without_aug:
+            raise ValueError(
+                "multi_label=True trains on cached features of a frozen "
+                "module; drop --do_fine_tuning and --do_data_augmentation"
+            )
         if self.cache_features and not self.frozen_backbone_without_aug:
             raise ValueError(
                 "cache_features=True needs a frozen module without "

@@ -3,6 +3,7 @@ that each show two coloured shapes (one or two of three colours), on the
 tiny feature-vector SavedModel."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -161,3 +162,24 @@ def test_choose_thresholds_separates_classes_when_separable():
     thresholds = choose_thresholds(probs, targets)
     assert 0.2 < thresholds[0] <= 0.7
     assert 0.3 < thresholds[1] <= 0.55
+
+
+def test_multi_label_cli_prints_map_and_writes_metrics(run, tmp_path):
+    root, _ = run
+    done = run_cli(
+        "retrain",
+        "--multi_label",
+        "--labels_csv",
+        str(root / "labels.csv"),
+        "--tfhub_module",
+        str(root / "module"),
+        "--report_dir",
+        str(tmp_path / "report"),
+        "--seed",
+        "2",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mAP" in done.stdout, done.stdout
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["mean_average_precision"] >= 0.9, metrics
+    assert set(metrics["thresholds"]) == set(NAMES)

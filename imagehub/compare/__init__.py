@@ -13,10 +13,9 @@ features compare cached. Names are loaded on first use, so the CLI reads
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
 
+from imagehub._callable import lazy_attributes
 from imagehub._callable import make_module_callable
 from imagehub.compare._config import DEFAULTS as DEFAULTS
 from imagehub.compare._config import CompareDefaults as CompareDefaults
@@ -62,17 +61,7 @@ if TYPE_CHECKING:
     from imagehub.compare._stats import stratified_folds as stratified_folds
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
 
 
 # `imagehub.compare` is also a function: see imagehub/_callable.py.

@@ -1,7 +1,8 @@
 """Subpackages that share their name with a public function.
 
-`imagehub.check` and `imagehub.embed` are both subpackages and functions
-(`imagehub.check(path)`, `imagehub.embed(model, inputs)`). Importing a
+`imagehub.check`, `imagehub.scan` and `imagehub.embed` are subpackages
+and functions (`imagehub.check(path)`, `imagehub.scan(path)`,
+`imagehub.embed(model, inputs)`). Importing a
 subpackage sets it as an attribute of its parent, which hides the lazily
 imported function of the same name; so such a subpackage makes itself
 callable, forwarding to its function.

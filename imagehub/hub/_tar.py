@@ -225,30 +225,35 @@ def _write_file(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(dest, flags, _FILE_MODE)
-    digest = hashlib.sha256()
-    size = 0
     with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = fileobj.read(_CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            if beat is not None:
-                beat()
-    return FileDigest(size, digest.hexdigest())
+        return digest_stream(fileobj, out, beat)
 
 
 def hash_file(path: str) -> FileDigest:
     """Size and sha256 of a file on disk."""
+    with open(path, "rb") as f:
+        return digest_stream(f)
+
+
+def digest_stream(
+    src: IO[bytes],
+    out: IO[bytes] | None = None,
+    beat: Callable[[], None] | None = None,
+) -> FileDigest:
+    """Size and sha256 of all `src` reads, copied to `out` on the way.
+
+    Args:
+        src: A binary file object, read to its end in 1 MiB chunks.
+        out: Where to write the bytes too, or None to only hash them.
+        beat: Called after each chunk (a lock's heartbeat on long copies).
+    """
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := src.read(_CHUNK):
+        if out is not None:
+            out.write(chunk)
+        digest.update(chunk)
+        size += len(chunk)
+        if beat is not None:
+            beat()
     return FileDigest(size, digest.hexdigest())

@@ -88,7 +88,7 @@ def refuse_if_unsafe(handle: str, path: str) -> None:
         ValueError: The scan refuses the model; the message names the
             handle, each finding and how to load it anyway.
     """
-    from imagehub.check import scan
+    from imagehub.scan import scan
 
     result = scan(path)
     if not result.refused:

@@ -30,14 +30,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from imagehub.check._allowlist import ALLOWED
-from imagehub.check._allowlist import CHECKPOINT_OPS
-from imagehub.check._allowlist import refusal_reason
-from imagehub.check._report import Finding
-from imagehub.check._report import ScanResult
-from imagehub.check._saver import Library
-from imagehub.check._saver import node_name
-from imagehub.check._saver import saver_findings
+from imagehub.scan._allowlist import ALLOWED
+from imagehub.scan._allowlist import CHECKPOINT_OPS
+from imagehub.scan._allowlist import refusal_reason
+from imagehub.scan._result import Finding
+from imagehub.scan._result import ScanResult
+from imagehub.scan._saver import Library
+from imagehub.scan._saver import node_name
+from imagehub.scan._saver import saver_findings
 
 logger = logging.getLogger(__name__)
 

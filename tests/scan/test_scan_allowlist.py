@@ -17,12 +17,12 @@ import re
 import pytest
 
 from imagehub import testing
-from imagehub.check import scan
-from imagehub.check._allowlist import ALLOWED
-from imagehub.check._allowlist import CALLS_FUNCTIONS
-from imagehub.check._allowlist import CHECKPOINT_OPS
-from imagehub.check._allowlist import FAMILIES
-from imagehub.check._allowlist import NAMED_LIKE_IO
+from imagehub.scan import ALLOWED
+from imagehub.scan import CALLS_FUNCTIONS
+from imagehub.scan import CHECKPOINT_OPS
+from imagehub.scan import FAMILIES
+from imagehub.scan import NAMED_LIKE_IO
+from imagehub.scan import scan
 
 # Words that mark an op touching files, the network or the host.
 IO_WORDS = frozenset(

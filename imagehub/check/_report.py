@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 from typing import Any
 
 from imagehub.scan import ScanResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -130,7 +134,7 @@ class Report:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def rich_table(self):  # -> rich.table.Table
+    def rich_table(self) -> Table:
         """The results as a `rich` table: rule, status, message."""
         from rich.markup import escape
         from rich.table import Table

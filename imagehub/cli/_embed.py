@@ -50,7 +50,9 @@ def add_engine_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "embed",
         help="compute feature vectors for many images (Parquet or .npy)",

@@ -21,6 +21,7 @@ import os
 import shlex
 import time
 from typing import Any
+from typing import Protocol
 
 import numpy as np
 
@@ -49,6 +50,14 @@ from imagehub.compare._stats import per_class_accuracy
 from imagehub.compare._stats import stratified_folds
 
 logger = logging.getLogger(__name__)
+
+
+class _Report(Protocol):
+    """Reports one model's stage to the caller's progress callback."""
+
+    def __call__(
+        self, stage: str, done: int = 0, total: int = 0, msg: str = ""
+    ) -> None: ...
 
 
 def select_images(index: Any, max_per_class: int | None) -> Any:
@@ -163,7 +172,7 @@ def _score(
     speed_images: int,
     batch_size: int,
     resize: str,
-    report: Any,
+    report: _Report,
 ) -> ModelScore:
     labels = np.asarray(index.labels, np.int64)
     num_classes = len(index.class_names)
@@ -320,8 +329,10 @@ def compare(
     index = _scan(image_dir, max_images_per_class)
     subset = max_images_per_class is not None
 
-    def reporter(position: int):
-        def report(stage: str, done: int = 0, total: int = 0, msg=""):
+    def reporter(position: int) -> _Report:
+        def report(
+            stage: str, done: int = 0, total: int = 0, msg: str = ""
+        ) -> None:
             if progress is not None:
                 progress(
                     CompareEvent(

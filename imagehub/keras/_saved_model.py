@@ -147,7 +147,8 @@ def _load(
 def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
     spec = getattr(func, "function_spec", None)
     if spec is not None:
-        return spec.fullargspec
+        traced: inspect.FullArgSpec = spec.fullargspec
+        return traced
     try:
         return inspect.getfullargspec(func)
     except TypeError:

@@ -61,6 +61,13 @@ def _format(result: dict[str, Any]) -> list[str]:
         # A model without labels: the class index is all there is.
         name = f"{entry['label']} " if entry["label"] is not None else ""
         lines.append(f"  {entry['score']:.4f}  {name}({entry['index']})")
+    if "predicted" in result:
+        # A multi-label model: the classes over their card's thresholds.
+        chosen = [
+            str(e["label"] if e["label"] is not None else e["index"])
+            for e in result["predicted"]
+        ]
+        lines.append(f"  labels: {', '.join(chosen) or '(none)'}")
     return lines
 
 

@@ -20,14 +20,22 @@ def add_parser(
             "class, named as the model's labels) and prints top-1 and top-5 "
             "accuracy, per-class precision, recall and F1 and the confusion "
             "matrix. Works for any reusable classifier: labels come from "
-            "the model card, or --labels FILE."
+            "the model card, or --labels FILE. A multi-label model "
+            "(retrain --multi_label) is scored on --labels_csv FILE with "
+            "mAP and per-class F1 at its card's thresholds."
         ),
     )
     p.add_argument("--model", required=True, help="model handle or path")
     p.add_argument(
         "--image_dir",
-        required=True,
-        help="a folder with one subfolder of images per class",
+        help="a folder with one subfolder of images per class; with "
+        "--labels_csv, the folder relative CSV paths start from",
+    )
+    p.add_argument(
+        "--labels_csv",
+        metavar="FILE",
+        help="multi-label images: `path,labels` rows (labels separated by "
+        "';'), scored with mAP and per-class F1 at the card's thresholds",
     )
     p.add_argument(
         "--labels",
@@ -44,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from imagehub.cli import UsageError
     from imagehub.retrain import evaluate_classifier
 
+    if args.labels_csv is not None:
+        return _run_multi_label(args)
+    if args.image_dir is None:
+        raise UsageError(
+            "evaluate needs --image_dir DIR (one subfolder per class) or, "
+            "for a multi-label model, --labels_csv FILE"
+        )
     try:
         result = evaluate_classifier(
             args.model,
@@ -66,17 +81,57 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(c.name) for c in m.per_class)
     print(f"{'class':{width}}  precision  recall      f1  images")
 
-    def fmt(value: float | None) -> str:
-        return "      -" if value is None else f"{value:7.3f}"
-
     for c in m.per_class:
         print(
-            f"{c.name:{width}}    {fmt(c.precision)} {fmt(c.recall)} "
-            f"{fmt(c.f1)}  {c.support:6d}"
+            f"{c.name:{width}}    {_fmt(c.precision)} {_fmt(c.recall)} "
+            f"{_fmt(c.f1)}  {c.support:6d}"
         )
     print("confusion matrix (rows: true class, columns: predicted):")
     for name, row in zip(result.class_names, m.confusion_matrix, strict=True):
         print(f"{name:{width}}  " + " ".join(f"{n:4d}" for n in row))
+    if result.skipped:
+        print(f"{len(result.skipped)} files not scored (not images or bad)")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "      -" if value is None else f"{value:7.3f}"
+
+
+def _run_multi_label(args: argparse.Namespace) -> int:
+    from imagehub.cli import UsageError
+    from imagehub.retrain import FlagValueError
+    from imagehub.retrain import evaluate_multi_label
+
+    try:
+        result = evaluate_multi_label(
+            args.model,
+            args.labels_csv,
+            image_dir=args.image_dir,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            resize=args.resize,
+        )
+    except (ValueError, FileNotFoundError, FlagValueError) as e:
+        raise UsageError(str(e)) from e
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    print(
+        f"mAP {result.mean_average_precision:.4f} (exact label sets "
+        f"{result.subset_accuracy:.4f}) on {result.count} images of "
+        f"{args.labels_csv}"
+    )
+    names = result.class_names
+    width = max(len(n) for n in names)
+    print(f"{'class':{width}}  threshold       AP      f1  images")
+    support = result.targets.sum(axis=0)
+    for i, name in enumerate(names):
+        print(
+            f"{name:{width}}    {result.thresholds[i]:7.3f} "
+            f"{_fmt(result.average_precision[i])} {_fmt(result.f1[i])}  "
+            f"{int(support[i]):6d}"
+        )
     if result.skipped:
         print(f"{len(result.skipped)} files not scored (not images or bad)")
     return 0

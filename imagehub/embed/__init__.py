@@ -18,6 +18,7 @@ from imagehub.spec import read_labels as read_labels
 
 # name -> private module defining it.
 _LAZY = {
+    "card_thresholds": "_classify",
     "classify": "_classify",
     "dataset_batches": "_batches",
     "list_inputs": "_inputs",
@@ -35,6 +36,7 @@ __all__ = sorted([*_LAZY, "DEFAULTS", "EmbedDefaults", "read_labels"])
 
 if TYPE_CHECKING:
     from imagehub.embed._batches import dataset_batches as dataset_batches
+    from imagehub.embed._classify import card_thresholds as card_thresholds
     from imagehub.embed._classify import classify as classify
     from imagehub.embed._classify import (
         scores_from_logits as scores_from_logits,

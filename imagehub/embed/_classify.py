@@ -58,6 +58,36 @@ def scores_from_logits(logits: np.ndarray, activation: str) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def card_thresholds(
+    card: Any, activation: str, num_classes: int
+) -> np.ndarray | None:
+    """The per-class thresholds of a multi-label (sigmoid) model's card
+    (``extra["thresholds"]``, one per class, as `retrain --multi_label`
+    writes them), or None for other models.
+
+    Raises:
+        ValueError: The card's thresholds do not fit the model.
+    """
+    if card is None or activation != "sigmoid":
+        return None
+    given = (card.extra or {}).get("thresholds")
+    if given is None:
+        return None
+    try:
+        thresholds = np.asarray(given, np.float64).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"the model card's extra['thresholds'] must be numbers, got "
+            f"{given!r}; re-export the model or fix its card"
+        ) from e
+    if len(thresholds) != num_classes:
+        raise ValueError(
+            f"the model card has {len(thresholds)} thresholds but the model "
+            f"has {num_classes} classes; re-export the model or fix its card"
+        )
+    return thresholds
+
+
 def classify(
     model: Any,
     inputs: Inputs,
@@ -95,6 +125,9 @@ def classify(
         One dict per input file, in input order: ``{"path": ..., "top_k":
         [{"index": int, "label": str | None, "score": float}, ...]}``; a
         file that cannot be decoded has ``"top_k": []`` and an ``"error"``.
+        For a multi-label model (sigmoid, with per-class thresholds in its
+        card) each dict also has ``"predicted"``: every class whose score
+        reaches its threshold, in the same form, best first.
 
     Raises:
         ValueError: A bad argument, or labels that do not match the model.
@@ -117,6 +150,7 @@ def classify(
     num_classes = opened.num_outputs
     names = _labels_for(facts.labels, labels is not None, num_classes)
     activation = facts.activation or DEFAULT_ACTIVATION
+    thresholds = card_thresholds(facts.card, activation, num_classes)
     k = min(top_k, num_classes)
     results: dict[str, dict[str, Any]] = {
         p: {"path": p, "top_k": [], "error": reason}
@@ -131,17 +165,21 @@ def classify(
         scores = scores_from_logits(logits, activation)
         best = np.argsort(-scores, axis=-1, kind="stable")[:, :k]
         for path, row, order in zip(batch.paths, scores, best, strict=True):
-            results[path] = {
-                "path": path,
-                "top_k": [
-                    {
-                        "index": int(i),
-                        "label": names[i] if names else None,
-                        "score": float(row[i]),
-                    }
-                    for i in order
-                ],
+            results[path] = {"path": path, "top_k": _entries(row, order)}
+            if thresholds is not None:
+                full = np.argsort(-row, kind="stable")
+                chosen = [i for i in full if row[i] >= thresholds[i]]
+                results[path]["predicted"] = _entries(row, chosen)
+
+    def _entries(row: np.ndarray, order: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": int(i),
+                "label": names[i] if names else None,
+                "score": float(row[i]),
             }
+            for i in order
+        ]
 
     run_batches(opened, index, on_batch, batch_size, resize, progress)
     order = [p for p, _ in index.skipped] + index.paths

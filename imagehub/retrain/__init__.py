@@ -33,7 +33,9 @@ from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
 from imagehub.retrain._evaluate import FolderEvaluation
+from imagehub.retrain._evaluate import MultiLabelEvaluation
 from imagehub.retrain._evaluate import evaluate_classifier
+from imagehub.retrain._evaluate import evaluate_multi_label
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import TrainData
@@ -57,6 +59,7 @@ __all__ = [
     "FolderEvaluation",
     "ImageSizeError",
     "MissingDependencyError",
+    "MultiLabelEvaluation",
     "ProgressEvent",
     "RetrainConfig",
     "RetrainError",
@@ -72,6 +75,7 @@ __all__ = [
     "config_from_args",
     "deterministic_ops",
     "evaluate_classifier",
+    "evaluate_multi_label",
     "load_data",
     "make_image_classifier",
     "old_flag_names",

@@ -52,12 +52,16 @@ from imagehub.testing._layer_models import write_string_length_model
 from imagehub.testing._layer_models import write_text_embedding_model
 from imagehub.testing._listener import ConnectionCounter
 from imagehub.testing._models import write_tiny_model
+from imagehub.testing._multilabel import MULTI_LABEL_NAMES
+from imagehub.testing._multilabel import write_two_shape_images
 from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
 from imagehub.testing._pty import PtyResult
 from imagehub.testing._pty import run_cli_in_pty
 
 __all__ = [
+    "MULTI_LABEL_NAMES",
+    "write_two_shape_images",
     "BROKEN_KINDS",
     "CLASS_COLOURS",
     "ConnectionCounter",

@@ -100,3 +100,120 @@ def test_evaluate_refuses_folders_that_are_not_model_labels(
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "zebra" in done.stderr and "--labels" in done.stderr
+
+
+# --- multi-label: classify's label sets and evaluate's mAP -------------------
+
+
+@pytest.fixture(scope="module")
+def multi_label(tmp_path_factory):
+    from imagehub.retrain import RetrainConfig
+    from imagehub.testing import write_two_shape_images
+
+    root = tmp_path_factory.mktemp("evaluate_multi_label")
+    csv_path = write_two_shape_images(root)
+    write_tiny_model(root / "module")
+    result = make_image_classifier(
+        RetrainConfig(
+            multi_label=True,
+            labels_csv=csv_path,
+            tfhub_module=str(root / "module"),
+            saved_model_dir=str(root / "model"),
+            seed=1,
+        )
+    )
+    return root, result
+
+
+def test_classify_applies_card_thresholds_when_model_is_multi_label(
+    multi_label,
+):
+    import imagehub
+    from imagehub.spec import read_card
+
+    root, _ = multi_label
+    card = read_card(root / "model")
+    thresholds = dict(zip(card.labels, card.extra["thresholds"], strict=True))
+    # "01": a cyan square and a magenta disc; "22": yellow only.
+    paths = [str(root / "img" / "01_01.png"), str(root / "img" / "22_00.png")]
+    results = imagehub.classify(str(root / "model"), paths, top_k=1)
+    shown = [{e["label"] for e in r["predicted"]} for r in results]
+    assert shown == [{"cyan", "magenta"}, {"yellow"}], results
+    for r in results:
+        assert len(r["top_k"]) == 1, "top_k still honours top_k"
+        for e in r["predicted"]:
+            assert e["score"] >= thresholds[e["label"]], r
+
+
+def test_classify_prints_label_sets_when_model_is_multi_label(multi_label):
+    root, _ = multi_label
+    done = run_cli(
+        "classify", "--model", str(root / "model"), "--no_progress",
+        str(root / "img" / "01_01.png"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "labels: cyan, magenta" in done.stdout, done.stdout
+
+
+def test_classify_has_no_label_sets_when_model_is_single_label(retrained):
+    import imagehub
+
+    root, _ = retrained
+    image = next((root / "val").rglob("*.*"))
+    (result,) = imagehub.classify(str(root / "model"), [str(image)])
+    assert "predicted" not in result, result
+
+
+def test_evaluate_multi_label_reports_map_and_f1_at_card_thresholds(
+    multi_label,
+):
+    from imagehub.retrain._multilabel import f1_scores
+    from imagehub.retrain._multilabel import mean_average_precision
+
+    root, _ = multi_label
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--labels_csv",
+        str(root / "labels.csv"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == 48, report["count"]
+    assert report["mean_average_precision"] >= 0.9, report
+    # The numbers follow from the scores as retrain's own metrics do.
+    import numpy as np
+
+    import imagehub
+
+    results = imagehub.classify(
+        str(root / "model"), [str(root / "img")], top_k=3
+    )
+    names = report["class_names"]
+    scores = np.zeros((len(results), 3))
+    targets = np.zeros((len(results), 3))
+    for i, r in enumerate(results):
+        for e in r["top_k"]:
+            scores[i, e["index"]] = e["score"]
+        a, b = os.path.basename(r["path"])[:2]
+        targets[i, [int(a), int(b)]] = 1
+    assert report["mean_average_precision"] == pytest.approx(
+        mean_average_precision(scores, targets)
+    )
+    thresholds = np.array([c["threshold"] for c in report["per_class"]])
+    expected_f1 = f1_scores(scores, targets, thresholds)
+    assert [c["f1"] for c in report["per_class"]] == pytest.approx(
+        list(expected_f1)
+    )
+    assert names == ["cyan", "magenta", "yellow"]
+
+
+def test_evaluate_refuses_labels_csv_for_a_single_label_model(
+    retrained, multi_label
+):
+    root, _ = retrained
+    ml_root, _ = multi_label
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--labels_csv",
+        str(ml_root / "labels.csv"),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "multi-label" in done.stderr and "--image_dir" in done.stderr

@@ -2,7 +2,6 @@
 that each show two coloured shapes (one or two of three colours), on the
 tiny feature-vector SavedModel."""
 
-import itertools
 import json
 
 import numpy as np
@@ -14,49 +13,16 @@ from imagehub.retrain import make_image_classifier
 from imagehub.retrain._multilabel import average_precision
 from imagehub.retrain._multilabel import choose_thresholds
 from imagehub.retrain._multilabel import read_labels_csv
-from imagehub.testing import CLASS_COLOURS
+from imagehub.testing import MULTI_LABEL_NAMES as NAMES
 from imagehub.testing import run_cli
 from imagehub.testing import write_tiny_model
-
-NAMES = ("cyan", "magenta", "yellow")
-
-
-def _write_two_shape_images(root, per_pair=8, size=16, seed=0):
-    """Each image: a square of one class's colour on the left half and a
-    disc of the same or another class's colour on the right, on grey,
-    with noise; its labels are the one or two colours shown. Returns the
-    CSV's path."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    (root / "img").mkdir(parents=True)
-    yy, xx = np.mgrid[:size, :size]
-    half = size // 2
-    square = xx < half
-    disc = (yy - size / 2) ** 2 + (xx - 3 * size / 4) ** 2 < (size / 4) ** 2
-    rows = ["path,labels"]
-    for a, b in itertools.combinations_with_replacement(range(len(NAMES)), 2):
-        for j in range(per_pair):
-            first, second = (a, b) if j % 2 else (b, a)
-            img = np.full((size, size, 3), 128.0)
-            img[square] = CLASS_COLOURS[first]
-            img[disc] = CLASS_COLOURS[second]
-            img += rng.normal(0, 20, img.shape)
-            name = f"img/{a}{b}_{j:02d}.png"
-            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
-                root / name
-            )
-            labels = ";".join(sorted({NAMES[a], NAMES[b]}))
-            rows.append(f"{name},{labels}")
-    csv_path = root / "labels.csv"
-    csv_path.write_text("\n".join(rows) + "\n")
-    return csv_path
+from imagehub.testing import write_two_shape_images
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("multilabel")
-    csv_path = _write_two_shape_images(root)
+    csv_path = write_two_shape_images(root)
     write_tiny_model(root / "module")
     out = root / "out"
     result = make_image_classifier(

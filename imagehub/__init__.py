@@ -42,6 +42,8 @@ _LAZY = {
     "embed": "imagehub.embed",
     "classify": "imagehub.embed",
     "compare": "imagehub.compare",
+    # "module:attribute" when the attribute has another name there.
+    "evaluate": "imagehub.retrain:evaluate_model",
 }
 _SUBPACKAGES = (
     "spec",
@@ -71,18 +73,20 @@ if TYPE_CHECKING:
     from imagehub.hub import load as load
     from imagehub.hub import resolve as resolve
     from imagehub.keras import KerasLayer as KerasLayer
+    from imagehub.retrain import evaluate_model as evaluate  # noqa: F401
     from imagehub.scan import scan as scan
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
+        module_name, _, attribute = _LAZY[name].partition(":")
+        module = importlib.import_module(module_name)
         if module.__name__ == f"{__name__}.{name}":
             # A subpackage named like its function (`check`, `embed`): the
             # import just set it as our attribute, and it is callable (see
             # imagehub/_callable.py); caching the function would hide it.
             return module
-        value = getattr(module, name)
+        value = getattr(module, attribute or name)
         globals()[name] = value
         return value
     if name in _SUBPACKAGES:

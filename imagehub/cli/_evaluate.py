@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from imagehub.cli._embed import add_model_input_arguments
+
+if TYPE_CHECKING:
+    from imagehub.retrain import Calibration
 
 
 def add_parser(
@@ -45,6 +49,12 @@ def add_parser(
     p.add_argument(
         "--json", action="store_true", help="print the numbers as JSON"
     )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write reliability.png (a reliability diagram of the top-1 "
+        "scores) into this folder (created if missing)",
+    )
     add_model_input_arguments(p)
 
 
@@ -70,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from e
+    plot = _write_plot(args.out, result.calibration)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
@@ -89,9 +100,27 @@ def run(args: argparse.Namespace) -> int:
     print("confusion matrix (rows: true class, columns: predicted):")
     for name, row in zip(result.class_names, m.confusion_matrix, strict=True):
         print(f"{name:{width}}  " + " ".join(f"{n:4d}" for n in row))
+    ece = result.calibration.expected_calibration_error
+    print(f"expected calibration error {ece:.4f} (10 bins of top-1 score)")
+    if plot:
+        print(f"reliability diagram: {plot}")
     if result.skipped:
         print(f"{len(result.skipped)} files not scored (not images or bad)")
     return 0
+
+
+def _write_plot(out: str | None, calibration: Calibration) -> str | None:
+    """reliability.png in `out` (replacing an older one), or None."""
+    import os
+
+    from imagehub.retrain import write_reliability_diagram
+
+    if out is None:
+        return None
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "reliability.png")
+    write_reliability_diagram(calibration, path, overwrite=True)
+    return path
 
 
 def _fmt(value: float | None) -> str:

@@ -32,10 +32,14 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
+from imagehub.retrain._evaluate import Calibration
 from imagehub.retrain._evaluate import FolderEvaluation
 from imagehub.retrain._evaluate import MultiLabelEvaluation
+from imagehub.retrain._evaluate import calibration
 from imagehub.retrain._evaluate import evaluate_classifier
+from imagehub.retrain._evaluate import evaluate_model
 from imagehub.retrain._evaluate import evaluate_multi_label
+from imagehub.retrain._evaluate import write_reliability_diagram
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import TrainData
@@ -54,6 +58,7 @@ from imagehub.retrain._train import train
 
 __all__ = [
     "AccuracyError",
+    "Calibration",
     "Data",
     "FlagValueError",
     "FolderEvaluation",
@@ -74,8 +79,11 @@ __all__ = [
     "compile_model",
     "config_from_args",
     "deterministic_ops",
+    "calibration",
     "evaluate_classifier",
+    "evaluate_model",
     "evaluate_multi_label",
+    "write_reliability_diagram",
     "load_data",
     "make_image_classifier",
     "old_flag_names",

@@ -256,6 +256,129 @@ def _logits(
     return np.concatenate(chunks), np.asarray(labels), paths
 
 
+# --- calibration --------------------------------------------------------------
+
+CALIBRATION_BINS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """How well top-1 scores match accuracy: the images' top-1 scores in
+    equal-width bins over [0, 1] (Guo et al. 2017, "On Calibration of
+    Modern Neural Networks").
+
+    Attributes:
+        expected_calibration_error: Sum over bins of (share of images in
+            the bin) * |accuracy - mean top-1 score|; 0 is perfect.
+        edges: The bins' bounds, ``CALIBRATION_BINS + 1`` values.
+        confidence: Per bin, the mean top-1 score (None: empty bin).
+        accuracy: Per bin, the share of right top-1 answers (None: empty).
+        counts: Per bin, the number of images.
+    """
+
+    expected_calibration_error: float
+    edges: tuple[float, ...]
+    confidence: tuple[float | None, ...]
+    accuracy: tuple[float | None, ...]
+    counts: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expected_calibration_error": self.expected_calibration_error,
+            "bins": [
+                {
+                    "lower": lo,
+                    "upper": hi,
+                    "confidence": c,
+                    "accuracy": a,
+                    "count": n,
+                }
+                for lo, hi, c, a, n in zip(
+                    self.edges[:-1],
+                    self.edges[1:],
+                    self.confidence,
+                    self.accuracy,
+                    self.counts,
+                    strict=True,
+                )
+            ],
+        }
+
+
+def calibration(
+    confidences: np.ndarray,
+    correct: np.ndarray,
+    bins: int = CALIBRATION_BINS,
+) -> Calibration:
+    """The `Calibration` of top-1 scores `confidences` whose answers were
+    `correct` (booleans); a score of exactly 1 falls in the last bin."""
+    conf = np.asarray(confidences, np.float64)
+    right = np.asarray(correct, np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+    n = len(conf)
+    ece = 0.0
+    mean_conf: list[float | None] = []
+    mean_acc: list[float | None] = []
+    counts = []
+    for b in range(bins):
+        member = which == b
+        count = int(member.sum())
+        counts.append(count)
+        if not count:
+            mean_conf.append(None)
+            mean_acc.append(None)
+            continue
+        c, a = float(conf[member].mean()), float(right[member].mean())
+        mean_conf.append(c)
+        mean_acc.append(a)
+        ece += count / n * abs(a - c)
+    return Calibration(
+        expected_calibration_error=ece,
+        edges=tuple(float(e) for e in edges),
+        confidence=tuple(mean_conf),
+        accuracy=tuple(mean_acc),
+        counts=tuple(counts),
+    )
+
+
+def write_reliability_diagram(
+    result: Calibration, path: str, *, overwrite: bool = False
+) -> None:
+    """Writes `result` as a reliability diagram PNG (accuracy per bin of
+    top-1 score, against the diagonal of perfect calibration).
+
+    Raises:
+        OutputExistsError: `path` exists and `overwrite` is False.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from imagehub.outputs import atomic_file
+
+    edges = np.asarray(result.edges)
+    width = edges[1:] - edges[:-1]
+    accuracy = [a if a is not None else 0.0 for a in result.accuracy]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.bar(
+        edges[:-1], accuracy, width=width, align="edge", edgecolor="black",
+        alpha=0.7, label="accuracy",
+    )  # fmt: skip
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("top-1 score")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"reliability (ECE {result.expected_calibration_error:.3f})")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
 # --- a trained classifier on a labelled folder -------------------------------
 
 OTHER = "(other)"
@@ -277,6 +400,7 @@ class FolderEvaluation:
         paths: The images scored, in order.
         labels: Each image's true class (an index into `class_names`).
         predicted: Each image's top-1 label.
+        confidences: Each image's top-1 score.
         skipped: ``(path, reason)`` of the files not scored.
     """
 
@@ -288,11 +412,21 @@ class FolderEvaluation:
     paths: tuple[str, ...]
     labels: tuple[int, ...]
     predicted: tuple[str, ...]
+    confidences: tuple[float, ...]
     skipped: tuple[tuple[str, str], ...]
 
     @property
     def accuracy(self) -> float:
         return self.metrics.accuracy
+
+    @property
+    def calibration(self) -> Calibration:
+        """Top-1 scores against top-1 accuracy (ECE, reliability bins)."""
+        correct = [
+            self.class_names[t] == q
+            for t, q in zip(self.labels, self.predicted, strict=True)
+        ]
+        return calibration(np.asarray(self.confidences), np.asarray(correct))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form `imagehub evaluate --json` prints."""
@@ -306,6 +440,7 @@ class FolderEvaluation:
             "class_names": list(self.class_names),
             "confusion_matrix": metrics["confusion_matrix"],
             "per_class": metrics["per_class"],
+            "calibration": self.calibration.to_dict(),
             "misclassified": [
                 {"path": p, "true": self.class_names[t], "predicted": q}
                 for p, t, q in zip(
@@ -409,6 +544,7 @@ def evaluate_classifier(
         paths=tuple(r["path"] for r in scored),
         labels=tuple(truth),
         predicted=tuple(predicted),
+        confidences=tuple(float(r["top_k"][0]["score"]) for r in scored),
         skipped=tuple(skipped),
     )
 
@@ -609,3 +745,56 @@ def evaluate_multi_label(
             (r["path"], r.get("error", "")) for r in results if not r["top_k"]
         ),
     )
+
+
+def evaluate_model(
+    model: str,
+    image_dir: str | None = None,
+    *,
+    labels: str | None = None,
+    labels_csv: str | None = None,
+    batch_size: int = 32,
+    image_size: Any = None,
+    resize: str = "stretch",
+) -> FolderEvaluation | MultiLabelEvaluation:
+    """`imagehub.evaluate`: scores a classifier on labelled images.
+
+    Args:
+        model: A handle or path of the classifier.
+        image_dir: One subfolder of images per class; with `labels_csv`,
+            the folder relative CSV paths start from.
+        labels: A labels file, when the model's card has no labels.
+        labels_csv: For a multi-label model: ``path,labels`` rows.
+        batch_size: Images per model call.
+        image_size: (height, width) or "H,W"; default: the model's.
+        resize: How images are fitted to the input size.
+
+    Returns:
+        A `FolderEvaluation` (top-1/top-5 accuracy, per-class scores,
+        confusion matrix, calibration) or, with `labels_csv`, a
+        `MultiLabelEvaluation` (mAP, per-class F1 at the card's
+        thresholds).
+
+    Raises:
+        ValueError: Neither `image_dir` nor `labels_csv`, or what
+            `evaluate_classifier` / `evaluate_multi_label` refuse.
+
+    Example:
+        >>> result = imagehub.evaluate("model_dir", "photos/")
+        >>> result.accuracy, result.calibration.expected_calibration_error
+    """
+    common = {
+        "batch_size": batch_size,
+        "image_size": image_size,
+        "resize": resize,
+    }
+    if labels_csv is not None:
+        return evaluate_multi_label(
+            model, labels_csv, image_dir=image_dir, **common
+        )
+    if image_dir is None:
+        raise ValueError(
+            "evaluate needs image_dir (one subfolder per class) or, for a "
+            "multi-label model, labels_csv"
+        )
+    return evaluate_classifier(model, image_dir, labels=labels, **common)

@@ -4,6 +4,7 @@ printed for its validation images."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from imagehub.retrain import make_image_classifier
@@ -217,3 +218,68 @@ def test_evaluate_refuses_labels_csv_for_a_single_label_model(
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "multi-label" in done.stderr and "--image_dir" in done.stderr
+
+
+# --- calibration and the Python entry point ----------------------------------
+
+
+def test_calibration_error_is_zero_when_scores_match_accuracy():
+    from imagehub.retrain import calibration
+
+    # Bin [0.7, 0.8): 8 answers at 0.75, exactly 75% of them right.
+    conf = np.full(8, 0.75)
+    right = np.array([1, 1, 1, 0, 1, 1, 1, 0], bool)
+    result = calibration(conf, right)
+    assert result.expected_calibration_error == pytest.approx(0.0)
+    assert result.counts[7] == 8 and sum(result.counts) == 8
+
+
+def test_calibration_error_weighs_each_bin_by_its_images():
+    from imagehub.retrain import calibration
+
+    # 3 images at 0.95, all wrong (gap 0.95); 1 at 1.0 (last bin), right.
+    conf = np.array([0.95, 0.95, 0.95, 1.0])
+    right = np.array([False, False, False, True])
+    result = calibration(conf, right)
+    # One bin [0.9, 1]: mean score 0.9625, accuracy 0.25.
+    assert result.counts[-1] == 4
+    assert result.expected_calibration_error == pytest.approx(0.9625 - 0.25)
+    assert result.accuracy[0] is None, "empty bins have no accuracy"
+
+
+def test_evaluate_reports_calibration_and_writes_reliability_png(
+    retrained, tmp_path
+):
+    from PIL import Image
+
+    import imagehub
+
+    root, result = retrained
+    expected = imagehub.evaluate(str(root / "model"), str(root / "val"))
+    assert expected.accuracy == pytest.approx(result.val_accuracy)
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--image_dir",
+        str(root / "val"), "--out", str(tmp_path / "out"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)["calibration"]
+    ece = expected.calibration.expected_calibration_error
+    assert report["expected_calibration_error"] == pytest.approx(ece)
+    assert 0.0 < ece < 1.0, "random labels: scores cannot match exactly"
+    assert sum(b["count"] for b in report["bins"]) == result.val_count
+    # The ECE from the bins, recomputed by hand.
+    manual = sum(
+        b["count"] / result.val_count * abs(b["accuracy"] - b["confidence"])
+        for b in report["bins"]
+        if b["count"]
+    )
+    assert manual == pytest.approx(ece)
+    with Image.open(tmp_path / "out" / "reliability.png") as png:
+        assert png.format == "PNG" and png.size[0] > 100
+
+
+def test_imagehub_evaluate_needs_image_dir_or_labels_csv():
+    import imagehub
+
+    with pytest.raises(ValueError, match="labels_csv"):
+        imagehub.evaluate("any_model")

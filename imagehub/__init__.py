@@ -35,7 +35,7 @@ _LAZY = {
     "export_feature_vector": "imagehub.export",
     "export_classifier": "imagehub.export",
     "check": "imagehub.check",
-    "scan": "imagehub.check",
+    "scan": "imagehub.scan",
     "load": "imagehub.hub",
     "resolve": "imagehub.hub",
     "KerasLayer": "imagehub.keras",
@@ -51,6 +51,7 @@ _SUBPACKAGES = (
     "hub",
     "keras",
     "data",
+    "scan",
     "engines",
     "retrain",
     "embed",
@@ -62,7 +63,6 @@ __all__ = sorted([*_LAZY, *_SUBPACKAGES, "__version__"])
 
 if TYPE_CHECKING:
     from imagehub.check import check as check
-    from imagehub.check import scan as scan
     from imagehub.compare import compare as compare
     from imagehub.embed import classify as classify
     from imagehub.embed import embed as embed
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from imagehub.hub import load as load
     from imagehub.hub import resolve as resolve
     from imagehub.keras import KerasLayer as KerasLayer
+    from imagehub.scan import scan as scan
 
 
 def __getattr__(name: str) -> Any:

@@ -3,6 +3,8 @@
 `scan(path)` reads a SavedModel's protobuf without loading it and passes
 it only when every op is on imagehub's allowlist and every checkpoint op
 forms the standard saver; `trust=True` is the only way past a refusal.
+The scan lives in `imagehub.scan` (below `hub`, which scans before it
+loads); its names are re-exported here as before.
 `check(path_or_handle)` scans, loads and probes the model against every
 rule of SPEC.md, returning a `Report` with one PASS / FAIL / WARN / SKIP
 `Result` per rule.
@@ -22,15 +24,15 @@ from imagehub.check._report import PASS
 from imagehub.check._report import SKIP
 from imagehub.check._report import STATUSES
 from imagehub.check._report import WARN
-from imagehub.check._report import Finding
 from imagehub.check._report import Report
 from imagehub.check._report import Result
-from imagehub.check._report import ScanResult
-from imagehub.check._report import UnsafeModelError
-from imagehub.check._scan import LIMITS
-from imagehub.check._scan import Limits
-from imagehub.check._scan import ScanLimitError
-from imagehub.check._scan import scan
+from imagehub.scan import LIMITS
+from imagehub.scan import Finding
+from imagehub.scan import Limits
+from imagehub.scan import ScanLimitError
+from imagehub.scan import ScanResult
+from imagehub.scan import UnsafeModelError
+from imagehub.scan import scan
 
 __all__ = [
     "EXTRA_CHECKS",

@@ -14,11 +14,11 @@ from imagehub.check._report import FAIL
 from imagehub.check._report import SKIP
 from imagehub.check._report import Report
 from imagehub.check._report import Result
-from imagehub.check._report import ScanResult
-from imagehub.check._scan import scan
 from imagehub.hub import HubError
 from imagehub.hub import ModelFacts
 from imagehub.hub import facts_from
+from imagehub.scan import ScanResult
+from imagehub.scan import scan
 from imagehub.spec import DEFAULT_IMAGE_SIZE
 from imagehub.spec import TASK_FEATURE_VECTOR
 from imagehub.spec import TASKS

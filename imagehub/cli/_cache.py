@@ -5,13 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 from imagehub.cli import UsageError
+
+if TYPE_CHECKING:
+    from imagehub.hub import CacheEntry
+
+_T = TypeVar("_T")
 
 HELP = "list, verify, clear, export or import cached models"
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = subparsers.add_parser(
         "cache",
         help=HELP,
@@ -93,7 +104,7 @@ def _short(revision: str | None) -> str:
     return revision[:12] if len(revision) == 40 else revision
 
 
-def _status(entry) -> str:
+def _status(entry: CacheEntry) -> str:
     return "ok" if entry.ok else "damaged: " + "; ".join(entry.problems[:2])
 
 
@@ -109,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
     except hub.HandleError as error:
         raise UsageError(str(error)) from None
 
-    def pin(entry) -> str:
+    def pin(entry: CacheEntry) -> str:
         if lockfile is None:
             return "no lock file"
         return lockfile.status(entry.key, entry.sha256)
@@ -240,7 +251,7 @@ def _clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def call_hub(command: str, function, *args):
+def call_hub(command: str, function: Callable[..., _T], *args: Any) -> _T:
     """Calls a hub function for a CLI command: a bad handle is a usage
     error (exit 2), another hub error is printed without a traceback and
     exits 1."""

@@ -9,7 +9,9 @@ from imagehub.cli import parse_image_size_flag
 from imagehub.spec import TASKS
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "check",
         help="check a SavedModel against the image API, rule by rule",

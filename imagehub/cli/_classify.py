@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from imagehub.cli._embed import add_engine_argument
 from imagehub.cli._embed import add_model_input_arguments
 from imagehub.embed import DEFAULTS
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "classify",
         help="label images with a classifier (top-k labels and scores)",
@@ -50,7 +53,7 @@ def add_parser(subparsers) -> None:
     )
 
 
-def _format(result: dict) -> list[str]:
+def _format(result: dict[str, Any]) -> list[str]:
     lines = [result["path"]]
     if "error" in result:
         lines.append(f"  error: {result['error']}")

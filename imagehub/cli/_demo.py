@@ -29,7 +29,9 @@ FLOWERS = os.path.join(_DEFAULT, "flowers")
 FAST_EPOCHS = 5
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "demo",
         help="export, check, retrain, classify and embed on the built-in "

@@ -50,7 +50,9 @@ def add_engine_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "embed",
         help="compute feature vectors for many images (Parquet or .npy)",
@@ -145,8 +147,22 @@ def run(args: argparse.Namespace) -> int:
     if beam_options and args.runner != "beam":
         raise UsageError("--beam_option needs --runner beam")
     inputs = args.input[0] if len(args.input) == 1 else args.input
+    import functools
+
     import imagehub
 
+    # What both runners take alike; each adds its own below.
+    embed = functools.partial(
+        imagehub.embed,
+        args.model,
+        inputs,
+        args.output,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        resize=args.resize,
+        overwrite=args.overwrite,
+        engine=args.engine,
+    )
     try:
         if args.runner == "beam":
             import logging
@@ -158,34 +174,15 @@ def run(args: argparse.Namespace) -> int:
                 logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
             with stderr_console().status("Running the Beam pipeline"):
-                summary = imagehub.embed(
-                    args.model,
-                    inputs,
-                    args.output,
-                    batch_size=args.batch_size,
-                    image_size=args.image_size,
-                    resize=args.resize,
-                    runner="beam",
-                    beam_options=beam_options,
-                    overwrite=args.overwrite,
-                    engine=args.engine,
-                )
+                summary = embed(runner="beam", beam_options=beam_options)
         else:
             with image_progress(
                 "embedding", enabled=not args.no_progress
             ) as progress:
-                summary = imagehub.embed(
-                    args.model,
-                    inputs,
-                    args.output,
-                    batch_size=args.batch_size,
-                    image_size=args.image_size,
-                    resize=args.resize,
+                summary = embed(
                     progress=progress,
                     part_size=args.part_size,
                     workers=args.workers,
-                    overwrite=args.overwrite,
-                    engine=args.engine,
                 )
     except (ValueError, FileNotFoundError, FileExistsError, EngineError) as e:
         # FileExistsError: imagehub.outputs' refusals (an existing output,

@@ -8,7 +8,9 @@ import json
 from imagehub.cli._embed import add_model_input_arguments
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score a classifier on a folder of labelled images (accuracy, "

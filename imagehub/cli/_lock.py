@@ -9,7 +9,9 @@ import sys
 HELP = "pin handles to their resolved version and content SHA-256"
 
 
-def add_parser(subparsers) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = subparsers.add_parser(
         "lock",
         help=HELP,

@@ -42,6 +42,7 @@ def image_progress(
     from rich.progress import MofNCompleteColumn
     from rich.progress import Progress
     from rich.progress import ProgressColumn
+    from rich.progress import Task
     from rich.progress import TextColumn
     from rich.progress import TimeElapsedColumn
     from rich.progress import TimeRemainingColumn
@@ -50,7 +51,7 @@ def image_progress(
     class ImagesPerSecond(ProgressColumn):
         """Recent speed while running; the average over the run at the end."""
 
-        def render(self, task) -> Text:
+        def render(self, task: Task) -> Text:
             speed = task.speed
             if (task.finished or speed is None) and task.elapsed:
                 speed = task.completed / task.elapsed

@@ -13,10 +13,9 @@ features compare cached. Names are loaded on first use, so the CLI reads
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
 
+from imagehub._callable import lazy_attributes
 from imagehub._callable import make_module_callable
 from imagehub.compare._config import DEFAULTS as DEFAULTS
 from imagehub.compare._config import CompareDefaults as CompareDefaults
@@ -27,8 +26,8 @@ from imagehub.compare._config import ModelRefusedError as ModelRefusedError
 # name -> private module defining it.
 _LAZY = {
     "compare": "_compare",
-    "CompareResult": "_compare",
-    "ModelScore": "_compare",
+    "CompareResult": "_result",
+    "ModelScore": "_result",
     "FoldScores": "_probe",
     "PairedDifference": "_stats",
     "paired_bootstrap": "_stats",
@@ -50,29 +49,19 @@ __all__ = sorted(
 )
 
 if TYPE_CHECKING:
-    from imagehub.compare._compare import CompareResult as CompareResult
-    from imagehub.compare._compare import ModelScore as ModelScore
     from imagehub.compare._compare import compare as compare
     from imagehub.compare._probe import FoldScores as FoldScores
     from imagehub.compare._report import gap_text as gap_text
     from imagehub.compare._report import human_size as human_size
     from imagehub.compare._report import rank_labels as rank_labels
+    from imagehub.compare._result import CompareResult as CompareResult
+    from imagehub.compare._result import ModelScore as ModelScore
     from imagehub.compare._stats import PairedDifference as PairedDifference
     from imagehub.compare._stats import paired_bootstrap as paired_bootstrap
     from imagehub.compare._stats import stratified_folds as stratified_folds
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
 
 
 # `imagehub.compare` is also a function: see imagehub/_callable.py.

@@ -184,12 +184,13 @@ def model_features(
         features[where] = feats
         present[where] = True
     card = prepared.card
+    height, width = model.image_size
     return ModelFeatures(
         handle=handle,
         module_dir=prepared.module_dir,
         features=features,
         present=present,
-        image_size=tuple(model.image_size),
+        image_size=(int(height), int(width)),
         num_features=int(model.num_features),
         size_bytes=size_on_disk(prepared.module_dir),
         license=(card.license if card is not None else "") or "",

@@ -38,7 +38,8 @@ class FoldScores:
     ks: tuple[int, ...] = ()
 
     def correct(self, labels: np.ndarray) -> np.ndarray:
-        return self.predictions == np.asarray(labels)
+        same: np.ndarray = self.predictions == np.asarray(labels)
+        return same
 
     @property
     def mean(self) -> float:
@@ -102,10 +103,10 @@ def _feature_data(
     bs = config.batch_size
     x_train, y_train = features[train_rows], labels[train_rows]
 
-    def one_hot(x, y):
+    def one_hot(x: Any, y: Any) -> tuple[Any, Any]:
         return x, tf.one_hot(tf.cast(y, tf.int32), k)
 
-    def epoch_dataset(order):
+    def epoch_dataset(order: np.ndarray) -> Any:
         ds = tf.data.Dataset.from_tensor_slices(
             (x_train[order], y_train[order])
         )

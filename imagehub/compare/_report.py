@@ -12,8 +12,8 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imagehub.compare._compare import CompareResult
-    from imagehub.compare._compare import ModelScore
+    from imagehub.compare._result import CompareResult
+    from imagehub.compare._result import ModelScore
 
 JSON_FILE = "compare.json"
 HTML_FILE = "report.html"
@@ -101,6 +101,7 @@ def plot_accuracy_vs_speed(result: CompareResult, path: str) -> None:
         )
         ax.legend(loc="lower left")
     ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.15)
     ax.set_xlabel("features per second (log scale)")
     ax.set_ylabel("linear-probe accuracy (cross-validated)")
     ax.set_title("Accuracy vs speed (filled: Pareto front)")
@@ -161,6 +162,13 @@ def _html(result: CompareResult) -> str:
         if result.retrain_command
         else "<p>No model could be scored.</p>"
     )
+    reuse = (
+        "Reuses the features compare cached (same seed, same checkpoint "
+        "folder):"
+        if result.reuses_cache
+        else "Computes its own features (compare looked at a subset of the "
+        "images, or cached nothing):"
+    )
     level = next(
         (s.vs_best.level for s in result.scores if s.vs_best is not None),
         0.95,
@@ -183,7 +191,7 @@ pre {{ background: #f4f4f4; padding: 1em; white-space: pre-wrap; }}
 for every model). Linear probe: retrain's head recipe on cached
 features; kNN: cosine, k chosen on each training part. Gap: the best
 model's accuracy minus this one's, with a {100 * level:.0f}% paired
-bootstrap interval; "=1" and "(tie)" mark models the data cannot tell
+bootstrap interval; "=1" and "tie" mark models the data cannot tell
 from the best. Highlighted rows are on the accuracy-vs-speed Pareto
 front.</p>
 <table class="summary">
@@ -197,8 +205,7 @@ front.</p>
 <h2>Per-class accuracy (linear probe)</h2>
 {_per_class_table(result)}
 <h2>Retrain with the winner</h2>
-<p>Reuses the features compare cached (same seed, same checkpoint
-folder):</p>
+<p>{reuse}</p>
 {command}
 </body></html>
 """

@@ -54,7 +54,8 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
+    unit: np.ndarray = x / np.maximum(norm, 1e-12)
+    return unit
 
 
 def _votes(
@@ -75,7 +76,8 @@ def _votes(
     np.add.at(
         votes, (rows, labels[idx].ravel()), (sims.ravel() + 1.0) / (4.0 * k)
     )
-    return votes.argmax(axis=1)
+    predicted: np.ndarray = votes.argmax(axis=1)
+    return predicted
 
 
 def choose_k(features: np.ndarray, labels: np.ndarray, num_classes: int) -> int:

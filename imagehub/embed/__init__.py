@@ -8,10 +8,9 @@ without importing numpy, TensorFlow or Beam.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
 
+from imagehub._callable import lazy_attributes
 from imagehub._callable import make_module_callable
 from imagehub.embed._defaults import DEFAULTS as DEFAULTS
 from imagehub.embed._defaults import EmbedDefaults as EmbedDefaults
@@ -50,17 +49,7 @@ if TYPE_CHECKING:
     from imagehub.embed._writer import errors_path as errors_path
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
 
 
 # `imagehub.embed` is also a function: see imagehub/_callable.py.

@@ -64,7 +64,8 @@ def decode_one(
 ) -> tuple[np.ndarray | None, str | None]:
     """Decodes one image with `imagehub.data.load_image`.
 
-    The local loop's reason for a file `dataset` dropped. Returns (image, None), or (None, reason) for a bad file.
+    The local loop's reason for a file `dataset` dropped. Returns
+    (image, None), or (None, reason) for a bad file.
     """
     from imagehub.data import ImageError
     from imagehub.data import load_image

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib.metadata
 import json
 import os
 from typing import Any
 
 import numpy as np
+
+from imagehub.engines._errors import EngineUnavailableError
 
 ENGINES = ("tensorflow", "litert", "openvino")
 ENGINE_CHOICES = ("auto", *ENGINES)
@@ -39,6 +42,21 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def installed_version(engine: str, distribution: str, pip_line: str) -> str:
+    """The installed version of the package `engine` runs on.
+
+    Raises:
+        EngineUnavailableError: It is not installed (names the pip line).
+    """
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError as e:
+        raise EngineUnavailableError(
+            f"engine {engine!r} needs {distribution}, which is not "
+            f"installed: {pip_line}; or use --engine tensorflow"
+        ) from e
 
 
 def relative_difference(output: np.ndarray, reference: np.ndarray) -> float:

@@ -11,7 +11,6 @@ batch at a time.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import threading
@@ -22,6 +21,7 @@ import numpy as np
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import cpu_threads
+from imagehub.engines._base import installed_version
 from imagehub.engines._errors import EngineUnavailableError
 from imagehub.engines._tensorflow import SourceModel
 
@@ -32,13 +32,7 @@ PIP_LINE = "pip install 'imagehub[litert]'  (ai-edge-litert)"
 
 
 def version() -> str:
-    try:
-        return importlib.metadata.version("ai-edge-litert")
-    except importlib.metadata.PackageNotFoundError as e:
-        raise EngineUnavailableError(
-            f"engine 'litert' needs LiteRT, which is not installed: "
-            f"{PIP_LINE}; or use --engine tensorflow"
-        ) from e
+    return installed_version("litert", "ai-edge-litert", PIP_LINE)
 
 
 def convert(

@@ -16,7 +16,6 @@ one request.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import shutil
@@ -28,6 +27,7 @@ import numpy as np
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import cpu_threads
+from imagehub.engines._base import installed_version
 from imagehub.engines._errors import EngineUnavailableError
 from imagehub.engines._tensorflow import SERVING_KEY
 from imagehub.engines._tensorflow import SourceModel
@@ -40,13 +40,7 @@ DEVICE = "CPU"
 
 
 def version() -> str:
-    try:
-        return importlib.metadata.version("openvino")
-    except importlib.metadata.PackageNotFoundError as e:
-        raise EngineUnavailableError(
-            f"engine 'openvino' needs OpenVINO, which is not installed: "
-            f"{PIP_LINE}; or use --engine tensorflow"
-        ) from e
+    return installed_version("openvino", "openvino", PIP_LINE)
 
 
 def convert(

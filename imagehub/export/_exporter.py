@@ -9,6 +9,7 @@ TFLite and TF Serving see plain captured variables, as in the SavedModels
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -294,55 +295,63 @@ def _verify(
         raise ExportVerificationError(f"{path} has no model card")
 
 
-def export(
-    model: Any,
-    path: str | os.PathLike[str],
-    task: str,
-    *,
-    labels: Sequence[str] | None = None,
-    activation: str | None = None,
-    image_size: int | tuple[int, int] | None = None,
-    input_range: Any = None,
-    preprocessing: str | Callable[[Any], Any] | None = None,
-    fixed_size: bool = False,
-    min_size: int | tuple[int, int] | None = None,
-    hparams: Sequence[str] | None = None,
-    overwrite: bool = False,
-    source: str | None = None,
-    license: str = "",  # noqa: A002 - the model card's field name.
-    extra: dict[str, Any] | None = None,
-    signature: str | None = None,
-) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """What a caller chose for one export, as the public functions take it.
+
+    `export_feature_vector` and `export_classifier` spell these out as
+    keyword-only parameters (with their defaults, for IDEs and type
+    checkers); `_export` reads them from this one value.
+    """
+
+    task: str
+    labels: Sequence[str] | None
+    activation: str | None
+    image_size: int | tuple[int, int] | None
+    input_range: Any
+    preprocessing: str | Callable[[Any], Any] | None
+    fixed_size: bool
+    min_size: int | tuple[int, int] | None
+    hparams: Sequence[str] | None
+    overwrite: bool
+    source: str | None
+    license: str
+    extra: dict[str, Any] | None
+    signature: str | None
+
+
+def _export(model: Any, path: str | os.PathLike[str], options: _Options) -> str:
     """Exports `model` as a reusable image SavedModel; see the public
     `export_feature_vector` and `export_classifier`."""
     import tensorflow as tf
 
     from imagehub.export._sources import resolve_source
 
+    task, activation = options.task, options.activation
     path = os.path.abspath(os.fspath(path))
-    outputs.check_target(path, overwrite)
+    outputs.check_target(path, options.overwrite)
     if task == TASK_CLASSIFICATION and activation not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}"
         )
-    size_hint = parse_image_size(image_size)
+    size_hint = parse_image_size(options.image_size)
     resolved = resolve_source(
         model,
         task,
-        signature=signature,
+        signature=options.signature,
         image_size=size_hint,
-        input_range=input_range,
-        preprocessing=preprocessing,
+        input_range=options.input_range,
+        preprocessing=options.preprocessing,
     )
     model, origin, size_hint = (
         resolved.model,
         resolved.source,
         resolved.image_size,
     )
-    labels = resolved.labels if labels is None else labels
-    hparams = resolved.hparams if hparams is None else hparams
-    license = license or resolved.license  # noqa: A001 - the card's field.
-    extra = {**resolved.extra, **(extra or {})}
+    labels = resolved.labels if options.labels is None else options.labels
+    hparams = resolved.hparams if options.hparams is None else options.hparams
+    card_license = options.license or resolved.license
+    extra = {**resolved.extra, **(options.extra or {})}
     scale, scaling = scaling_fn(resolved.input_range, resolved.preprocessing)
     forward = Forward(
         model, task, scale, activation if task == TASK_CLASSIFICATION else None
@@ -365,7 +374,7 @@ def export(
             "the serving signatures use %s",
             size,
         )
-    fixed = bool(model_fixed or fixed_size)
+    fixed = bool(model_fixed or options.fixed_size)
     images = _random_images(_VERIFY_IMAGES, size)
     expected = np.asarray(forward(tf.constant(images)))
     num_outputs = _check_output(expected, task)
@@ -378,7 +387,7 @@ def export(
                 f"{len(labels)} labels given for a model with "
                 f"{num_outputs} outputs; give one label per class"
             )
-    min_hw = None if fixed else parse_image_size(min_size, "min_size")
+    min_hw = None if fixed else parse_image_size(options.min_size, "min_size")
     if not fixed and min_hw is None:
         min_hw = _probe_min_size(forward, size)
     chosen = _resolve_hparams(forward, hparams)
@@ -401,12 +410,12 @@ def export(
         labels=labels,
         activation=activation if task == TASK_CLASSIFICATION else None,
         hparams=chosen,
-        source=source or origin or f"Keras model {model.name!r}",
-        license=license,
+        source=options.source or origin or f"Keras model {model.name!r}",
+        license=card_license,
         signatures=(SIGNATURE_FLOAT, SIGNATURE_BYTES),
         extra=info,
     )
-    with outputs.atomic_directory(path, overwrite=overwrite) as tmp:
+    with outputs.atomic_directory(path, overwrite=options.overwrite) as tmp:
         card_dir = os.path.join(tmp, ".card")
         os.makedirs(card_dir)
         card_file = os.path.join(card_dir, CARD_FILENAME)
@@ -476,10 +485,10 @@ def export_feature_vector(
         ...     include_top=False, pooling="avg", weights=None)
         >>> export_feature_vector(model, "/tmp/fv", input_range=(0, 255))
     """
-    return export(
-        model,
-        path,
-        TASK_FEATURE_VECTOR,
+    options = _Options(
+        task=TASK_FEATURE_VECTOR,
+        labels=None,
+        activation=None,
         image_size=image_size,
         input_range=input_range,
         preprocessing=preprocessing,
@@ -492,6 +501,7 @@ def export_feature_vector(
         extra=extra,
         signature=signature,
     )
+    return _export(model, path, options)
 
 
 def export_classifier(
@@ -537,10 +547,8 @@ def export_classifier(
         ExportVerificationError: The reloaded export does not reproduce the
             source model; nothing is written.
     """
-    return export(
-        model,
-        path,
-        TASK_CLASSIFICATION,
+    options = _Options(
+        task=TASK_CLASSIFICATION,
         labels=labels,
         activation=activation,
         image_size=image_size,
@@ -555,3 +563,4 @@ def export_classifier(
         extra=extra,
         signature=signature,
     )
+    return _export(model, path, options)

@@ -84,12 +84,9 @@ def export_bundle(handles: list[str], out: str) -> list[BundleItem]:
     cache = _cache.Cache(_config.cache_dir())
     models, seen = [], set()
     for text in handles:
-        parsed = _handles.parse_handle(text)
-        if parsed.kind == _handles.LOCAL:
-            raise HandleError(
-                f"{text!r} is a local directory; a bundle carries cached "
-                "models (remote handles), so copy the directory instead"
-            )
+        parsed = _handles.parse_cached(
+            text, "a bundle carries cached models, so copy the model instead"
+        )
         pin = lockfile.find(parsed) if lockfile is not None else None
         _, target = _resolver.resolve_remote(parsed, pin, where)
         files = _resolver.verified_files(target)

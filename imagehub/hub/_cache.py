@@ -55,6 +55,24 @@ def is_lock_name(filename: str) -> bool:
     return suffix == LOCK_SUFFIX and bool(ENTRY_NAME.fullmatch(stem))
 
 
+def read_record(path: str, what: str) -> dict[str, Any] | None:
+    """The JSON object a cache record holds, or None when there is none.
+
+    A missing file is no record; a damaged one (unreadable, not JSON, not
+    an object) counts as none too, with a warning, since the cache can
+    always rebuild it.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("Ignoring unreadable %s %s: %s", what, path, e)
+        return None
+    return record if isinstance(record, dict) else None
+
+
 @dataclasses.dataclass(frozen=True)
 class CacheEntry:
     """One cached model, as `list_cache` and `verify_cache` report it.
@@ -109,17 +127,8 @@ class Cache:
 
     def read_manifest(self, name: str) -> dict[str, Any] | None:
         path = os.path.join(self.entry_dir(name), MANIFEST)
-        try:
-            with open(path, encoding="utf-8") as f:
-                manifest = json.load(f)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            logger.warning("Unreadable cache manifest %s: %s", path, e)
-            return None
-        if not isinstance(manifest, dict) or not isinstance(
-            manifest.get("files"), dict
-        ):
+        manifest = read_record(path, "cache manifest")
+        if manifest is None or not isinstance(manifest.get("files"), dict):
             return None
         return manifest
 

@@ -224,7 +224,6 @@ def _copy_gfile_file(
 def _copy_gfile_tree(
     src: str, dest: str, lock: _lock.EntryLock
 ) -> dict[str, _tar.FileDigest]:
-    import hashlib
 
     import tensorflow as tf
 
@@ -238,19 +237,12 @@ def _copy_gfile_tree(
                 os.makedirs(os.path.join(dest, *rel_dir.split("/")), 0o755)
             for filename in filenames:
                 rel = f"{rel_dir}/{filename}" if rel_dir else filename
-                digest = hashlib.sha256()
-                size = 0
                 target = os.path.join(dest, *rel.split("/"))
                 with (
                     tf.io.gfile.GFile(f"{dirpath}/{filename}", "rb") as fin,
                     open(target, "xb") as fout,
                 ):
-                    while chunk := fin.read(_download.CHUNK_BYTES):
-                        fout.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        lock.beat()
-                files[rel] = _tar.FileDigest(size, digest.hexdigest())
+                    files[rel] = _tar.digest_stream(fin, fout, lock.beat)
     except tf.errors.PermissionDeniedError as e:
         raise DownloadError(f"permission denied reading {src}: {e}") from None
     except tf.errors.OpError as e:

@@ -164,6 +164,26 @@ def parse_handle(handle: str | os.PathLike[str]) -> Handle:
     )
 
 
+def parse_cached(handle: str, fix: str) -> Handle:
+    """Classifies the handle of a model the cache can hold (a remote one).
+
+    Args:
+        handle: The handle as the user gave it.
+        fix: What to do instead, for the error on a local path.
+
+    Raises:
+        HandleError: `handle` is a local path (local models are never
+            cached), or as for `parse_handle`.
+    """
+    parsed = parse_handle(handle)
+    if parsed.kind == LOCAL:
+        raise HandleError(
+            f"handle {handle!r} is a local path, and local models are never "
+            f"cached; {fix}"
+        )
+    return parsed
+
+
 def _is_archive_name(path: str) -> bool:
     return path.lower().endswith(ARCHIVE_SUFFIXES)
 

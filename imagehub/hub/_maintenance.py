@@ -14,7 +14,6 @@ from imagehub.hub import _handles
 from imagehub.hub import _lock
 from imagehub.hub import _versions
 from imagehub.hub._cache import CacheEntry
-from imagehub.hub._errors import HandleError
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +36,11 @@ def _names(
         handles = [handles]
     names = []
     for handle in handles:
-        parsed = _handles.parse_handle(handle)
-        if parsed.kind == _handles.LOCAL:
-            raise HandleError(
-                f"handle {handle!r} is a local path, and local models are "
-                "never cached; pass a remote handle as `imagehub cache list` "
-                "shows it (e.g. https://.../model.tar.gz)"
-            )
+        parsed = _handles.parse_cached(
+            handle,
+            "pass a remote handle as `imagehub cache list` shows it "
+            "(e.g. https://.../model.tar.gz)",
+        )
         if not parsed.is_pinned:
             # The version it last resolved to (or none, if it never did).
             recorded = _versions.read_ref(cache.root, parsed.key)

@@ -210,7 +210,7 @@ def load(
     """
     path = resolve(handle)
     if not trust:
-        from imagehub.check import scan
+        from imagehub.scan import scan
 
         scan(path).raise_if_refused(
             f"to load {os.fspath(handle)!r}",

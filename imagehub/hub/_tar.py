@@ -9,13 +9,17 @@ archive bombs. Modes and owners from the archive are ignored.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import os
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable
 from typing import IO
+from typing import cast
 
 from imagehub.hub._errors import DownloadError
 from imagehub.hub._errors import UnsafeArchiveError
@@ -118,9 +122,15 @@ def safe_extract(
     total = 0
     count = 0
     try:
-        # Stream mode ("r|*") reads the archive once, front to back, and
-        # never seeks, so a truncated gzip fails where it ends.
-        with tarfile.open(archive_path, mode="r|*") as tar:
+        # Stream mode ("r|") reads the archive once, front to back, and
+        # never seeks, so a truncated archive fails where it ends. The
+        # decompressor is opened here, not by tarfile, and read to its end
+        # below: tarfile's own stream never checks the gzip CRC, so bytes
+        # flipped inside a member would otherwise pass unnoticed.
+        with (
+            _open_decompressed(archive_path) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
             for member in tar:
                 count += 1
                 if count > max_members:
@@ -162,6 +172,10 @@ def safe_extract(
                 if fileobj is None:  # pragma: no cover - isfile() above
                     raise UnsafeArchiveError(f"cannot read {member.name!r}")
                 digests[rel] = _write_file(fileobj, dest, beat)
+            # The tar's end blocks may come before the compressed stream's
+            # end; reading on verifies its checksum (CRC32, xz/bz2 checks).
+            while stream.read(_CHUNK):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         if isinstance(e, OSError) and not _is_format_error(e):
             raise
@@ -176,6 +190,19 @@ def safe_extract(
             "cached"
         ) from e
     return digests
+
+
+def _open_decompressed(path: str) -> IO[bytes]:
+    """The archive's bytes after decompression, checked at their end."""
+    head = _head(path, 6)
+    # Each is a binary file object; typeshed types them apart from IO.
+    if head.startswith(b"\x1f\x8b"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    if head.startswith(b"BZh"):
+        return cast(IO[bytes], bz2.open(path, "rb"))
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return cast(IO[bytes], lzma.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _head(path: str, size: int = 40) -> bytes:
@@ -225,30 +252,35 @@ def _write_file(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(dest, flags, _FILE_MODE)
-    digest = hashlib.sha256()
-    size = 0
     with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = fileobj.read(_CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            if beat is not None:
-                beat()
-    return FileDigest(size, digest.hexdigest())
+        return digest_stream(fileobj, out, beat)
 
 
 def hash_file(path: str) -> FileDigest:
     """Size and sha256 of a file on disk."""
+    with open(path, "rb") as f:
+        return digest_stream(f)
+
+
+def digest_stream(
+    src: IO[bytes],
+    out: IO[bytes] | None = None,
+    beat: Callable[[], None] | None = None,
+) -> FileDigest:
+    """Size and sha256 of all `src` reads, copied to `out` on the way.
+
+    Args:
+        src: A binary file object, read to its end in 1 MiB chunks.
+        out: Where to write the bytes too, or None to only hash them.
+        beat: Called after each chunk (a lock's heartbeat on long copies).
+    """
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := src.read(_CHUNK):
+        if out is not None:
+            out.write(chunk)
+        digest.update(chunk)
+        size += len(chunk)
+        if beat is not None:
+            beat()
     return FileDigest(size, digest.hexdigest())

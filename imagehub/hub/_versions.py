@@ -24,6 +24,7 @@ from typing import Any
 
 from imagehub.hub import _config
 from imagehub.hub import _handles
+from imagehub.hub._cache import read_record
 from imagehub.hub._errors import OfflineError
 
 logger = logging.getLogger(__name__)
@@ -105,15 +106,8 @@ def _ref_path(root: str, key: str) -> str:
 
 def read_ref(root: str, key: str) -> dict[str, Any] | None:
     """The recorded resolution of the handle with `key`, or None."""
-    try:
-        with open(_ref_path(root, key), encoding="utf-8") as f:
-            record = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        logger.warning("Ignoring unreadable ref for %s: %s", key, e)
-        return None
-    if not isinstance(record, dict) or record.get("key") != key:
+    record = read_record(_ref_path(root, key), f"ref of {key}")
+    if record is None or record.get("key") != key:
         return None
     if not isinstance(record.get("resolved"), str):
         return None

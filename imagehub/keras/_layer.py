@@ -184,7 +184,8 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             from keras.src.saving import serialization_lib
         except ImportError:  # pragma: no cover - Keras moved it
             return None
-        return serialization_lib.in_safe_mode()
+        safe: bool | None = serialization_lib.in_safe_mode()
+        return safe
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         return self._run_saved_model(inputs, training)
@@ -194,7 +195,8 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         # at call time; the SavedModel's losses are the same kind, so they
         # follow `trainable` at once, as in hub.KerasLayer (and fit's loss
         # includes them, read inside its gradient tape).
-        return super()._get_own_losses() + self._regularization_loss_values()
+        own: list[Any] = super()._get_own_losses()
+        return own + self._regularization_loss_values()
 
     def _output_spec_for(self, batch: Any, info: Any) -> Any:
         return tf.nest.map_structure(
@@ -238,6 +240,6 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             "(imagehub.KerasLayer('/path/or/url', ...)) to save the model to "
             ".keras"
         )
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update(self._saved_model_config(list))
         return config

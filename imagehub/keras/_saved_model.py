@@ -88,7 +88,7 @@ def refuse_if_unsafe(handle: str, path: str) -> None:
         ValueError: The scan refuses the model; the message names the
             handle, each finding and how to load it anyway.
     """
-    from imagehub.check import scan
+    from imagehub.scan import scan
 
     result = scan(path)
     if not result.refused:
@@ -147,7 +147,8 @@ def _load(
 def _arg_spec(func: Any) -> inspect.FullArgSpec | None:
     spec = getattr(func, "function_spec", None)
     if spec is not None:
-        return spec.fullargspec
+        traced: inspect.FullArgSpec = spec.fullargspec
+        return traced
     try:
         return inspect.getfullargspec(func)
     except TypeError:

@@ -148,13 +148,16 @@ def batch_size_of(input_shape: Any) -> int | None:
     import tensorflow as tf
 
     if isinstance(input_shape, tf.TensorShape):
-        dims = input_shape.as_list() if input_shape.rank else [None]
+        dims: list[int | None] = (
+            input_shape.as_list() if input_shape.rank else [None]
+        )
         return dims[0]
     if isinstance(input_shape, Mapping):
         return batch_size_of(next(iter(input_shape.values()), None))
     if isinstance(input_shape, (list, tuple)) and input_shape:
         if _is_shape(input_shape):
-            return input_shape[0]
+            batch: int | None = input_shape[0]
+            return batch
         return batch_size_of(input_shape[0])
     return None
 

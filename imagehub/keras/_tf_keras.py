@@ -115,7 +115,8 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
             from tf_keras.src.saving import serialization_lib
         except ImportError:  # pragma: no cover - tf_keras moved it
             return None
-        return serialization_lib.in_safe_mode()
+        safe: bool | None = serialization_lib.in_safe_mode()
+        return safe
 
     def _loss_while_trainable(self, loss_fn: Any) -> Any:
         def loss() -> Any:
@@ -142,6 +143,6 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         self._require_handle("to save the model")
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update(self._saved_model_config(tuple))
         return config

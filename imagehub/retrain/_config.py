@@ -39,6 +39,14 @@ def quantization_label(quantize: str) -> str:
 
 
 CLASS_WEIGHTS = ("auto", "none")
+AUGMENTATION_FLAGS = "flags"
+AUGMENTATION_RANDAUGMENT = "randaugment"
+AUGMENTATIONS = (AUGMENTATION_FLAGS, AUGMENTATION_RANDAUGMENT)
+# RandAugment's strength: two random operations per image at half of
+# their maximal magnitude (keras.layers.RandAugment's defaults, those of
+# the RandAugment paper's small-data settings).
+RANDAUGMENT_OPS = 2
+RANDAUGMENT_MAGNITUDE = 0.5
 OPTIMIZERS = ("sgd", "adam")
 RECIPE_IMAGEHUB = "imagehub"
 RECIPE_OLD = "make_image_classifier"
@@ -261,11 +269,38 @@ class RetrainConfig:
         "stopping on the validation images, keep the best, then train it "
         "on training + validation images (flags set to other values than "
         "their defaults fix their part: --learning_rate, "
-        "--l2_regularizer, --train_epochs). make_image_classifier: the old "
-        "tool's training exactly (--train_epochs of SGD). Without cached "
-        "features training is always the old tool's.",
+        "--l2_regularizer, --train_epochs); with --do_fine_tuning, the "
+        "head is searched that way on the frozen module's features before "
+        "the whole model trains. make_image_classifier: the old tool's "
+        "training exactly (--train_epochs of SGD from a random head).",
         old=False,
         choices=RECIPES,
+    )
+    augmentation: str = _field(
+        AUGMENTATION_FLAGS,
+        "With --do_data_augmentation: flags (rotation, flip, shifts, "
+        "shear, zoom as set by their flags) or randaugment (a horizontal "
+        "flip if --horizontal_flip, then keras.layers.RandAugment: "
+        f"{RANDAUGMENT_OPS} random operations per image at magnitude "
+        f"{RANDAUGMENT_MAGNITUDE}).",
+        old=False,
+        choices=AUGMENTATIONS,
+    )
+    multi_label: bool = _field(
+        False,
+        "Each image may show several classes: a sigmoid head trained "
+        "with binary cross-entropy on cached features, one threshold per "
+        "class chosen on the validation images (stored in the model "
+        "card), scored by mAP and per-class F1. Needs --labels_csv.",
+        old=False,
+    )
+    labels_csv: str | None = _field(
+        None,
+        "With --multi_label: a CSV file of 'path,labels' rows, labels "
+        "separated by ';' (e.g. 'img/1.jpg,cat;dog'); relative paths are "
+        "read from --image_dir, else from the CSV's folder. An optional "
+        "first row 'path,labels' is a header.",
+        old=False,
     )
     overwrite: bool = _field(
         False,
@@ -323,6 +358,20 @@ class RetrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise bad(f.name, f"one of {choices}")
+        if (
+            self.augmentation != AUGMENTATION_FLAGS
+            and not self.do_data_augmentation
+        ):
+            raise bad("augmentation", "used with --do_data_augmentation")
+        if self.multi_label and not self.labels_csv:
+            raise bad("labels_csv", "a CSV file with --multi_label")
+        if self.labels_csv and not self.multi_label:
+            raise bad("labels_csv", "None without --multi_label")
+        if self.multi_label and not self.frozen_backbone_without_aug:
+            raise ValueError(
+                "multi_label=True trains on cached features of a frozen "
+                "module; drop --do_fine_tuning and --do_data_augmentation"
+            )
         if self.cache_features and not self.frozen_backbone_without_aug:
             raise ValueError(
                 "cache_features=True needs a frozen module without "

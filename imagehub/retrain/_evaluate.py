@@ -149,14 +149,15 @@ class Evaluation:
             return (
                 "validation accuracy is near chance level: check that each "
                 "class folder holds what its name says, train longer "
-                "(--train_epochs), or try a stronger --tfhub_module"
+                "(--train_epochs), or try a stronger --tfhub_module "
+                "(imagehub compare ranks modules on your images)"
             )
         if self.gap >= LARGE_GAP:
             return (
                 f"training accuracy is {self.gap:.2f} above validation "
                 "accuracy (overfitting): more images per class, "
                 "--do_data_augmentation, or a stronger --tfhub_module "
-                "usually help"
+                "(imagehub compare ranks modules on your images) usually help"
             )
         return None
 

@@ -31,6 +31,7 @@ from imagehub.retrain._config import FLOAT_QUANTIZATIONS
 from imagehub.retrain._config import STAGE_EXPORT
 from imagehub.retrain._config import TFLITE_QUANTIZATIONS
 from imagehub.retrain._config import ProgressFn
+from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import output_kind
 from imagehub.retrain._config import output_paths
 from imagehub.retrain._config import quantization_label
@@ -177,17 +178,26 @@ def export(
                 resize=config.resize,
             )
             written()
-        written_to: dict[str, str] = {}
-        for tmp, final in staged:
-            outputs.commit(tmp, final, overwrite=config.overwrite)
-            written_to[output_kind(final, config)] = os.path.abspath(final)
-            logger.info("wrote %s", final)
+        written_to = commit_staged(staged, config)
         staged = []
     finally:
         for tmp, _ in staged:
             outputs.discard(tmp)
         shutil.rmtree(scratch, ignore_errors=True)
     return Exported(outputs=written_to, tflite=tflite, metrics=metrics)
+
+
+def commit_staged(
+    staged: list[tuple[str, str]], config: RetrainConfig
+) -> dict[str, str]:
+    """Moves each staged ``(tmp, final)`` output into place; returns
+    output kind -> absolute path written."""
+    written: dict[str, str] = {}
+    for tmp, final in staged:
+        outputs.commit(tmp, final, overwrite=config.overwrite)
+        written[output_kind(final, config)] = os.path.abspath(final)
+        logger.info("wrote %s", final)
+    return written
 
 
 def _val_images(prepared: Prepared, model: Model, data: Data):

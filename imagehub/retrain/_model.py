@@ -15,11 +15,15 @@ import dataclasses
 import math
 from typing import Any
 
+from imagehub.retrain._config import AUGMENTATION_RANDAUGMENT
+from imagehub.retrain._config import RANDAUGMENT_MAGNITUDE
+from imagehub.retrain._config import RANDAUGMENT_OPS
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._prepare import resolve_image_size
 
 HEAD_NAME = "head"
+FINE_TUNING_BN_MOMENTUM = 0.997
 LOGITS_NAME = "logits"
 
 
@@ -69,8 +73,19 @@ def _build(prepared: Prepared) -> Model:
     from imagehub.keras import KerasLayer
 
     config = prepared.config
+    # Fine-tuning on few images: batch norm statistics that move slowly
+    # (TF Hub's advice for its image modules), where the card says the
+    # module takes the override (SPEC R4).
+    arguments = None
+    card = prepared.card
+    if config.warm_starts and card is not None:
+        if "batch_norm_momentum" in card.hparams:
+            arguments = {"batch_norm_momentum": FINE_TUNING_BN_MOMENTUM}
     backbone = KerasLayer(
-        prepared.module_dir, trainable=config.do_fine_tuning, name="module"
+        prepared.module_dir,
+        trainable=config.do_fine_tuning,
+        arguments=arguments,
+        name="module",
     )
     # The layer's loaded object: its traces tell a card-less module's input
     # size without loading the SavedModel a second time.
@@ -174,6 +189,7 @@ def augmentation_layers(
     """Keras preprocessing layers for make_image_classifier's augmentation
     flags, converted to the units Keras expects.
 
+    With ``augmentation="randaugment"``, `randaugment_layers` instead.
     `rotation_range` is in degrees (as for the old ImageDataGenerator);
     `keras.layers.RandomRotation` takes a fraction of a full turn, so 40
     degrees is 40 / 360. Shifts >= 1 are pixels, below 1 fractions; shear
@@ -181,6 +197,8 @@ def augmentation_layers(
     """
     import keras
 
+    if config.augmentation == AUGMENTATION_RANDAUGMENT:
+        return randaugment_layers(config, seed)
     h, w = image_size
 
     def fraction(shift: float, size: int) -> float:
@@ -216,4 +234,24 @@ def augmentation_layers(
         layers.append(
             keras.layers.RandomZoom((-z, z), (-z, z), fill_mode="nearest")
         )
+    return layers
+
+
+def randaugment_layers(config: RetrainConfig, seed: int) -> list[Any]:
+    """The ``randaugment`` preset: a horizontal flip (if
+    `horizontal_flip`), then `keras.layers.RandAugment` on the [0, 1]
+    images the classifier takes."""
+    import keras
+
+    layers: list[Any] = []
+    if config.horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    layers.append(
+        keras.layers.RandAugment(
+            value_range=(0.0, 1.0),
+            num_ops=RANDAUGMENT_OPS,
+            factor=RANDAUGMENT_MAGNITUDE,
+            seed=seed,
+        )
+    )
     return layers

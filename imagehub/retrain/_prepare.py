@@ -85,11 +85,6 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
     """
     import keras
 
-    from imagehub import data
-    from imagehub import hub
-    from imagehub.hub import HubError
-    from imagehub.spec import read_card
-
     if config.set_memory_growth:
         import tensorflow as tf
 
@@ -103,33 +98,17 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
         progress,
         validate=config.validate_images and not config.use_feature_cache,
     )
-    try:
-        module_dir = hub.resolve(config.tfhub_module)
-    except HubError as e:
-        raise FlagValueError(f"--tfhub_module: {e}") from e
-    card = read_card(module_dir)
-    if card is not None and card.task != TASK_FEATURE_VECTOR:
-        raise FlagValueError(
-            f"--tfhub_module {config.tfhub_module!r} is a {card.task} "
-            "model; retraining needs an image feature vector model (export "
-            "one with `imagehub export`)"
-        )
+    module_dir, card = resolve_module(config)
     checkpoint_dir = default_checkpoint_dir(config)
     report_dir = default_report_dir(config)
-    _check_outputs(config, checkpoint_dir, report_dir)
+    check_outputs(config, checkpoint_dir, report_dir)
     seed = config.seed
     if seed is None and config.resume:
         seed = stored_seed(checkpoint_dir)
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     keras.utils.set_random_seed(int(seed))
-    train, val = data.split(images, config.validation_split, int(seed))
-    if not len(train) or not len(val):
-        raise RetrainError(
-            f"{len(images)} images cannot be split into training and "
-            f"validation with validation_split={config.validation_split}; "
-            "add images"
-        )
+    train, val = split_images(images, config.validation_split, int(seed))
     return Prepared(
         config=config,
         seed=int(seed),
@@ -146,7 +125,49 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
     )
 
 
-def _check_outputs(
+def resolve_module(config: RetrainConfig) -> tuple[str, ModelCard | None]:
+    """The --tfhub_module's local folder and its model card.
+
+    Raises:
+        FlagValueError: It does not resolve or is not a feature vector.
+    """
+    from imagehub import hub
+    from imagehub.hub import HubError
+    from imagehub.spec import read_card
+
+    try:
+        module_dir = hub.resolve(config.tfhub_module)
+    except HubError as e:
+        raise FlagValueError(f"--tfhub_module: {e}") from e
+    card = read_card(module_dir)
+    if card is not None and card.task != TASK_FEATURE_VECTOR:
+        raise FlagValueError(
+            f"--tfhub_module {config.tfhub_module!r} is a {card.task} "
+            "model; retraining needs an image feature vector model (export "
+            "one with `imagehub export`)"
+        )
+    return module_dir, card
+
+
+def split_images(images: Any, validation_split: float, seed: int):
+    """``(train, val)`` parts of an `imagehub.data.ImageIndex`.
+
+    Raises:
+        RetrainError: One part would be empty.
+    """
+    from imagehub import data
+
+    train, val = data.split(images, validation_split, seed)
+    if not len(train) or not len(val):
+        raise RetrainError(
+            f"{len(images)} images cannot be split into training and "
+            f"validation with validation_split={validation_split}; "
+            "add images"
+        )
+    return train, val
+
+
+def check_outputs(
     config: RetrainConfig, checkpoint_dir: str | None, report_dir: str | None
 ) -> None:
     """Refuses existing outputs before any training, unless --overwrite

@@ -156,8 +156,16 @@ def _smooth(labels: np.ndarray, k: int, smoothing: float) -> np.ndarray:
     return hot * (1.0 - smoothing) + smoothing / k
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow warnings
+
+
 def _loss_and_accuracy(head: Head, x: np.ndarray, y: np.ndarray):
     logits = head.logits(x)
+    if y.ndim == 2:  # multi-label: binary cross-entropy, exact sets
+        p = np.clip(_sigmoid(logits), 1e-7, 1 - 1e-7)
+        loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        return loss, float(np.mean(((p >= 0.5) == (y > 0.5)).all(axis=1)))
     logits = logits - logits.max(axis=1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     loss = float(-np.mean(log_p[np.arange(len(y)), y]))
@@ -183,7 +191,9 @@ def train_head(
 
     Args:
         x: [n, features] training features.
-        y: [n] class indices.
+        y: [n] class indices; or, for a multi-label head (one sigmoid per
+            class, binary cross-entropy averaged over the classes as
+            Keras's), [n, num_classes] targets in {0, 1}.
         num_classes: Number of classes.
         config: Optimizer, momentum, batch size, dropout, label
             smoothing, L1.
@@ -242,7 +252,13 @@ def _train_head(
     limit = math.sqrt(6.0 / (d + k))  # Glorot uniform, as Keras's Dense
     kernel = rng.uniform(-limit, limit, (d, k)).astype(np.float32)
     bias = np.zeros(k, np.float32)
-    targets = _smooth(y, k, config.label_smoothing)
+    multi_label = y.ndim == 2
+    targets = (
+        # Keras's BinaryCrossentropy smoothing: towards 0.5.
+        y * (1.0 - config.label_smoothing) + 0.5 * config.label_smoothing
+        if multi_label
+        else _smooth(y, k, config.label_smoothing)
+    ).astype(np.float32)
     weights = (
         np.ones(n, np.float32)
         if sample_weights is None
@@ -265,15 +281,22 @@ def _train_head(
             if config.dropout_rate:
                 xb = xb * (rng.random(xb.shape) < keep) / keep
             logits = xb @ kernel + bias
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(axis=1, keepdims=True)
             wb = weights[batch][:, None]
             tb = targets[batch]
-            losses.append(
-                float(-np.mean(wb * tb * np.log(np.maximum(p, 1e-12))) * k)
-            )
-            grad_logits = wb * (p - tb) / len(batch)
+            if multi_label:
+                p = _sigmoid(logits)
+                q = np.clip(p, 1e-7, 1 - 1e-7)
+                bce = tb * np.log(q) + (1 - tb) * np.log(1 - q)
+                losses.append(float(-np.mean(wb * bce)))
+                grad_logits = wb * (p - tb) / (len(batch) * k)
+            else:
+                logits -= logits.max(axis=1, keepdims=True)
+                p = np.exp(logits)
+                p /= p.sum(axis=1, keepdims=True)
+                losses.append(
+                    float(-np.mean(wb * tb * np.log(np.maximum(p, 1e-12))) * k)
+                )
+                grad_logits = wb * (p - tb) / len(batch)
             grads = [
                 xb.T @ grad_logits
                 + 2.0 * l2 * kernel

@@ -25,6 +25,7 @@ from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._export import export
 from imagehub.retrain._features import load_data
 from imagehub.retrain._model import build
+from imagehub.retrain._multilabel import train_multi_label
 from imagehub.retrain._prepare import prepare
 from imagehub.retrain._train import deterministic_ops
 from imagehub.retrain._train import train
@@ -129,6 +130,8 @@ def make_image_classifier(
             "determinism stays off (the module may use unseeded random ops)"
         )
     with deterministic_ops(deterministic):
+        if config.multi_label:
+            return _multi_label(config, progress)
         return _make_image_classifier(config, progress)
 
 
@@ -167,6 +170,43 @@ def _make_image_classifier(
         val_count=evaluation.metrics.count,
         epochs_run=fit.epochs_run,
         recipe=None if fit.recipe is None else fit.recipe.describe(),
+    )
+
+
+def _multi_label(
+    config: RetrainConfig, progress: ProgressFn | None
+) -> RetrainResult:
+    """A `--multi_label` run (`_multilabel.py`); `val_accuracy` is the
+    fraction of validation images whose whole set of classes is right."""
+    start = time.perf_counter()
+    run = train_multi_label(config, progress)
+    _check_accuracy(run.subset_accuracy, config.assert_accuracy_at_least)
+    seconds = time.perf_counter() - start
+    f1 = ", ".join(
+        f"{name} {value:.2f}"
+        for name, value in zip(run.prepared.class_names, run.f1, strict=True)
+    )
+    return RetrainResult(
+        model=run.model.classifier,
+        labels=run.prepared.class_names,
+        image_size=run.model.image_size,
+        val_accuracy=run.subset_accuracy,
+        history=run.history,
+        metrics={**run.metrics, "seconds": seconds},
+        outputs=run.outputs,
+        config=config.replace(seed=run.prepared.seed),
+        skipped=list(run.skipped),
+        seconds=seconds,
+        train_accuracy=run.train_subset_accuracy,
+        context=(
+            f"multi-label (exact set of classes): mAP "
+            f"{run.mean_average_precision:.4f}; F1 per class: {f1}"
+        ),
+        val_count=run.val_count,
+        epochs_run=run.epochs_run,
+        recipe=(run.recipe or "recipe make_image_classifier")
+        + "; sigmoid head, binary cross-entropy, per-class thresholds "
+        "chosen on the validation images (in the model card)",
     )
 
 

@@ -25,8 +25,8 @@ from imagehub.spec import SIGNATURE_BYTES
 from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import TASK_CLASSIFICATION
 from imagehub.spec import TASK_FEATURE_VECTOR
-from imagehub.spec import ModelCard
 from imagehub.spec import card_path
+from imagehub.testing._models import tiny_card
 
 SIZE = 16
 NUM_CLASSES = 3
@@ -343,20 +343,12 @@ def _save(
             tf.TensorSpec([batch, SIZE, SIZE, 3], tf.float32, name=INPUT_IMAGES)
         ],
     )
-    card = ModelCard(
-        task=task,
-        num_outputs=num_outputs,
-        default_size=(SIZE, SIZE),
-        min_size=(3, 3),
-        fixed_size=False,
-        labels=tuple(f"class_{i}" for i in range(num_outputs))
-        if task == TASK_CLASSIFICATION
-        else None,
-        activation="softmax" if task == TASK_CLASSIFICATION else None,
-        hparams=dict(HPARAMS if hparams is None else hparams),
+    card = tiny_card(
+        task,
+        num_outputs,
+        SIZE,
+        hparams=HPARAMS if hparams is None else hparams,
         source="imagehub.testing.write_broken_model",
-        license="Apache-2.0",
-        signatures=(SIGNATURE_FLOAT,),
     )
     card = dataclasses.replace(card, **dict(flaws.card))
     card_dir = tempfile.mkdtemp(prefix="imagehub-card-")

@@ -15,8 +15,9 @@ import os
 import numpy as np
 
 NUM_FEATURES = 4
-# Features span about +-SCALE/2: large enough for retrain's old recipe
-# (5 epochs of SGD at learning rate 0.005) to separate the classes.
+# Features span about +-SCALE/2: large enough for either retrain recipe,
+# even the old one (5 epochs of SGD at learning rate 0.005), to separate
+# the classes.
 SCALE = 50.0
 
 

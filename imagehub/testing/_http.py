@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import io
 import os
 import socket
@@ -27,7 +26,9 @@ import time
 import urllib.parse
 from typing import Any
 
-_HOST = "127.0.0.1"
+from imagehub.testing._server import LocalServer
+from imagehub.testing._server import QuietHandler
+
 FAULTS = (
     "drop",  # full Content-Length, half the body, then close
     "truncate",  # a well-formed response whose body is the first half
@@ -59,125 +60,8 @@ class _Route:
     times: int | None = None
 
 
-class ModelServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 (port chosen by the OS)."""
-
-    def __init__(self, *, slow_chunk: int = 64 * 1024, slow_pause=0.05):
-        self._routes: dict[str, _Route] = {}
-        self._lock = threading.Lock()
-        self._release = threading.Event()
-        self.requests: list[Request] = []
-        self.slow_chunk = slow_chunk
-        self.slow_pause = slow_pause
-        self._httpd: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------
-    def start(self) -> ModelServer:
-        server = self
-
-        class Handler(_Handler):
-            owner = server
-
-        self._httpd = http.server.ThreadingHTTPServer((_HOST, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="imagehub-test-http",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("ModelServer is not running; call start()")
-        return f"http://{_HOST}:{self._httpd.server_port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    # -- content -----------------------------------------------------------
-    def add(self, path: str, data: bytes) -> None:
-        """Serves `data` at `path` (any query string is accepted)."""
-        with self._lock:
-            self._routes[path] = _Route(data=data)
-
-    def redirect(self, path: str, target: str, code: int = 302) -> None:
-        """Answers `path` with a redirect to `target` (a path or URL)."""
-        with self._lock:
-            self._routes[path] = _Route(redirect=target, redirect_code=code)
-
-    def set_fault(
-        self, path: str, fault: str | None, times: int | None = None
-    ) -> None:
-        """Makes `path` misbehave for the next `times` requests (None: all).
-
-        Args:
-            path: A path added with `add`.
-            fault: One of `FAULTS`, or None to behave again.
-            times: How many requests get the fault; later ones are served
-                normally.
-        """
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"Unknown fault {fault!r}; expected {FAULTS}")
-        with self._lock:
-            route = self._routes[path]
-            route.fault = fault
-            route.times = times
-        self._release.clear()
-
-    def release(self) -> None:
-        """Lets stalled responses finish (they then close the connection)."""
-        self._release.set()
-
-    def count(self, path: str, method: str = "GET") -> int:
-        """How many `method` requests for `path` the server received."""
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if r.path == path and r.method == method
-            )
-
-    def total(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def _take(self, path: str) -> tuple[_Route | None, str | None]:
-        with self._lock:
-            route = self._routes.get(path)
-            if route is None:
-                return None, None
-            fault = route.fault
-            if fault is not None and route.times is not None:
-                route.times -= 1
-                if route.times <= 0:
-                    route.fault = None
-            return route, fault
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: ModelServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass  # keep test output clean
 
     def do_HEAD(self):
         self._serve(head=True)
@@ -253,6 +137,84 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+class ModelServer(LocalServer):
+    """A threaded HTTP/1.1 server on 127.0.0.1 (port chosen by the OS)."""
+
+    handler = _Handler
+
+    def __init__(self, *, slow_chunk: int = 64 * 1024, slow_pause=0.05):
+        super().__init__()
+        self._routes: dict[str, _Route] = {}
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self.requests: list[Request] = []
+        self.slow_chunk = slow_chunk
+        self.slow_pause = slow_pause
+
+    def stop(self) -> None:
+        self._release.set()  # stalled responses end first
+        super().stop()
+
+    # -- content -----------------------------------------------------------
+    def add(self, path: str, data: bytes) -> None:
+        """Serves `data` at `path` (any query string is accepted)."""
+        with self._lock:
+            self._routes[path] = _Route(data=data)
+
+    def redirect(self, path: str, target: str, code: int = 302) -> None:
+        """Answers `path` with a redirect to `target` (a path or URL)."""
+        with self._lock:
+            self._routes[path] = _Route(redirect=target, redirect_code=code)
+
+    def set_fault(
+        self, path: str, fault: str | None, times: int | None = None
+    ) -> None:
+        """Makes `path` misbehave for the next `times` requests (None: all).
+
+        Args:
+            path: A path added with `add`.
+            fault: One of `FAULTS`, or None to behave again.
+            times: How many requests get the fault; later ones are served
+                normally.
+        """
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"Unknown fault {fault!r}; expected {FAULTS}")
+        with self._lock:
+            route = self._routes[path]
+            route.fault = fault
+            route.times = times
+        self._release.clear()
+
+    def release(self) -> None:
+        """Lets stalled responses finish (they then close the connection)."""
+        self._release.set()
+
+    def count(self, path: str, method: str = "GET") -> int:
+        """How many `method` requests for `path` the server received."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.path == path and r.method == method
+            )
+
+    def total(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def _take(self, path: str) -> tuple[_Route | None, str | None]:
+        with self._lock:
+            route = self._routes.get(path)
+            if route is None:
+                return None, None
+            fault = route.fault
+            if fault is not None and route.times is not None:
+                route.times -= 1
+                if route.times <= 0:
+                    route.fault = None
+            return route, fault
 
 
 def pack_saved_model(model_dir: str, compression: str = "gz") -> bytes:

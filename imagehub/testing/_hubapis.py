@@ -22,12 +22,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import http.server
 import json
 import threading
 import urllib.parse
 
-_HOST = "127.0.0.1"
+from imagehub.testing._server import LocalServer
+from imagehub.testing._server import QuietHandler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,70 +56,8 @@ def _json(status: int, value, headers: dict | None = None) -> _Reply:
     )
 
 
-class _ApiServer:
-    """A threaded HTTP/1.1 server whose subclass answers `reply(request)`."""
-
-    def __init__(self) -> None:
-        self.requests: list[ApiRequest] = []
-        self._lock = threading.Lock()
-        self._httpd: http.server.ThreadingHTTPServer | None = None
-
-    def start(self):
-        server = self
-
-        class Handler(_Handler):
-            owner = server
-
-        self._httpd = http.server.ThreadingHTTPServer((_HOST, 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"imagehub-test-{type(self).__name__}",
-            daemon=True,
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError(f"{type(self).__name__} is not running")
-        return f"http://{_HOST}:{self._httpd.server_port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def seen(self, fragment: str, method: str | None = None) -> int:
-        """How many requests had `fragment` in their path."""
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if fragment in r.path and method in (None, r.method)
-            )
-
-    def reply(self, request: ApiRequest) -> _Reply:  # pragma: no cover
-        raise NotImplementedError
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     owner: _ApiServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass
 
     def do_GET(self):
         self._serve()
@@ -154,6 +92,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
+
+
+class _ApiServer(LocalServer):
+    """A threaded HTTP/1.1 server whose subclass answers `reply(request)`."""
+
+    handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[ApiRequest] = []
+        self._lock = threading.Lock()
+
+    def seen(self, fragment: str, method: str | None = None) -> int:
+        """How many requests had `fragment` in their path."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if fragment in r.path and method in (None, r.method)
+            )
+
+    def reply(self, request: ApiRequest) -> _Reply:  # pragma: no cover
+        raise NotImplementedError
 
 
 # -- Hugging Face Hub ------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -132,6 +133,36 @@ def _build_module(
     return module, image_size
 
 
+def tiny_card(
+    task: str,
+    num_outputs: int,
+    size: int,
+    *,
+    hparams: dict[str, float],
+    source: str,
+    labels: Sequence[str] | None = None,
+) -> ModelCard:
+    """The model card of a tiny test model: default input `size` x `size`,
+    any size from 3 up, a float signature, and for a classifier softmax
+    and `labels` (default ``class_0``...)."""
+    classifier = task == TASK_CLASSIFICATION
+    if classifier and labels is None:
+        labels = tuple(f"class_{i}" for i in range(num_outputs))
+    return ModelCard(
+        task=task,
+        num_outputs=num_outputs,
+        default_size=(size, size),
+        min_size=(3, 3),
+        fixed_size=False,
+        labels=tuple(labels) if labels is not None else None,
+        activation="softmax" if classifier else None,
+        hparams=dict(hparams),
+        source=source,
+        license="Apache-2.0",
+        signatures=(SIGNATURE_FLOAT,),
+    )
+
+
 def write_tiny_model(
     path: str | os.PathLike[str],
     task: str = TASK_FEATURE_VECTOR,
@@ -168,23 +199,16 @@ def write_tiny_model(
     )
     card = None
     if with_card:
-        if task == TASK_CLASSIFICATION and labels is None:
-            labels = tuple(f"class_{i}" for i in range(num_outputs))
-        card = ModelCard(
-            task=task,
-            num_outputs=num_outputs,
-            default_size=(size, size),
-            min_size=(3, 3),
-            fixed_size=False,
+        card = tiny_card(
+            task,
+            num_outputs,
+            size,
             labels=labels,
-            activation="softmax" if task == TASK_CLASSIFICATION else None,
             hparams={
                 "batch_norm_momentum": DEFAULT_MOMENTUM,
                 "dropout_rate": DEFAULT_DROPOUT,
             },
             source="imagehub.testing.write_tiny_model",
-            license="Apache-2.0",
-            signatures=(SIGNATURE_FLOAT,),
         )
         # Track the card as an asset so it survives re-saving (R9); the
         # asset keeps its basename, so write it as imagehub.json first.

@@ -28,13 +28,18 @@ def run_cli(
     full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "imagehub", *args],
+        cli_command(*args),
         capture_output=True,
         text=True,
         env=full_env,
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line of `python -m imagehub ARGS` in this interpreter."""
+    return [sys.executable, "-m", "imagehub", *args]
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,9 +7,9 @@ import os
 import re
 import select
 import subprocess
-import sys
 import time
 
+from imagehub.testing._paths import cli_command
 from imagehub.testing._paths import cli_env
 
 # CSI sequences (colours, cursor moves, erase) and OSC titles.
@@ -65,7 +65,7 @@ def run_cli_in_pty(
     fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imagehub", *args],
+            cli_command(*args),
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -16,8 +16,8 @@ import imagehub
 from imagehub import testing
 from imagehub.check import LIMITS
 from imagehub.check import ScanLimitError
-from imagehub.check import _scan
 from imagehub.check import scan
+from imagehub.scan import _scan
 
 pytestmark = pytest.mark.timeout(300)
 

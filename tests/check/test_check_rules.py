@@ -24,7 +24,7 @@ from imagehub.testing import write_tiny_model
 from imagehub.testing import write_untracked_card_model
 
 # Kinds that fail a rule (the others are refused by the scan, see
-# test_check_scan.py).
+# tests/scan/test_scan.py).
 RULE_KINDS = sorted(k for k, rules in BROKEN_KINDS.items() if rules)
 
 
@@ -283,5 +283,7 @@ def test_check_stays_callable_when_subpackage_was_imported():
     import imagehub.check as module
 
     assert callable(imagehub.check), type(imagehub.check)
-    assert imagehub.scan is module.scan
+    # imagehub.scan is the callable subpackage whose scan check re-exports.
+    assert callable(imagehub.scan), type(imagehub.scan)
+    assert imagehub.scan.scan is module.scan
     assert module.check is not None and module.Report is not None

@@ -1,7 +1,7 @@
 """Shared comparisons on a generated 3-class folder (cyan, magenta,
-yellow: equal channel sums) with a model that sees colour, a colour-blind
-one, a second export of the colour model, a classifier and a missing
-model; each comparison runs once per session."""
+yellow: equal channel sums; plus one truncated JPEG) with a model that
+sees colour, a colour-blind one, a second export of the colour model, a
+classifier and a missing model; each comparison runs once per session."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def workdir(tmp_path_factory) -> Workdir:
     root = tmp_path_factory.mktemp("compare")
     testing.write_image_folder(
         root / "images", num_classes=3, per_class=20, size=(16, 16)
+    )
+    # A truncated JPEG: its header reads, its pixels do not.
+    good = (root / "images" / "class_0" / "0000.jpg").read_bytes()
+    (root / "images" / "class_0" / "truncated.jpg").write_bytes(
+        good[: len(good) // 2]
     )
     return Workdir(
         root=root,

@@ -154,3 +154,12 @@ def test_second_compare_reads_the_cache_when_run_again(ranked, workdir):
     assert np.array_equal(
         again.scores[0].probe.predictions, first.probe.predictions
     )
+
+
+def test_undecodable_image_drops_out_for_every_model_when_present(ranked):
+    result, _ = ranked
+    assert len(result.paths) == 60, len(result.paths)
+    assert not any(p.endswith("truncated.jpg") for p in result.paths)
+    for s in result.scores:
+        if s.ok:
+            assert len(s.probe.predictions) == 60

@@ -64,6 +64,9 @@ def test_cache_reuses_a_compiled_model(tmp_path, caplog):
     assert not first.from_cache, "the first compilation compiles"
     artifact = os.path.join(first.path, "model.tflite")
     stamp = os.stat(artifact).st_mtime_ns
+    # Only the second call's records: an earlier test may have left the
+    # imagehub loggers at INFO, so the first compilation's are kept too.
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="imagehub.engines"):
         second = engines.compile_model(model, "litert")
     assert second.from_cache, "the second run reads the cache"

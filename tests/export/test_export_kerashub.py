@@ -6,7 +6,13 @@ model run on its own ImageConverter's output. The default run covers ViT,
 ResNet and MobileNetV5; the other families (about 40 s each) are `slow`.
 
 TFLite: every family below converts with the builtin op set and matches
-within 1e-4 (no family needs SELECT_TF_OPS).
+within 1e-4 (no family needs SELECT_TF_OPS). `imagehub check`'s safety scan
+refuses no op of these exports. Its F3 probe does flag a ViT trained with
+embedding dropout (ViTBackbone(dropout_rate>0), or any dropout_rate
+override): the mask of ViTEncoder's input dropout reaches the output along
+the residual stream through layer norms only, which F3 reads as dropout on
+the features. So transformer exports offer no dropout_rate override and the
+tiny ViT here uses dropout_rate=0.0, as the real presets do.
 """
 
 import contextlib
@@ -243,6 +249,12 @@ def test_python_api_takes_keras_hub_models_directly(tmp_path):
         task.predict(x * 255.0, verbose=0),
         atol=1e-4,
     )
+    # classify runs on the export unchanged, with the card's labels.
+    write_image_folder(tmp_path / "photos", num_classes=2, per_class=2)
+    results = imagehub.classify(out, str(tmp_path / "photos"), top_k=3)
+    assert len(results) == 4, results
+    for result in results:
+        assert {t["label"] for t in result["top_k"]} == {"a", "b", "c"}
     backbone, converter = kerashub_model("mobilenet")
     with pytest.raises(ValueError, match="carries no ImageConverter"):
         export_feature_vector(backbone, str(tmp_path / "bare"))
@@ -356,6 +368,23 @@ def test_remote_preset_without_network_gives_the_offline_message(
     assert "the network is not reachable" in stderr, stderr
     assert "--preset ./PRESET_FOLDER" in stderr, stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_built_in_preset_with_imagehub_offline_fails_before_any_download(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("IMAGEHUB_OFFLINE", "1")
+    for name, value in NO_NETWORK.items():  # a download would fail anyway
+        monkeypatch.setenv(name, value)
+    code, _, stderr = _export_cli(
+        "--preset",
+        "vit_base_patch16_224_imagenet",
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert code == 2, stderr
+    assert "IMAGEHUB_OFFLINE is set" in stderr, stderr
+    assert "network is not reachable" in stderr, stderr
 
 
 def test_missing_keras_hub_raises_import_error_with_pip_line(tmp_path):

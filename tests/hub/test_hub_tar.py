@@ -127,3 +127,41 @@ def test_extract_writes_regular_tree_with_digests(tmp_path):
     assert sorted(digests) == ["saved_model.pb", "variables/v.index"]
     assert digests["variables/v.index"].size == 5
     assert (target / "variables" / "v.index").read_bytes() == b"index"
+
+
+def _stored_archive(data):
+    """A .tar.gz whose deflate blocks are stored: its bytes appear as is."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=0) as tar:
+        info = tarfile.TarInfo("saved_model.pb")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_extract_refuses_flipped_member_bytes_when_deflate_still_decodes(
+    server, cache, tmp_path
+):
+    payload = b"\x08\x01\x12\x00" + b"weights-of-the-model" * 8
+    good = _stored_archive(payload)
+    at = good.index(b"weights-of-the-model")
+    bad = good[:at] + b"W" + good[at + 1 :]  # same length, CRC now wrong
+    target = tmp_path / "out"
+    target.mkdir()
+    (tmp_path / "bad.tar.gz").write_bytes(bad)
+    with pytest.raises(hub.DownloadError, match="truncated or corrupt"):
+        _tar.safe_extract(
+            str(tmp_path / "bad.tar.gz"), str(target), source="test"
+        )
+    server.add("/flipped.tar.gz", bad)
+    with pytest.raises(hub.DownloadError, match="truncated or corrupt"):
+        hub.resolve(server.url("/flipped.tar.gz"))
+    assert cache_entries(cache) == [], "a corrupt archive left an entry"
+    assert cache_leftovers(cache) == [], "a corrupt archive left temp files"
+    (tmp_path / "good.tar.gz").write_bytes(good)
+    good_target = tmp_path / "good"
+    good_target.mkdir()
+    _tar.safe_extract(
+        str(tmp_path / "good.tar.gz"), str(good_target), source="test"
+    )
+    assert (good_target / "saved_model.pb").read_bytes() == payload

@@ -597,3 +597,8 @@ def test_fine_tuning_starts_from_a_head_trained_on_features(workdir):
         f"{warm.history['loss']} vs cold {cold.history['loss']}"
     )
     assert warm.val_accuracy >= 0.9, warm.metrics["validation"]
+    module = warm.model.get_layer("module")
+    assert module.arguments == {"batch_norm_momentum": 0.997}, (
+        "fine-tuning overrides the card's batch_norm_momentum (R4)"
+    )
+    assert cold.model.get_layer("module").arguments == {}

@@ -41,10 +41,10 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
 
-from imagehub.check._allowlist import ALLOWED
-from imagehub.check._allowlist import CALLS_FUNCTIONS
-from imagehub.check._allowlist import CHECKPOINT_OPS
-from imagehub.check._allowlist import CHECKPOINT_SAVE_OPS
+from imagehub.scan._allowlist import ALLOWED
+from imagehub.scan._allowlist import CALLS_FUNCTIONS
+from imagehub.scan._allowlist import CHECKPOINT_OPS
+from imagehub.scan._allowlist import CHECKPOINT_SAVE_OPS
 
 # Inputs naming the file(s) a checkpoint op reads or writes.
 _PREFIX_INPUTS = {

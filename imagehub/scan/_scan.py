@@ -30,14 +30,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from imagehub.check._allowlist import ALLOWED
-from imagehub.check._allowlist import CHECKPOINT_OPS
-from imagehub.check._allowlist import refusal_reason
-from imagehub.check._report import Finding
-from imagehub.check._report import ScanResult
-from imagehub.check._saver import Library
-from imagehub.check._saver import node_name
-from imagehub.check._saver import saver_findings
+from imagehub.scan._allowlist import ALLOWED
+from imagehub.scan._allowlist import CHECKPOINT_OPS
+from imagehub.scan._allowlist import refusal_reason
+from imagehub.scan._result import Finding
+from imagehub.scan._result import ScanResult
+from imagehub.scan._saver import Library
+from imagehub.scan._saver import node_name
+from imagehub.scan._saver import saver_findings
 
 logger = logging.getLogger(__name__)
 
@@ -197,14 +197,15 @@ class _Walker:
             depth: How deeply this graph is nested in serialized graphs.
         """
         labels = labels or {}
-        lib = Library(graph_def)
+        # Counted before any index is built, so a huge graph costs little.
         size = len(graph_def.node) + sum(
-            len(f.node_def) for f in lib.functions.values()
+            len(f.node_def) for f in graph_def.library.function
         )
         if self.num_nodes + size > LIMITS.max_nodes:
             raise ScanLimitError(
                 "max_nodes", f"{self.num_nodes + size:,} nodes", where
             )
+        lib = Library(graph_def)
         self.num_functions += len(lib.functions)
         self._check_call_depth(lib, where)
         parents = _parents(lib, where, labels)

@@ -12,7 +12,7 @@ Checkpoint ops (`CHECKPOINT_SAVE_OPS`, `CHECKPOINT_RESTORE_OPS`) are on no
 family: they read and write files, and the scan passes them only where they
 form the standard saver (see `_scan.py`).
 
-`tests/check/test_check_allowlist.py` shows the list is complete for every
+`tests/scan/test_scan_allowlist.py` shows the list is complete for every
 model imagehub makes or reads (no false alarm), and that no registered op
 of this TensorFlow whose name, arguments, attributes or documentation speak
 of files, paths, the network or the host is on it (except the few in
@@ -245,6 +245,8 @@ FAMILIES: tuple[Family, ...] = (
             StringStrip StringLower StringUpper StringToNumber AsString
             StringFormat StringToHashBucketFast ReduceJoin DecodeBase64
             EncodeBase64 UnicodeDecode UnicodeEncode UnicodeTranscode
+            UnicodeDecodeWithOffsets UnicodeScript StringToHashBucket
+            StringToHashBucketStrong
             DecodeRaw  ShardedFilename StringNGrams
             """
         ),
@@ -255,12 +257,15 @@ FAMILIES: tuple[Family, ...] = (
         "and counting, all in memory",
         _ops(
             """
-            DenseBincount RaggedBincount SparseBincount RaggedTensorToTensor
-            RaggedTensorToSparse RaggedTensorFromVariant RaggedTensorToVariant
-            RaggedRange RaggedGather RaggedCross
-            SparseSegmentSumWithNumSegments SparseSegmentMeanWithNumSegments
-            SparseSegmentSqrtNWithNumSegments SparseReduceSum SparseReduceMax
-            SparseAdd SparseConcat SparseSlice SparseReorder
+            DenseBincount RaggedBincount RaggedCross RaggedFillEmptyRows
+            RaggedFillEmptyRowsGrad RaggedGather RaggedRange
+            RaggedTensorFromVariant RaggedTensorToSparse
+            RaggedTensorToTensor RaggedTensorToVariant
+            RaggedTensorToVariantGradient SparseAdd SparseBincount
+            SparseConcat SparseReduceMax SparseReduceSum SparseReorder
+            SparseSegmentMeanWithNumSegments
+            SparseSegmentSqrtNWithNumSegments
+            SparseSegmentSumWithNumSegments SparseSlice
             SparseTensorDenseAdd UniqueWithCounts UniqueWithCountsV2
             """
         ),
@@ -343,7 +348,7 @@ REASON_HOST = "reaches the host (prints, logs, stops the process or maps "
 REASON_HOST += "memory)"
 REASON_NOT_ALLOWED = (
     "not on imagehub's allowlist of ops an image model needs "
-    "(imagehub/check/_allowlist.py)"
+    "(imagehub/scan/_allowlist.py)"
 )
 _REASON_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (REASON_PYTHON, ("PyFunc",)),

@@ -6,8 +6,8 @@ import os
 import pytest
 
 import imagehub
-from imagehub.check import scan
-from imagehub.check._scan import denied_reason
+from imagehub.scan import denied_reason
+from imagehub.scan import scan
 from imagehub.testing import TFHUB_CLASSIFIER_DIR
 from imagehub.testing import add_unregistered_op
 from imagehub.testing import to_pbtxt
@@ -196,3 +196,35 @@ def test_report_json_names_refused_ops_and_where(refused_models):
     (op,) = data["scan"]["ops"]
     assert op["op"] == "ReadFile" and "inner" in op["function"]
     assert "--trust" in data["error"]
+
+
+def test_imagehub_scan_is_the_callable_subpackage_when_imported():
+    import imagehub.scan as module
+
+    assert imagehub.scan is module, type(imagehub.scan)
+    assert callable(module), "imagehub.scan should forward to scan()"
+    assert module.scan is scan
+
+
+def test_scan_by_module_call_matches_the_function_when_clean(tiny):
+    via_module = imagehub.scan(tiny)
+    assert not via_module.refused, via_module.describe()
+    assert via_module == scan(tiny), "imagehub.scan(path) should be scan"
+
+
+def test_check_reexports_the_scan_names_when_imported():
+    import imagehub.check
+    import imagehub.scan
+
+    for name in (
+        "scan",
+        "UnsafeModelError",
+        "ScanResult",
+        "Finding",
+        "LIMITS",
+        "Limits",
+        "ScanLimitError",
+    ):
+        assert getattr(imagehub.check, name) is getattr(imagehub.scan, name), (
+            f"imagehub.check.{name} should be imagehub.scan.{name}"
+        )

@@ -1,0 +1,185 @@
+"""Multi-label retraining (--multi_label --labels_csv) on generated images
+that each show two coloured shapes (one or two of three colours), on the
+tiny feature-vector SavedModel."""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from imagehub.retrain import FlagValueError
+from imagehub.retrain import RetrainConfig
+from imagehub.retrain import make_image_classifier
+from imagehub.retrain._multilabel import average_precision
+from imagehub.retrain._multilabel import choose_thresholds
+from imagehub.retrain._multilabel import read_labels_csv
+from imagehub.testing import CLASS_COLOURS
+from imagehub.testing import run_cli
+from imagehub.testing import write_tiny_model
+
+NAMES = ("cyan", "magenta", "yellow")
+
+
+def _write_two_shape_images(root, per_pair=8, size=16, seed=0):
+    """Each image: a square of one class's colour on the left half and a
+    disc of the same or another class's colour on the right, on grey,
+    with noise; its labels are the one or two colours shown. Returns the
+    CSV's path."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True)
+    yy, xx = np.mgrid[:size, :size]
+    half = size // 2
+    square = xx < half
+    disc = (yy - size / 2) ** 2 + (xx - 3 * size / 4) ** 2 < (size / 4) ** 2
+    rows = ["path,labels"]
+    for a, b in itertools.combinations_with_replacement(range(len(NAMES)), 2):
+        for j in range(per_pair):
+            first, second = (a, b) if j % 2 else (b, a)
+            img = np.full((size, size, 3), 128.0)
+            img[square] = CLASS_COLOURS[first]
+            img[disc] = CLASS_COLOURS[second]
+            img += rng.normal(0, 20, img.shape)
+            name = f"img/{a}{b}_{j:02d}.png"
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+                root / name
+            )
+            labels = ";".join(sorted({NAMES[a], NAMES[b]}))
+            rows.append(f"{name},{labels}")
+    csv_path = root / "labels.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    return csv_path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multilabel")
+    csv_path = _write_two_shape_images(root)
+    write_tiny_model(root / "module")
+    out = root / "out"
+    result = make_image_classifier(
+        RetrainConfig(
+            multi_label=True,
+            labels_csv=str(csv_path),
+            tfhub_module=str(root / "module"),
+            saved_model_dir=str(out / "model"),
+            labels_output_file=str(out / "labels.txt"),
+            seed=1,
+        )
+    )
+    return root, result
+
+
+def test_multi_label_reaches_high_map_when_trained_on_two_shape_images(run):
+    _, result = run
+    m_ap = result.metrics["mean_average_precision"]
+    assert m_ap >= 0.9, f"expected mAP >= 0.9 on validation, got {m_ap}"
+    f1 = result.metrics["per_class_f1"]
+    assert sorted(f1) == sorted(NAMES)
+    assert min(f1.values()) >= 0.7, f"expected every F1 >= 0.7, got {f1}"
+
+
+def test_multi_label_card_carries_sigmoid_and_thresholds(run):
+    from imagehub.spec import read_card
+
+    _, result = run
+    card = read_card(result.outputs["saved_model"])
+    assert card.activation == "sigmoid"
+    assert card.labels == tuple(sorted(NAMES))
+    thresholds = card.extra["thresholds"]
+    assert len(thresholds) == len(NAMES)
+    assert all(0.0 < t < 1.0 for t in thresholds), thresholds
+    expected = [result.metrics["thresholds"][n] for n in card.labels]
+    assert thresholds == pytest.approx(expected)
+
+
+def test_multi_label_export_passes_check(run):
+    _, result = run
+    done = run_cli("check", result.outputs["saved_model"])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_multi_label_exported_model_predicts_both_shapes_with_thresholds(
+    run,
+):
+    import tensorflow as tf
+    from PIL import Image
+
+    from imagehub.spec import read_card
+
+    root, result = run
+    path = result.outputs["saved_model"]
+    card = read_card(path)
+    model = tf.saved_model.load(path)
+    # Image "01_...": a cyan square and a magenta disc.
+    image = Image.open(root / "img" / "01_01.png")
+    logits = np.asarray(model(np.asarray(image, np.float32)[None] / 255.0))
+    probs = 1 / (1 + np.exp(-logits[0]))
+    shown = {
+        name
+        for name, p, t in zip(
+            card.labels, probs, card.extra["thresholds"], strict=True
+        )
+        if p >= t
+    }
+    assert shown == {"cyan", "magenta"}, (shown, probs)
+
+
+def test_read_labels_csv_resolves_paths_and_classes(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    csv_path = tmp_path / "l.csv"
+    csv_path.write_text("a.jpg,dog; cat\nb/c.jpg,cat\n")
+    labelled = read_labels_csv(str(csv_path))
+    assert labelled.class_names == ("cat", "dog")
+    assert labelled.paths[0] == str(tmp_path / "a.jpg")
+    np.testing.assert_array_equal(labelled.targets, [[1, 1], [1, 0]])
+
+
+def test_read_labels_csv_refuses_row_without_labels(tmp_path):
+    csv_path = tmp_path / "l.csv"
+    csv_path.write_text("a.jpg,dog\nb.jpg\n")
+    with pytest.raises(FlagValueError, match="row 2"):
+        read_labels_csv(str(csv_path))
+
+
+def test_multi_label_without_labels_csv_is_refused():
+    with pytest.raises(ValueError, match="labels_csv"):
+        RetrainConfig(multi_label=True)
+
+
+def test_average_precision_when_ranking_is_perfect_or_reversed():
+    targets = np.array([1.0, 1.0, 0.0, 0.0])
+    assert average_precision(np.array([0.9, 0.8, 0.2, 0.1]), targets) == 1.0
+    reversed_ap = average_precision(np.array([0.1, 0.2, 0.8, 0.9]), targets)
+    assert reversed_ap == pytest.approx((1 / 3 + 2 / 4) / 2)
+
+
+def test_choose_thresholds_separates_classes_when_separable():
+    probs = np.array([[0.9, 0.3], [0.7, 0.6], [0.2, 0.55], [0.1, 0.1]])
+    targets = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], np.float32)
+    thresholds = choose_thresholds(probs, targets)
+    assert 0.2 < thresholds[0] <= 0.7
+    assert 0.3 < thresholds[1] <= 0.55
+
+
+def test_multi_label_cli_prints_map_and_writes_metrics(run, tmp_path):
+    root, _ = run
+    done = run_cli(
+        "retrain",
+        "--multi_label",
+        "--labels_csv",
+        str(root / "labels.csv"),
+        "--tfhub_module",
+        str(root / "module"),
+        "--report_dir",
+        str(tmp_path / "report"),
+        "--seed",
+        "2",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mAP" in done.stdout, done.stdout
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["mean_average_precision"] >= 0.9, metrics
+    assert set(metrics["thresholds"]) == set(NAMES)

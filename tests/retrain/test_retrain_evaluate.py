@@ -283,3 +283,9 @@ def test_imagehub_evaluate_needs_image_dir_or_labels_csv():
 
     with pytest.raises(ValueError, match="labels_csv"):
         imagehub.evaluate("any_model")
+
+
+def test_evaluate_cli_needs_image_dir_or_labels_csv():
+    done = run_cli("evaluate", "--model", "any_model")
+    assert done.returncode == 2, done.stderr
+    assert "--image_dir" in done.stderr and "--labels_csv" in done.stderr

@@ -128,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(line[i]) for line in table) for i in range(4)]
     for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
+        cells = [
+            cell.ljust(width)
+            for cell, width in zip(line[:4], widths, strict=True)
+        ]
         print("  ".join([*cells, line[4]]))
     print(f"machine: {result.machine}")
     return 0

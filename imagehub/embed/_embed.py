@@ -216,6 +216,7 @@ def embed(
             workers=workers,
             overwrite=overwrite,
             engine=engine,
+            precision=precision,
         )
 
 
@@ -257,13 +258,19 @@ def _embed_to_file(
     workers,
     overwrite,
     engine=DEFAULTS.engine,
+    precision="float32",
 ) -> EmbedSummary:
     writer = _writer.PartWriter(
         output,
         num_outputs=opened.num_outputs,
         with_logits=opened.is_classifier,
         part_size=part_size,
-        config=run_config(opened.facts, batch_size=batch_size, resize=resize),
+        config=run_config(
+            opened.facts,
+            batch_size=batch_size,
+            resize=resize,
+            precision=precision,
+        ),
         overwrite=overwrite,
     )
     done = writer.done_paths()

@@ -63,3 +63,18 @@ def test_embed_int8_on_openvino_is_a_usage_error(
     argv[argv.index("litert")] = "openvino"
     assert main(argv) == 2
     assert "litert" in capsys.readouterr().err
+
+
+def test_embed_int8_does_not_resume_a_float32_output(
+    tiny_model, tiny_images, tmp_path, capsys
+):
+    folder, _ = tiny_images
+    out = str(tmp_path / "float.parquet")
+    argv = _embed(tiny_model, folder, out, "--min_agreement", "0.5")
+    float32 = argv[: argv.index("--precision")] + ["--no_progress"]
+    assert main(float32) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, f"int8 rows must not join float32 ones: {err}"
+    assert "precision='float32'" in err, err

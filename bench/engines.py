@@ -3,10 +3,12 @@
 One process measures, for MobileNetV3Small and EfficientNetB0 (weights
 none: speed does not depend on them) and the bundled MobileNet V1 0.25
 feature vector (ImageNet weights), images/s of the model alone per engine
-and precision: TensorFlow (the SavedModel's `__call__`), LiteRT fp32
+and precision (`imagehub.engines.benchmark`, as `imagehub bench`):
+TensorFlow (the SavedModel's `__call__`), LiteRT fp32
 (XNNPACK, threads = cores), OpenVINO fp32 and LiteRT int8 (calibrated on
 50 bundled photos, agreement measured on the other 100), on batches of 32
-real photos, interleaved rounds, median. The parity figure of each float
+real photos, interleaved rounds, median (int8 timed in rounds of its
+own beside TensorFlow). The parity figure of each float
 engine is the one its compilation measured (refused above 1e-4).
 
 Then end to end: the `imagehub embed` command, a fresh process each,
@@ -87,52 +89,48 @@ def decode(paths: list[str], size: tuple[int, int]) -> np.ndarray:
 
 
 def model_alone(model_dir: str, photos: np.ndarray, rounds: int) -> dict:
-    """Images/s per engine and precision, and each one's check."""
+    """Images/s per engine and precision, and each one's check:
+    `imagehub.engines.benchmark` (what `imagehub bench` runs), float32
+    and int8 each timed side by side with TensorFlow."""
     from imagehub import engines
 
     calibration, held_back = photos[:50], photos[50:]
-    tensorflow = engines.compile_model(model_dir, "tensorflow")
-    compiled = {"tensorflow": tensorflow}
-    rows = {"tensorflow": {"check": "the SavedModel itself"}}
-    for engine, precision in (
-        ("litert", "float32"),
-        ("openvino", "float32"),
-        ("litert", "int8"),
+    rows: dict = {}
+    for precision, names in (
+        ("float32", ("tensorflow", "litert", "openvino")),
+        ("int8", ("litert",)),
     ):
-        key = engine if precision == "float32" else f"{engine} int8"
-        start = time.perf_counter()
-        try:
-            model = engines.compile_model(
-                model_dir,
-                engine,
-                precision=precision,
-                probe_images=held_back,
-                calibration_images=calibration,
-                reference=tensorflow.source.obj,
-                min_agreement=0.0,  # measured and reported, not enforced
-            )
-        except engines.EngineError as e:
-            rows[key] = {"check": f"refused: {e}"}
-            continue
-        info = model.info
-        if precision == "int8":
-            # Agreement on all 100 held-back photos, not only the probes.
-            metric, value = engines.measure_agreement(
-                model(held_back), tensorflow(held_back), None
-            )
-            check = f"{metric} {value:.4f} on {len(held_back)} photos"
-        else:
-            check = engines.describe_check(info)
-        rows[key] = {
-            "check": check,
-            "compile_seconds": round(time.perf_counter() - start, 1),
-            "max_relative_difference": info.max_relative_difference,
-        }
-        compiled[key] = model
-    speeds = engines.time_engines(compiled, photos[:BATCH], BATCH, rounds)
-    for key, speed in speeds.items():
-        rows[key]["images_per_second"] = speed
-        rows[key]["vs_tensorflow"] = round(speed / speeds["tensorflow"], 2)
+        result = engines.benchmark(
+            model_dir,
+            engines=names,
+            batch_size=BATCH,
+            precision=precision,
+            rounds=rounds,
+            images=held_back,
+            calibration_images=calibration,
+            min_agreement=0.0,  # measured and reported, not enforced
+        )
+        for row in result.rows:
+            if row.engine == "tensorflow" and precision != "float32":
+                continue  # the baseline row is reported once
+            key = row.engine if precision == "float32" else f"{row.engine} int8"
+            rows[key] = {
+                "check": row.check,
+                "compile_seconds": row.compile_seconds,
+                "max_relative_difference": row.max_relative_difference,
+                "images_per_second": row.images_per_second,
+                "vs_tensorflow": row.vs_tensorflow,
+            }
+    int8 = engines.load_compiled(model_dir, "litert", precision="int8")
+    if int8 is not None:
+        # Agreement on all 100 held-back photos, not only the probes.
+        tensorflow = engines.compile_model(model_dir, "tensorflow")
+        metric, value = engines.measure_agreement(
+            int8(held_back), tensorflow(held_back), None
+        )
+        rows["litert int8"]["check"] = (
+            f"{metric} {value:.4f} on {len(held_back)} photos"
+        )
     return rows
 
 

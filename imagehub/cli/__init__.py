@@ -27,6 +27,7 @@ COMMANDS = {
     "embed": "imagehub.cli._embed",
     "evaluate": "imagehub.cli._evaluate",
     "compare": "imagehub.cli._compare",
+    "bench": "imagehub.cli._bench",
     "demo": "imagehub.cli._demo",
 }
 

@@ -82,6 +82,29 @@ def add_parser(
     add_model_input_arguments(p)
     add_engine_argument(p)
     p.add_argument(
+        "--precision",
+        choices=("float32", "int8"),
+        default="float32",
+        help="int8: LiteRT's post-training quantized model (needs "
+        "--calibration_images); its agreement with the float model is "
+        "measured on the job's first images, printed and enforced "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--calibration_images",
+        metavar="DIR|GLOB|LIST_FILE",
+        help="--precision int8: images to calibrate the quantization on",
+    )
+    p.add_argument(
+        "--min_agreement",
+        type=float,
+        default=0.99,
+        help="--precision int8: the smallest agreement with the float "
+        "model (mean cosine similarity of feature vectors, top-1 "
+        "agreement of classifiers) that may run; below it the run stops "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
         "--part_size",
         type=int,
         default=DEFAULTS.part_size,
@@ -146,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     beam_options = parse_beam_options(args.beam_option)
     if beam_options and args.runner != "beam":
         raise UsageError("--beam_option needs --runner beam")
+    if args.calibration_images and args.precision != "int8":
+        raise UsageError("--calibration_images needs --precision int8")
     inputs = args.input[0] if len(args.input) == 1 else args.input
     import functools
 
@@ -162,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
         resize=args.resize,
         overwrite=args.overwrite,
         engine=args.engine,
+        precision=args.precision,
+        calibration_images=args.calibration_images,
+        min_agreement=args.min_agreement,
     )
     try:
         if args.runner == "beam":

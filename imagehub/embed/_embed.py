@@ -76,6 +76,9 @@ def embed(
     beam_options: Mapping[str, str] | None = None,
     overwrite: bool = False,
     engine: str = DEFAULTS.engine,
+    precision: str = "float32",
+    calibration_images: Any = None,
+    min_agreement: float | None = None,
 ) -> EmbedResult | EmbedSummary:
     """Computes a feature vector (or logits) for every image of `inputs`.
 
@@ -117,6 +120,13 @@ def embed(
         engine: What runs the model: ``"auto"``, ``"tensorflow"``,
             ``"litert"`` or ``"openvino"`` (`imagehub.engines`; the rows
             agree within 1e-4 relative, checked before use).
+        precision: ``"float32"``, or ``"int8"``: LiteRT's post-training
+            quantized model (local runner), calibrated on
+            `calibration_images` (a folder, glob or list file), its
+            agreement with the float model measured on the job's first
+            images and refused below `min_agreement` (default
+            `imagehub.engines.MIN_AGREEMENT`) with an
+            `imagehub.engines.AgreementError`.
 
     Returns:
         An `EmbedResult` when `output` is None, else an `EmbedSummary`.
@@ -142,6 +152,9 @@ def embed(
     check_inputs_exist(inputs)  # before anything is loaded or written
     if runner == "beam":
         from imagehub.embed import _beam
+
+        if precision != "float32":
+            raise ValueError(f"precision {precision!r} needs runner='local'")
 
         if output is None:
             raise ValueError(
@@ -170,19 +183,28 @@ def embed(
     if output is not None:
         _writer.output_stem(os.fspath(output))  # fail before loading
     index = list_inputs(inputs)
-    if output is None:
-        opened = open_with_engine(
-            model, image_size, engine, batch_size, len(index)
+
+    def open_job_model() -> OpenedModel:
+        return open_with_engine(
+            model,
+            image_size,
+            engine,
+            batch_size,
+            len(index),
+            precision=precision,
+            calibration_images=calibration_images,
+            min_agreement=min_agreement,
         )
+
+    if output is None:
+        opened = open_job_model()
         return _embed_in_memory(
             opened, index, batch_size, resize, progress, workers
         )
     output = os.fspath(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with outputs.output_lock(output):
-        opened = open_with_engine(
-            model, image_size, engine, batch_size, len(index)
-        )
+        opened = open_job_model()
         return _embed_to_file(
             opened,
             index,
@@ -194,6 +216,7 @@ def embed(
             workers=workers,
             overwrite=overwrite,
             engine=engine,
+            precision=precision,
         )
 
 
@@ -235,13 +258,19 @@ def _embed_to_file(
     workers,
     overwrite,
     engine=DEFAULTS.engine,
+    precision="float32",
 ) -> EmbedSummary:
     writer = _writer.PartWriter(
         output,
         num_outputs=opened.num_outputs,
         with_logits=opened.is_classifier,
         part_size=part_size,
-        config=run_config(opened.facts, batch_size=batch_size, resize=resize),
+        config=run_config(
+            opened.facts,
+            batch_size=batch_size,
+            resize=resize,
+            precision=precision,
+        ),
         overwrite=overwrite,
     )
     done = writer.done_paths()

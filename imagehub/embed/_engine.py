@@ -51,6 +51,10 @@ class EngineRunner:
         reference: The SavedModel loaded by TensorFlow, when it is.
         compiled: A compiled model read from the cache, if any.
         used: Why `compiled` was chosen, when it is given.
+        precision: "float32", or "int8" (LiteRT; see `compile_model`).
+        calibration_images: int8: a folder (or images) to calibrate on.
+        min_agreement: int8: the smallest agreement with the float model
+            that may run (a cached model's measured one is checked too).
     """
 
     def __init__(
@@ -63,6 +67,9 @@ class EngineRunner:
         reference: Any = None,
         compiled: Any = None,
         used: EngineUsed | None = None,
+        precision: str = "float32",
+        calibration_images: Any = None,
+        min_agreement: float | None = None,
     ) -> None:
         self.model_dir = model_dir
         self.engine = engine
@@ -72,6 +79,9 @@ class EngineRunner:
         self.reference = reference
         self.compiled = compiled
         self.used = used
+        self.precision = precision
+        self.calibration_images = calibration_images
+        self.min_agreement = min_agreement
 
     def start(self, probes: np.ndarray | None) -> None:
         """Compiles or chooses the engine; `probes` are job images."""
@@ -88,13 +98,31 @@ class EngineRunner:
             )
             self.used = EngineUsed(choice.engine, choice.reason)
         else:
+            minimum = self.min_agreement
+            if minimum is None:
+                minimum = engines.MIN_AGREEMENT
             self.compiled = engines.compile_model(
                 self.model_dir,
                 self.engine,
                 image_size=self.image_size,
+                precision=self.precision,
                 probe_images=probes,
+                calibration_images=_decoded(
+                    self.calibration_images, self.image_size
+                ),
+                min_agreement=minimum,
                 reference=self.reference,
             )
+            info = self.compiled.info
+            if info.agreement is not None and info.agreement < minimum:
+                # A cached int8 model was measured when it was compiled.
+                raise engines.AgreementError(
+                    f"Engine {info.engine} int8 keeps {info.agreement_metric}"
+                    f" {info.agreement:.4f} with the float model on "
+                    f"{info.probes} held-back {info.probe_source}, below "
+                    f"the minimum {minimum}; use --precision float32, or "
+                    "lower --min_agreement"
+                )
             self.used = EngineUsed(
                 self.engine,
                 f"--engine {self.engine}; "
@@ -106,6 +134,24 @@ class EngineRunner:
         if self.compiled is None:
             self.start(np.asarray(images, np.float32))
         return self.compiled(images)
+
+
+def _decoded(images: Any, size: tuple[int, int]) -> Any:
+    """A folder, glob or list file of images -> decoded float32 images;
+    anything else (None, an array) as it is."""
+    if not isinstance(images, (str, os.PathLike)):
+        return images
+    from imagehub.data import load_image
+    from imagehub.embed._inputs import list_inputs
+
+    paths = list_inputs(os.fspath(images)).paths
+    if not paths:
+        raise ValueError(f"--calibration_images {images}: no images found")
+    decoded = []
+    for path in paths:
+        with open(path, "rb") as f:
+            decoded.append(load_image(f.read(), size))
+    return np.stack(decoded).astype(np.float32)
 
 
 def set_num_images(opened: OpenedModel, num_images: int) -> None:
@@ -132,8 +178,15 @@ def open_with_engine(
     num_images: int | None,
     *,
     labels: str | os.PathLike[str] | Sequence[str] | None = None,
+    precision: str = "float32",
+    calibration_images: Any = None,
+    min_agreement: float | None = None,
 ) -> OpenedModel:
     """`open_model`, with `engine` (see the module docstring) running it.
+
+    `precision="int8"` runs LiteRT's int8 model (`engine` "auto" or
+    "litert"), calibrated on `calibration_images` and refused below
+    `min_agreement` (default `imagehub.engines.MIN_AGREEMENT`).
 
     Raises:
         ValueError: An unknown engine, or an engine other than TensorFlow
@@ -146,6 +199,19 @@ def open_with_engine(
             f"Unknown engine {engine!r}; expected one of "
             f"{engines.ENGINE_CHOICES}"
         )
+    int8: dict[str, Any] = {}
+    if precision != "float32":
+        if engine not in ("auto", "litert"):
+            raise ValueError(
+                f"precision {precision!r} runs on engine 'litert' only, "
+                f"got engine {engine!r}; use --engine litert"
+            )
+        engine = "litert"
+        int8 = {
+            "precision": precision,
+            "calibration_images": calibration_images,
+            "min_agreement": min_agreement,
+        }
     if engine == "tensorflow":
         return open_model(model, image_size, labels=labels)
     if not isinstance(model, (str, os.PathLike)):
@@ -155,7 +221,7 @@ def open_with_engine(
             f"engine={engine!r} compiles a SavedModel; pass its handle or "
             "path, not a loaded object (or use engine='tensorflow')"
         )
-    if read_card(hub.resolve(model)) is not None:
+    if not int8 and read_card(hub.resolve(model)) is not None:
         # With a card the facts need no TensorFlow; a cached compiled
         # model then runs without the SavedModel ever being loaded.
         facts = hub.resolve_facts(model, image_size=image_size, labels=labels)
@@ -177,6 +243,7 @@ def open_with_engine(
         batch_size,
         num_images,
         reference=opened.obj,
+        **int8,
     )
     return OpenedModel(obj=runner, facts=facts)
 

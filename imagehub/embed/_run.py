@@ -83,6 +83,7 @@ def run_config(
     batch_size: int,
     resize: str,
     beam_options: Mapping[str, Any] | None = None,
+    precision: str = "float32",
 ) -> dict[str, Any]:
     """The settings saved as OUT.config.json (and compared on resume).
 
@@ -92,6 +93,9 @@ def run_config(
         resize: How images were fitted to the input size.
         beam_options: The Beam runner's pipeline options; None for the
             local runner.
+        precision: "int8" is recorded (an int8 output does not resume
+            with float32 rows, nor the reverse); float32 is the default
+            and is left out, so earlier outputs still resume.
     """
     config: dict[str, Any] = {
         "model": model_id(facts.handle),
@@ -100,6 +104,8 @@ def run_config(
         "resize": resize,
         "batch_size": batch_size,
     }
+    if precision != "float32":
+        config["precision"] = precision
     if beam_options is not None:
         config["runner"] = "beam"
         config["beam_options"] = dict(beam_options)

@@ -40,7 +40,16 @@ FORMATS = (".parquet", ".npy")
 _PART_GLOB = "part-*.parquet"
 _META = "config.json"
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("model", "num_outputs", "with_logits", "image_size", "resize")
+RESUME_KEYS = (
+    "model",
+    "num_outputs",
+    "with_logits",
+    "image_size",
+    "resize",
+    "precision",
+)
+# Settings recorded only when not the default: absent means this value.
+IMPLIED = {"precision": "float32"}
 
 
 def output_stem(output: str) -> str:
@@ -196,11 +205,15 @@ class PartWriter:
         for key in RESUME_KEYS:
             if key == "model" and not (old.get(key) and self.config.get(key)):
                 continue  # a loaded object has no handle to compare
-            if key in old and old[key] != self.config.get(key):
+            if key not in old and key not in IMPLIED:
+                continue
+            before = old.get(key, IMPLIED.get(key))
+            now = self.config.get(key, IMPLIED.get(key))
+            if before != now:
                 raise outputs.OutputExistsError(
                     self.output,
-                    f"{what} was made with {key}={old[key]!r}, this run has "
-                    f"{self.config.get(key)!r}; the same settings resume it",
+                    f"{what} was made with {key}={before!r}, this run has "
+                    f"{now!r}; the same settings resume it",
                 )
 
     def _write_config(self, path: str) -> None:

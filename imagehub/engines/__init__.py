@@ -8,7 +8,8 @@ above `PARITY_TOLERANCE`), and caches it in imagehub's model cache keyed
 by the SavedModel's content, engine, engine version, precision and input
 size; `load_compiled` reads the cache without loading the SavedModel.
 `choose_engine` is `--engine auto`: the fastest engine that kept parity
-here, measured once and remembered.
+here, measured once and remembered. `benchmark` times every engine on
+one model side by side (`imagehub bench`).
 
 Example:
     >>> from imagehub import engines
@@ -29,6 +30,12 @@ from imagehub.engines._base import PRECISIONS
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import relative_difference
+from imagehub.engines._bench import BENCH_BATCH_SIZE
+from imagehub.engines._bench import BENCH_ROUNDS
+from imagehub.engines._bench import BenchmarkResult
+from imagehub.engines._bench import BenchmarkRow
+from imagehub.engines._bench import benchmark
+from imagehub.engines._bench import machine_line
 from imagehub.engines._compile import available_engines
 from imagehub.engines._compile import compile_model
 from imagehub.engines._compile import describe_check
@@ -49,6 +56,10 @@ from imagehub.engines._tensorflow import TensorFlowModel
 __all__ = [
     "AUTO_MIN_IMAGES",
     "AgreementError",
+    "BENCH_BATCH_SIZE",
+    "BENCH_ROUNDS",
+    "BenchmarkResult",
+    "BenchmarkRow",
     "CompiledInfo",
     "CompiledModel",
     "ENGINES",
@@ -64,6 +75,7 @@ __all__ = [
     "ParityError",
     "TensorFlowModel",
     "available_engines",
+    "benchmark",
     "cached_choice",
     "choose_engine",
     "compile_model",
@@ -73,6 +85,7 @@ __all__ = [
     "engines_root",
     "generated_probes",
     "load_compiled",
+    "machine_line",
     "measure_agreement",
     "relative_difference",
     "time_engines",

@@ -1,0 +1,256 @@
+"""`benchmark`: images/s of each engine on one model, side by side.
+
+One process compiles the model for each engine asked for (verified
+against TensorFlow as `compile_model` always does; an engine that is
+refused or not installed gets a row saying why), then times all of them
+in interleaved rounds on the same batch (`time_engines`: a warm-up call,
+then the median of `rounds` calls each, so a noisy neighbour slows every
+engine alike). TensorFlow is always measured: it is the baseline of
+`vs_tensorflow`. What `imagehub bench` prints and what bench/engines.py
+reports for "the model alone".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from imagehub.engines import _compile
+from imagehub.engines._auto import time_engines
+from imagehub.engines._base import ENGINES
+from imagehub.engines._base import CompiledModel
+from imagehub.engines._base import check_engine
+from imagehub.engines._base import check_precision
+from imagehub.engines._base import cpu_threads
+from imagehub.engines._errors import EngineError
+from imagehub.engines._tensorflow import TensorFlowModel
+
+logger = logging.getLogger(__name__)
+
+BENCH_ROUNDS = 5
+BENCH_BATCH_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkRow:
+    """One engine's figures.
+
+    Attributes:
+        engine: One of `ENGINES`.
+        precision: "float32" or "int8".
+        version: The engine runtime's version ("" when not installed).
+        images_per_second: Median over the rounds; None when refused.
+        vs_tensorflow: images_per_second over TensorFlow's.
+        check: How the compiled model was verified, or why it was refused.
+        max_relative_difference: float32 parity with TensorFlow.
+        agreement: int8 only: agreement with the float model.
+        compile_seconds: Conversion time (0 when read from the cache).
+        refused: Why the engine did not run, else None.
+    """
+
+    engine: str
+    precision: str
+    version: str
+    images_per_second: float | None
+    vs_tensorflow: float | None
+    check: str
+    max_relative_difference: float | None = None
+    agreement: float | None = None
+    compile_seconds: float = 0.0
+    refused: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkResult:
+    """A benchmark run: the rows and what they were measured on.
+
+    Attributes:
+        model: The SavedModel directory.
+        image_size: (height, width).
+        batch_size: Images per timed call.
+        rounds: Timed calls per engine.
+        precision: The precision asked for (TensorFlow runs float32).
+        machine: Cores, CPU, Python and runtime versions.
+        rows: One per engine, TensorFlow first.
+    """
+
+    model: str
+    image_size: tuple[int, int]
+    batch_size: int
+    rounds: int
+    precision: str
+    machine: str
+    rows: tuple[BenchmarkRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the platform's."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(engines: Sequence[str] = ENGINES) -> str:
+    """``N cores, CPU, Python X, tensorflow Y, litert Z, ...``."""
+    parts = [
+        f"{cpu_threads()} cores",
+        cpu_name(),
+        f"Python {platform.python_version()}",
+    ]
+    for engine in engines:
+        try:
+            parts.append(f"{engine} {_compile.engine_version(engine)}")
+        except EngineError:
+            parts.append(f"{engine} not installed")
+    return ", ".join(parts)
+
+
+def benchmark(
+    model: str | os.PathLike[str],
+    *,
+    engines: Sequence[str] = ENGINES,
+    batch_size: int = BENCH_BATCH_SIZE,
+    precision: str = "float32",
+    rounds: int = BENCH_ROUNDS,
+    image_size: Any = None,
+    images: Any = None,
+    calibration_images: Any = None,
+    min_agreement: float = 0.0,
+    use_cache: bool = True,
+) -> BenchmarkResult:
+    """Measures images/s of each engine on `model` in one process.
+
+    Args:
+        model: A SavedModel directory or handle.
+        engines: Engines to compare; TensorFlow is always added (first).
+        batch_size: Images per timed call.
+        precision: "float32", or "int8" for the engines other than
+            TensorFlow (LiteRT only; others get a refused row).
+        rounds: Interleaved timed calls per engine (the median counts).
+        image_size: (height, width); default: the model card's.
+        images: float32 (n, height, width, 3) images in [0, 1]: parity
+            probes (int8: held back from calibration) and the timed batch
+            (repeated up to `batch_size`); default: generated images.
+        calibration_images: int8 only; default: generated images other
+            than the probes.
+        min_agreement: int8: refuse below this agreement (default 0:
+            measured and reported, not enforced).
+        use_cache: False compiles anew and caches nothing.
+
+    Returns:
+        The rows, TensorFlow first, and the machine line.
+
+    Raises:
+        ValueError: An unknown engine or precision, or a bad batch size.
+    """
+    check_precision(precision)
+    for engine in engines:
+        check_engine(engine)
+    if batch_size < 1 or rounds < 1:
+        raise ValueError(
+            f"batch_size and rounds must be at least 1, got {batch_size} "
+            f"and {rounds}"
+        )
+    model_dir = _compile._model_dir(model)
+    size = _compile._image_size(model_dir, image_size)
+    probes = images
+    if probes is None:
+        probes = _compile.generated_probes(size)
+    probes = np.asarray(probes, np.float32)
+    calibration = calibration_images
+    if precision == "int8" and calibration is None:
+        # Generated images other than the probes: a later slice.
+        generated = _compile.generated_probes(size, 2 * _compile.PROBES)
+        calibration = generated[_compile.PROBES :]
+    tensorflow = _compile.compile_model(
+        model_dir, "tensorflow", image_size=size
+    )
+    reference = None
+    if isinstance(tensorflow, TensorFlowModel):
+        reference = tensorflow.source.obj  # loaded once for every engine
+    compiled: dict[str, CompiledModel] = {"tensorflow": tensorflow}
+    refused: dict[str, tuple[str, str]] = {}  # engine -> (version, why)
+    for engine in dict.fromkeys(engines):
+        if engine == "tensorflow":
+            continue
+        try:
+            version = _compile.engine_version(engine)
+        except EngineError as e:
+            refused[engine] = ("", str(e))
+            continue
+        try:
+            compiled[engine] = _compile.compile_model(
+                model_dir,
+                engine,
+                image_size=size,
+                precision=precision,
+                probe_images=images,
+                calibration_images=calibration,
+                min_agreement=min_agreement,
+                reference=reference,
+                use_cache=use_cache,
+            )
+        except (EngineError, ValueError) as e:
+            logger.info("bench: engine %s refused: %s", engine, e)
+            refused[engine] = (version, str(e))
+    start = time.perf_counter()
+    speeds = time_engines(compiled, probes, batch_size, rounds)
+    logger.info("bench: timed in %.1f s", time.perf_counter() - start)
+    baseline = speeds["tensorflow"]
+    rows = []
+    for engine in ("tensorflow", *dict.fromkeys(engines)):
+        if engine in refused:
+            version, why = refused[engine]
+            rows.append(
+                BenchmarkRow(
+                    engine=engine,
+                    precision=precision,
+                    version=version,
+                    images_per_second=None,
+                    vs_tensorflow=None,
+                    check=f"refused: {why}",
+                    refused=why,
+                )
+            )
+            continue
+        if engine not in compiled or any(r.engine == engine for r in rows):
+            continue
+        info = compiled[engine].info
+        speed = speeds[engine]
+        rows.append(
+            BenchmarkRow(
+                engine=engine,
+                precision=info.precision,
+                version=info.version,
+                images_per_second=speed,
+                vs_tensorflow=round(speed / baseline, 2) if baseline else None,
+                check=_compile.describe_check(info),
+                max_relative_difference=info.max_relative_difference,
+                agreement=info.agreement,
+                compile_seconds=info.compile_seconds,
+            )
+        )
+    return BenchmarkResult(
+        model=model_dir,
+        image_size=size,
+        batch_size=batch_size,
+        rounds=rounds,
+        precision=precision,
+        machine=machine_line(),
+        rows=tuple(rows),
+    )

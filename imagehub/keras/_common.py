@@ -3,9 +3,10 @@
 `SavedModelLayerMixin` goes before the framework's `Layer` base class. It
 wraps the SavedModel (`_saved_model.wrap`), runs it with or without
 `training`, and builds the layer's config and rebuilds the layer from it.
-It imports neither Keras nor tf_keras, so each layer keeps only what its
-framework needs: dtypes, variables, losses, output shapes and where its
-framework keeps the safe-mode flag.
+It also holds the constructor both layers share (the `hub.KerasLayer`
+arguments). It imports neither Keras nor tf_keras, so each layer keeps only
+what its framework needs: dtypes, variables, losses, output shapes and the
+module where its framework keeps the safe-mode flag.
 
 Safe mode: a config can come from an untrusted `.keras` file, and loading
 a SavedModel runs its graphs. So `from_config`, while Keras's safe mode is
@@ -17,6 +18,7 @@ when the scan does (`_saved_model.refuse_if_unsafe`).
 from __future__ import annotations
 
 import contextvars
+import importlib
 import inspect
 import logging
 import os
@@ -97,11 +99,60 @@ class SavedModelLayerMixin:
     _output_key: str | None
     _load_options: Any
     _logged_no_trainable_weights: bool = False
+    # The framework's module that knows whether safe mode is in effect.
+    _serialization_lib: str
+
+    def __init__(
+        self,
+        handle: Any,
+        trainable: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        _sentinel: Any = None,
+        tags: Any = None,
+        signature: str | None = None,
+        signature_outputs_as_dict: bool | None = None,
+        output_key: str | None = None,
+        output_shape: Any = None,
+        load_options: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["dtype"] = self._layer_dtype(kwargs.get("dtype"))
+        super().__init__(  # type: ignore[call-arg]
+            trainable=bool(trainable), **kwargs
+        )
+        wrapped = self._wrap_saved_model(
+            handle,
+            arguments=arguments,
+            tags=tags,
+            signature=signature,
+            signature_outputs_as_dict=signature_outputs_as_dict,
+            output_key=output_key,
+            output_shape=output_shape,
+            load_options=load_options,
+        )
+        self._adopt_saved_model(wrapped)
+
+    @staticmethod
+    def _layer_dtype(dtype: Any) -> Any:
+        """The dtype passed to the framework's `Layer` for `dtype`."""
+        raise NotImplementedError
+
+    def _adopt_saved_model(self, wrapped: _saved_model.Wrapped) -> None:
+        """Makes the SavedModel's variables and losses the layer's own."""
+        raise NotImplementedError
 
     @classmethod
     def _keras_safe_mode(cls) -> bool | None:
         """The framework's safe-mode flag: True, False or None (unset)."""
-        raise NotImplementedError
+        try:
+            lib = importlib.import_module(cls._serialization_lib)
+        except ImportError:  # pragma: no cover - the framework moved it
+            return None
+        safe: bool | None = lib.in_safe_mode()
+        return safe
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return self._run_saved_model(inputs, training)
 
     def _wrap_saved_model(
         self,
@@ -328,6 +379,6 @@ class SavedModelLayerMixin:
             safe_mode = cls._keras_safe_mode() is not False
         token = _SCAN_ON_LOAD.set(bool(safe_mode))
         try:
-            return cls(handle, **config)  # type: ignore[call-arg]
+            return cls(handle, **config)
         finally:
             _SCAN_ON_LOAD.reset(token)

@@ -120,16 +120,28 @@ class SavedModelLayerMixin:
         super().__init__(  # type: ignore[call-arg]
             trainable=bool(trainable), **kwargs
         )
-        wrapped = self._wrap_saved_model(
+        wrapped = _saved_model.wrap(
             handle,
-            arguments=arguments,
             tags=tags,
             signature=signature,
-            signature_outputs_as_dict=signature_outputs_as_dict,
             output_key=output_key,
+            signature_outputs_as_dict=signature_outputs_as_dict,
+            arguments=arguments,
             output_shape=output_shape,
             load_options=load_options,
+            scan=_SCAN_ON_LOAD.get(),
         )
+        self._wrapped = wrapped
+        # Tracked as a TensorFlow dependency so model.export() and
+        # tf.saved_model.save() carry the SavedModel's functions and assets.
+        self._loaded_obj = wrapped.obj
+        self._handle = wrapped.handle
+        self._arguments = dict(arguments or {})
+        self._tags = tags
+        self._signature = signature
+        self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
+        self._output_key = output_key
+        self._load_options = load_options
         self._adopt_saved_model(wrapped)
 
     @staticmethod
@@ -153,43 +165,6 @@ class SavedModelLayerMixin:
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         return self._run_saved_model(inputs, training)
-
-    def _wrap_saved_model(
-        self,
-        handle: Any,
-        *,
-        arguments: Mapping[str, Any] | None,
-        tags: Any,
-        signature: str | None,
-        signature_outputs_as_dict: bool | None,
-        output_key: str | None,
-        output_shape: Any,
-        load_options: Any,
-    ) -> _saved_model.Wrapped:
-        """Loads `handle` and keeps the layer's arguments; call it once."""
-        wrapped = _saved_model.wrap(
-            handle,
-            tags=tags,
-            signature=signature,
-            output_key=output_key,
-            signature_outputs_as_dict=signature_outputs_as_dict,
-            arguments=arguments,
-            output_shape=output_shape,
-            load_options=load_options,
-            scan=_SCAN_ON_LOAD.get(),
-        )
-        self._wrapped = wrapped
-        # Tracked as a TensorFlow dependency so model.export() and
-        # tf.saved_model.save() carry the SavedModel's functions and assets.
-        self._loaded_obj = wrapped.obj
-        self._handle = wrapped.handle
-        self._arguments = dict(arguments or {})
-        self._tags = tags
-        self._signature = signature
-        self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
-        self._output_key = output_key
-        self._load_options = load_options
-        return wrapped
 
     @property
     def handle(self) -> str | None:

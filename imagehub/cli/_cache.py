@@ -144,9 +144,10 @@ def _list(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"cache_dir": hub.cache_dir(), "entries": rows}))
         return 0
-    console = Console()
+    # Handles, paths and problems are printed as they are, never as markup.
+    console = Console(markup=False)
     if not entries:
-        console.print(f"No models cached in {hub.cache_dir()}", markup=False)
+        console.print(f"No models cached in {hub.cache_dir()}")
         return 0
     table = Table(title=f"imagehub cache: {hub.cache_dir()}")
     table.add_column("handle", overflow="fold", ratio=3)
@@ -170,8 +171,7 @@ def _list(args: argparse.Namespace) -> int:
     total = sum(e.size for e in entries)
     console.print(
         f"{len(entries)} cached model(s), {_megabytes(total)}; each model "
-        "is in <cache>/<entry>/model (`--json` lists the paths)",
-        markup=False,
+        "is in <cache>/<entry>/model (`--json` lists the paths)"
     )
     return 0
 
@@ -183,7 +183,8 @@ def _verify(args: argparse.Namespace) -> int:
     from imagehub import hub
     from imagehub.cli._console import stderr_console
 
-    console = Console()
+    # Handles, paths and problems are printed as they are, never as markup.
+    console = Console(markup=False)
     names = args.handles or None
     try:
         total = len(args.handles) if names else len(hub.list_cache())
@@ -198,28 +199,26 @@ def _verify(args: argparse.Namespace) -> int:
     except hub.HandleError as error:
         raise UsageError(str(error)) from None
     if not results:
-        console.print(f"No models cached in {hub.cache_dir()}", markup=False)
+        console.print(f"No models cached in {hub.cache_dir()}")
         return 0
     damaged = [e for e in results if not e.ok]
     for e in results:
         mark = "ok" if e.ok else "DAMAGED"
-        console.print(f"{mark:8} {e.handle}", markup=False)
+        console.print(f"{mark:8} {e.handle}")
         for problem in e.problems:
-            console.print(f"         {problem}", markup=False)
+            console.print(f"         {problem}")
     if not damaged:
-        console.print(f"All {len(results)} entries verified.", markup=False)
+        console.print(f"All {len(results)} entries verified.")
         return 0
     if args.fix:
         console.print(
             f"Removed {len(damaged)} damaged entries; the next load "
-            "downloads them again.",
-            markup=False,
+            "downloads them again."
         )
         return 0
     console.print(
         f"{len(damaged)} of {len(results)} entries are damaged. Run "
-        "`imagehub cache verify --fix` to remove them.",
-        markup=False,
+        "`imagehub cache verify --fix` to remove them."
     )
     return 1
 

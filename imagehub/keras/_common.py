@@ -3,9 +3,10 @@
 `SavedModelLayerMixin` goes before the framework's `Layer` base class. It
 wraps the SavedModel (`_saved_model.wrap`), runs it with or without
 `training`, and builds the layer's config and rebuilds the layer from it.
-It imports neither Keras nor tf_keras, so each layer keeps only what its
-framework needs: dtypes, variables, losses, output shapes and where its
-framework keeps the safe-mode flag.
+It also holds the constructor both layers share (the `hub.KerasLayer`
+arguments). It imports neither Keras nor tf_keras, so each layer keeps only
+what its framework needs: dtypes, variables, losses, output shapes and the
+module where its framework keeps the safe-mode flag.
 
 Safe mode: a config can come from an untrusted `.keras` file, and loading
 a SavedModel runs its graphs. So `from_config`, while Keras's safe mode is
@@ -17,6 +18,7 @@ when the scan does (`_saved_model.refuse_if_unsafe`).
 from __future__ import annotations
 
 import contextvars
+import importlib
 import inspect
 import logging
 import os
@@ -97,25 +99,27 @@ class SavedModelLayerMixin:
     _output_key: str | None
     _load_options: Any
     _logged_no_trainable_weights: bool = False
+    # The framework's module that knows whether safe mode is in effect.
+    _serialization_lib: str
 
-    @classmethod
-    def _keras_safe_mode(cls) -> bool | None:
-        """The framework's safe-mode flag: True, False or None (unset)."""
-        raise NotImplementedError
-
-    def _wrap_saved_model(
+    def __init__(
         self,
         handle: Any,
-        *,
-        arguments: Mapping[str, Any] | None,
-        tags: Any,
-        signature: str | None,
-        signature_outputs_as_dict: bool | None,
-        output_key: str | None,
-        output_shape: Any,
-        load_options: Any,
-    ) -> _saved_model.Wrapped:
-        """Loads `handle` and keeps the layer's arguments; call it once."""
+        trainable: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        _sentinel: Any = None,
+        tags: Any = None,
+        signature: str | None = None,
+        signature_outputs_as_dict: bool | None = None,
+        output_key: str | None = None,
+        output_shape: Any = None,
+        load_options: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["dtype"] = self._layer_dtype(kwargs.get("dtype"))
+        super().__init__(  # type: ignore[call-arg]
+            trainable=bool(trainable), **kwargs
+        )
         wrapped = _saved_model.wrap(
             handle,
             tags=tags,
@@ -138,7 +142,29 @@ class SavedModelLayerMixin:
         self._signature_outputs_as_dict = bool(signature_outputs_as_dict)
         self._output_key = output_key
         self._load_options = load_options
-        return wrapped
+        self._adopt_saved_model(wrapped)
+
+    @staticmethod
+    def _layer_dtype(dtype: Any) -> Any:
+        """The dtype passed to the framework's `Layer` for `dtype`."""
+        raise NotImplementedError
+
+    def _adopt_saved_model(self, wrapped: _saved_model.Wrapped) -> None:
+        """Makes the SavedModel's variables and losses the layer's own."""
+        raise NotImplementedError
+
+    @classmethod
+    def _keras_safe_mode(cls) -> bool | None:
+        """The framework's safe-mode flag: True, False or None (unset)."""
+        try:
+            lib = importlib.import_module(cls._serialization_lib)
+        except ImportError:  # pragma: no cover - the framework moved it
+            return None
+        safe: bool | None = lib.in_safe_mode()
+        return safe
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return self._run_saved_model(inputs, training)
 
     @property
     def handle(self) -> str | None:
@@ -328,6 +354,6 @@ class SavedModelLayerMixin:
             safe_mode = cls._keras_safe_mode() is not False
         token = _SCAN_ON_LOAD.set(bool(safe_mode))
         try:
-            return cls(handle, **config)  # type: ignore[call-arg]
+            return cls(handle, **config)
         finally:
             _SCAN_ON_LOAD.reset(token)

@@ -12,7 +12,6 @@ non-trainable weights.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -115,38 +114,16 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         ```
     """
 
-    def __init__(
-        self,
-        handle: Any,
-        trainable: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        _sentinel: Any = None,
-        tags: Any = None,
-        signature: str | None = None,
-        signature_outputs_as_dict: bool | None = None,
-        output_key: str | None = None,
-        output_shape: Any = None,
-        load_options: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
-        super().__init__(trainable=bool(trainable), **kwargs)
+    _layer_dtype = staticmethod(_check_dtype)
+    _serialization_lib = "keras.src.saving.serialization_lib"
+
+    def _adopt_saved_model(self, wrapped: _saved_model.Wrapped) -> None:
         if not keras.backend.is_float_dtype(self.compute_dtype):
             # hub.KerasLayer(..., input_shape=[], dtype=tf.string) first in
             # a Sequential: Keras 3 would put a float32 Input before it;
             # without one, the model is built on its first call with this
             # layer's dtype.
             self._input_shape_arg = None
-        wrapped = self._wrap_saved_model(
-            handle,
-            arguments=arguments,
-            tags=tags,
-            signature=signature,
-            signature_outputs_as_dict=signature_outputs_as_dict,
-            output_key=output_key,
-            output_shape=output_shape,
-            load_options=load_options,
-        )
         for variable in wrapped.variables:
             self._track_variable(self._as_keras_variable(variable))
         # XLA is not known to compile every restored SavedModel; users can
@@ -177,18 +154,6 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
                 "(3.8 or later)"
             )
         return wrapped
-
-    @classmethod
-    def _keras_safe_mode(cls) -> bool | None:
-        try:
-            from keras.src.saving import serialization_lib
-        except ImportError:  # pragma: no cover - Keras moved it
-            return None
-        safe: bool | None = serialization_lib.in_safe_mode()
-        return safe
-
-    def call(self, inputs: Any, training: Any = None) -> Any:
-        return self._run_saved_model(inputs, training)
 
     def _get_own_losses(self) -> list[Any]:
         # Keras 3 computes weight regularizers when `losses` is read, not

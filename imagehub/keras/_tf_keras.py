@@ -8,7 +8,6 @@ regularization losses as callable losses that vanish while frozen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -70,32 +69,10 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
     with `imagehub.scan` first, as the Keras 3 layer does.
     """
 
-    def __init__(
-        self,
-        handle: Any,
-        trainable: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        _sentinel: Any = None,
-        tags: Any = None,
-        signature: str | None = None,
-        signature_outputs_as_dict: bool | None = None,
-        output_key: str | None = None,
-        output_shape: Any = None,
-        load_options: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["dtype"] = _check_dtype(kwargs.get("dtype"))
-        super().__init__(trainable=bool(trainable), **kwargs)
-        wrapped = self._wrap_saved_model(
-            handle,
-            arguments=arguments,
-            tags=tags,
-            signature=signature,
-            signature_outputs_as_dict=signature_outputs_as_dict,
-            output_key=output_key,
-            output_shape=output_shape,
-            load_options=load_options,
-        )
+    _layer_dtype = staticmethod(_check_dtype)
+    _serialization_lib = "tf_keras.src.saving.serialization_lib"
+
+    def _adopt_saved_model(self, wrapped: _saved_model.Wrapped) -> None:
         for variable in wrapped.variables:
             self.add_weight(
                 name=_saved_model.variable_name(variable),
@@ -109,24 +86,12 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
             self.add_loss(self._loss_while_trainable(loss_fn))
         self.built = True
 
-    @classmethod
-    def _keras_safe_mode(cls) -> bool | None:
-        try:
-            from tf_keras.src.saving import serialization_lib
-        except ImportError:  # pragma: no cover - tf_keras moved it
-            return None
-        safe: bool | None = serialization_lib.in_safe_mode()
-        return safe
-
     def _loss_while_trainable(self, loss_fn: Any) -> Any:
         def loss() -> Any:
             # Frozen, the loss counts as 0, as hub.KerasLayer reports it.
             return loss_fn() if self.trainable else 0.0
 
         return loss
-
-    def call(self, inputs: Any, training: Any = None) -> Any:
-        return self._run_saved_model(inputs, training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         info = self._wrapped.output_info

@@ -172,6 +172,9 @@ def _loss_and_accuracy(head: Head, x: np.ndarray, y: np.ndarray):
     return loss, float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+# A diverging run overflows to inf and NaN, which the loss check in
+# train_head reports as such; NumPy's warnings on the way would only be noise.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def train_head(
     x: np.ndarray,
     y: np.ndarray,
@@ -213,38 +216,6 @@ def train_head(
     Raises:
         TrainingDivergedError: The loss became NaN or infinite.
     """
-    # A diverging run overflows to inf and NaN, which the loss check below
-    # reports as such; NumPy's warnings on the way would only be noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_head(
-            x,
-            y,
-            num_classes=num_classes,
-            config=config,
-            learning_rate=learning_rate,
-            l2=l2,
-            epochs=epochs,
-            seed=seed,
-            val=val,
-            patience=patience,
-            sample_weights=sample_weights,
-        )
-
-
-def _train_head(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    num_classes: int,
-    config: RetrainConfig,
-    learning_rate: float,
-    l2: float,
-    epochs: int,
-    seed: int,
-    val: tuple[np.ndarray, np.ndarray] | None,
-    patience: int | None,
-    sample_weights: np.ndarray | None,
-) -> tuple[Head, int, dict[str, list[float]]]:
     rng = np.random.default_rng(seed)
     n, d = x.shape
     k = num_classes

@@ -371,29 +371,20 @@ def _warm_start(
     the frozen module's features (not refit on the validation images),
     then the learning rate for the whole model lowered tenfold (unless
     --learning_rate was given)."""
-    from imagehub.retrain._config import RetrainConfig
-    from imagehub.retrain._model import LOGITS_NAME
-
-    if data.train_features is None or data.val_features is None:
-        raise ValueError("the warm start needs the module's features")
     config = prepared.config
     defaults = RetrainConfig()
-    result = run_recipe(
-        (data.train_features, np.asarray(data.train.labels, np.int64)),
-        (data.val_features, np.asarray(data.val.labels, np.int64)),
-        num_classes=len(prepared.class_names),
+    result = _fit_head_by_recipe(
+        prepared,
+        model,
+        data,
         # --train_epochs and --learning_rate are fine-tuning's; the head's
         # are searched.
-        config=config.replace(
+        config.replace(
             train_epochs=defaults.train_epochs,
             learning_rate=defaults.learning_rate,
         ),
-        seed=prepared.seed,
         refit=False,
         progress=progress,
-    )
-    model.head.get_layer(LOGITS_NAME).set_weights(
-        [result.final.kernel, result.final.bias]
     )
     rate = config.learning_rate
     if rate == defaults.learning_rate:
@@ -417,9 +408,6 @@ def _train_by_recipe(
     """imagehub's recipe on the cached features (see `_recipe`); the head
     gets the final weights. It trains in seconds, so it keeps no
     checkpoint: --resume reruns it on the cached features."""
-    from imagehub.retrain._features import class_weights
-    from imagehub.retrain._model import LOGITS_NAME
-
     config = prepared.config
     if config.resume:
         logger.info(
@@ -427,25 +415,13 @@ def _train_by_recipe(
             "cached features",
             config.recipe,
         )
-    if data.train_features is None or data.val_features is None:
-        raise ValueError("the recipe needs cached features")
-    train_labels = np.asarray(data.train.labels, np.int64)
-    val_labels = np.asarray(data.val.labels, np.int64)
-    weights = None
-    if config.class_weights == "auto":
-        table = class_weights(train_labels, len(prepared.class_names))
-        weights = (table[train_labels], table[val_labels])
-    result = run_recipe(
-        (data.train_features, train_labels),
-        (data.val_features, val_labels),
-        num_classes=len(prepared.class_names),
-        config=config,
-        seed=prepared.seed,
-        sample_weights=weights,
+    result = _fit_head_by_recipe(
+        prepared,
+        model,
+        data,
+        config,
+        balanced=config.class_weights == "auto",
         progress=progress,
-    )
-    model.head.get_layer(LOGITS_NAME).set_weights(
-        [result.final.kernel, result.final.bias]
     )
     _write_summaries(
         config.summaries_dir, result.history, result.chosen.learning_rate
@@ -458,6 +434,51 @@ def _train_by_recipe(
         resumed_from=0,
         recipe=result,
     )
+
+
+def _fit_head_by_recipe(
+    prepared: Prepared,
+    model: Model,
+    data: Data,
+    config: RetrainConfig,
+    *,
+    refit: bool = True,
+    balanced: bool = False,
+    progress: ProgressFn | None,
+) -> RecipeResult:
+    """Runs imagehub's recipe on the cached features with `config` and
+    gives the model's head the final weights.
+
+    Args:
+        refit: Refit the chosen head on the validation images too.
+        balanced: Weight the examples by the inverse of their class's
+            frequency (``--class_weights auto``).
+    """
+    from imagehub.retrain._features import class_weights
+    from imagehub.retrain._model import LOGITS_NAME
+
+    if data.train_features is None or data.val_features is None:
+        raise ValueError("the recipe needs the module's cached features")
+    train_labels = np.asarray(data.train.labels, np.int64)
+    val_labels = np.asarray(data.val.labels, np.int64)
+    weights = None
+    if balanced:
+        table = class_weights(train_labels, len(prepared.class_names))
+        weights = (table[train_labels], table[val_labels])
+    result = run_recipe(
+        (data.train_features, train_labels),
+        (data.val_features, val_labels),
+        num_classes=len(prepared.class_names),
+        config=config,
+        seed=prepared.seed,
+        refit=refit,
+        sample_weights=weights,
+        progress=progress,
+    )
+    model.head.get_layer(LOGITS_NAME).set_weights(
+        [result.final.kernel, result.final.bias]
+    )
+    return result
 
 
 def write_summaries(

@@ -29,16 +29,20 @@ MINUS_ONE_ONE = {"scale": 1.0 / 127.5, "offset": -1.0}
 ZERO_ONE = {"scale": 1.0 / 255.0, "offset": None}
 
 
+# The dimensions every tiny transformer here shares.
+_TINY_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 8,
+    "num_layers": 2,
+    "num_heads": 2,
+    "hidden_dim": 16,
+}
+
+
 def _vit(size: int) -> Any:
     from keras_hub.models import ViTBackbone
 
     return ViTBackbone(
-        image_shape=(size, size, 3),
-        patch_size=8,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        mlp_dim=32,
+        image_shape=(size, size, 3), mlp_dim=32, **_TINY_TRANSFORMER
     )
 
 
@@ -46,12 +50,7 @@ def _deit(size: int) -> Any:
     from keras_hub.models import DeiTBackbone
 
     return DeiTBackbone(
-        image_shape=(size, size, 3),
-        patch_size=8,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
+        image_shape=(size, size, 3), intermediate_dim=32, **_TINY_TRANSFORMER
     )
 
 
@@ -59,13 +58,10 @@ def _dinov2(size: int) -> Any:
     from keras_hub.models import DINOV2Backbone
 
     return DINOV2Backbone(
-        patch_size=8,
-        num_layers=2,
-        hidden_dim=16,
-        num_heads=2,
-        intermediate_dim=32,
         image_shape=(size, size, 3),
         position_embedding_shape=(size, size, 3),
+        intermediate_dim=32,
+        **_TINY_TRANSFORMER,
     )
 
 
@@ -74,12 +70,7 @@ def _two_towers(kind: str, size: int) -> Any:
     from keras_hub import models
 
     vision = getattr(models, f"{kind}VisionEncoder")(
-        patch_size=8,
-        hidden_dim=16,
-        num_layers=2,
-        num_heads=2,
-        intermediate_dim=32,
-        image_shape=(size, size, 3),
+        image_shape=(size, size, 3), intermediate_dim=32, **_TINY_TRANSFORMER
     )
     text_options = {
         "vocabulary_size": 50,

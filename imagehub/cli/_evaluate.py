@@ -10,6 +10,7 @@ from imagehub.cli._embed import add_model_input_arguments
 
 if TYPE_CHECKING:
     from imagehub.retrain import Calibration
+    from imagehub.retrain import FolderEvaluation
 
 
 def add_parser(
@@ -53,7 +54,9 @@ def add_parser(
         "--out",
         metavar="DIR",
         help="write reliability.png (a reliability diagram of the top-1 "
-        "scores) into this folder (created if missing)",
+        "scores) and misclassified.html (the misclassified images with "
+        "thumbnails in DIR/thumbnails/) into this folder (created if "
+        "missing)",
     )
     add_model_input_arguments(p)
 
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from e
     plot = _write_plot(args.out, result.calibration)
+    page = _write_page(args.out, result, args.resize)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
@@ -104,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"expected calibration error {ece:.4f} (10 bins of top-1 score)")
     if plot:
         print(f"reliability diagram: {plot}")
+    if page:
+        print(f"misclassified images: {page}")
     if result.skipped:
         print(f"{len(result.skipped)} files not scored (not images or bad)")
     return 0
@@ -121,6 +127,18 @@ def _write_plot(out: str | None, calibration: Calibration) -> str | None:
     path = os.path.join(out, "reliability.png")
     write_reliability_diagram(calibration, path, overwrite=True)
     return path
+
+
+def _write_page(
+    out: str | None, result: FolderEvaluation, resize: str
+) -> str | None:
+    """misclassified.html and thumbnails/ in `out` (replacing older
+    ones, as reliability.png), or None."""
+    from imagehub.retrain import write_misclassified_page
+
+    if out is None:
+        return None
+    return write_misclassified_page(result, out, resize=resize, overwrite=True)
 
 
 def _fmt(value: float | None) -> str:

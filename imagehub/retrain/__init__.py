@@ -39,6 +39,7 @@ from imagehub.retrain._evaluate import calibration
 from imagehub.retrain._evaluate import evaluate_classifier
 from imagehub.retrain._evaluate import evaluate_model
 from imagehub.retrain._evaluate import evaluate_multi_label
+from imagehub.retrain._evaluate import write_misclassified_page
 from imagehub.retrain._evaluate import write_reliability_diagram
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._features import Data
@@ -83,6 +84,7 @@ __all__ = [
     "evaluate_classifier",
     "evaluate_model",
     "evaluate_multi_label",
+    "write_misclassified_page",
     "write_reliability_diagram",
     "load_data",
     "make_image_classifier",

@@ -402,6 +402,7 @@ class FolderEvaluation:
         predicted: Each image's top-1 label.
         confidences: Each image's top-1 score.
         skipped: ``(path, reason)`` of the files not scored.
+        top_k: Each image's 5 best ``(label, score)``, best first.
     """
 
     model: str
@@ -414,6 +415,7 @@ class FolderEvaluation:
     predicted: tuple[str, ...]
     confidences: tuple[float, ...]
     skipped: tuple[tuple[str, str], ...]
+    top_k: tuple[tuple[tuple[str, float], ...], ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -546,7 +548,86 @@ def evaluate_classifier(
         predicted=tuple(predicted),
         confidences=tuple(float(r["top_k"][0]["score"]) for r in scored),
         skipped=tuple(skipped),
+        top_k=tuple(
+            tuple((e["label"], float(e["score"])) for e in r["top_k"])
+            for r in scored
+        ),
     )
+
+
+MISCLASSIFIED_FILE = "misclassified.html"
+THUMBNAILS_DIR = "thumbnails"
+
+
+def write_misclassified_page(
+    result: FolderEvaluation,
+    out: str,
+    *,
+    resize: str = "stretch",
+    overwrite: bool = False,
+) -> str:
+    """Writes ``misclassified.html`` into `out` (which must exist): each
+    misclassified image of `result` with its true and predicted label,
+    top-1 score, top-k and a JPEG thumbnail in ``out/thumbnails/``.
+
+    Returns:
+        The page's path.
+
+    Raises:
+        OutputExistsError: The page or the thumbnails folder exists and
+            `overwrite` is False.
+    """
+    import html
+    import os
+
+    from imagehub.outputs import atomic_directory
+    from imagehub.outputs import atomic_file
+    from imagehub.outputs import check_target
+    from imagehub.retrain._thumbnails import thumbnail_figures
+    from imagehub.retrain._thumbnails import write_thumbnails
+
+    page = os.path.join(out, MISCLASSIFIED_FILE)
+    check_target(page, overwrite=overwrite)
+    items = []
+    for i, (path, t, q) in enumerate(
+        zip(result.paths, result.labels, result.predicted, strict=True)
+    ):
+        if result.class_names[t] == q:
+            continue
+        top = result.top_k[i] if result.top_k else ()
+        items.append(
+            {
+                "path": path,
+                "true": result.class_names[t],
+                "predicted": q,
+                "detail": f"score {result.confidences[i]:.3f}; top-k: "
+                + ", ".join(f"{n} {s:.3f}" for n, s in top),
+            }
+        )
+    with atomic_directory(
+        os.path.join(out, THUMBNAILS_DIR), overwrite=overwrite
+    ) as tmp:
+        write_thumbnails(tmp, items, resize, THUMBNAILS_DIR)
+    figures = thumbnail_figures(items) or "<p>None: every image is right.</p>"
+    e = html.escape
+    text = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>misclassified images</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 1em auto; }}
+figure {{ display: inline-block; margin: 4px; width: 160px;
+  font-size: 80%; vertical-align: top; }}
+figcaption small {{ word-break: break-all; }}
+</style></head><body>
+<h1>Misclassified images ({len(items)} of {result.metrics.count})</h1>
+<p>Model {e(result.model)} on {e(result.image_dir)}: accuracy
+{result.accuracy:.1%}. Caption: true class &rarr; <b>predicted</b>.</p>
+{figures}
+</body></html>
+"""
+    with atomic_file(page, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return page
 
 
 # --- a multi-label classifier on a labels CSV --------------------------------

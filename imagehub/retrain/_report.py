@@ -19,6 +19,9 @@ from imagehub.retrain._evaluate import Evaluation
 from imagehub.retrain._features import Data
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
+from imagehub.retrain._thumbnails import THUMB_SIZE
+from imagehub.retrain._thumbnails import thumbnail_figures
+from imagehub.retrain._thumbnails import write_thumbnails
 from imagehub.retrain._train import FitResult
 
 if TYPE_CHECKING:
@@ -32,7 +35,6 @@ CURVES_FILE = "training_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
 HTML_FILE = "report.html"
 THUMBS_DIR = "misclassified"
-THUMB_SIZE = 96
 MAX_THUMBS = 60
 
 
@@ -149,31 +151,6 @@ def _plot_confusion(
     plt.close(fig)
 
 
-def _write_thumbnails(
-    directory: str, misclassified: list[dict[str, Any]], resize: str
-) -> None:
-    from PIL import Image
-
-    from imagehub.data import ImageError
-    from imagehub.data import load_image
-
-    os.makedirs(os.path.join(directory, THUMBS_DIR), exist_ok=True)
-    for i, item in enumerate(misclassified):
-        name = f"{i:03d}.jpg"
-        try:
-            pixels = load_image(
-                item["path"], image_size=(THUMB_SIZE, THUMB_SIZE), resize=resize
-            )
-        except (ImageError, OSError) as e:
-            logger.warning("no thumbnail for %s: %s", item["path"], e)
-            continue
-        array = np.clip(np.asarray(pixels) * 255.0 + 0.5, 0, 255)
-        Image.fromarray(array.astype(np.uint8)).save(
-            os.path.join(directory, THUMBS_DIR, name), quality=85
-        )
-        item["thumbnail"] = f"{THUMBS_DIR}/{name}"
-
-
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
@@ -190,14 +167,7 @@ def _html(
         f"<td>{_fmt(c['recall'])}</td><td>{c['support']}</td></tr>"
         for c in val["per_class"]
     )
-    thumbs = "\n".join(
-        f'<figure><img src="{e(m["thumbnail"])}" alt="{e(m["path"])}">'
-        f"<figcaption>{e(m['true'])} &rarr; <b>{e(m['predicted'])}</b>"
-        f"<br><small>{e(os.path.basename(m['path']))}</small></figcaption>"
-        "</figure>"
-        for m in misclassified
-        if "thumbnail" in m
-    )
+    thumbs = thumbnail_figures(misclassified)
     if not misclassified:
         thumbs = "<p>None: every validation image is classified right.</p>"
     extra = ""
@@ -324,7 +294,10 @@ def write_report(
         os.path.join(directory, CONFUSION_FILE),
     )
     shown = misclassified[:MAX_THUMBS]
-    _write_thumbnails(directory, shown, resize)
+    os.makedirs(os.path.join(directory, THUMBS_DIR), exist_ok=True)
+    write_thumbnails(
+        os.path.join(directory, THUMBS_DIR), shown, resize, THUMBS_DIR
+    )
     _write_json(os.path.join(directory, METRICS_FILE), metrics)
     with open(os.path.join(directory, HTML_FILE), "w", encoding="utf-8") as f:
         f.write(_html(metrics, hparams, shown))

@@ -289,3 +289,71 @@ def test_evaluate_cli_needs_image_dir_or_labels_csv():
     done = run_cli("evaluate", "--model", "any_model")
     assert done.returncode == 2, done.stderr
     assert "--image_dir" in done.stderr and "--labels_csv" in done.stderr
+
+
+def test_evaluate_out_writes_misclassified_page_with_thumbnails(
+    retrained, tmp_path
+):
+    from PIL import Image
+
+    import imagehub
+
+    root, _ = retrained
+    model = str(root / "model")
+    classes = sorted(os.listdir(root / "val"))
+    sources = sorted(
+        os.path.realpath(root / "val" / c / f)
+        for c in classes
+        for f in os.listdir(root / "val" / c)
+    )
+    top1 = {
+        r["path"]: r["top_k"][0]["label"]
+        for r in imagehub.classify(model, sources, top_k=1)
+    }
+    # Every other image filed under a class the model does not predict
+    # for it: exactly those are misclassified.
+    folder = tmp_path / "mislabelled"
+    wrong = set()
+    for i, src in enumerate(sources):
+        right = top1[src]
+        label = right if i % 2 else classes[classes.index(right) - 1]
+        ext = os.path.splitext(src)[1]
+        name = f"img{i}{ext}"
+        if i == 0:
+            name = f"<script>alert(1)&x'\"{ext}"  # no "/" in names
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        os.symlink(src, folder / label / name)
+        if label != right:
+            wrong.add(f"{label}/{name}")
+    out = tmp_path / "out"
+    done = run_cli(
+        "evaluate", "--model", model, "--image_dir", str(folder),
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (out / "misclassified.html").read_text(encoding="utf-8")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&amp;x" in page
+    # One figure per misclassified file: its escaped name, its thumbnail.
+    import html
+    import re
+
+    figures = re.findall(r"<figure>.*?</figure>", page, re.S)
+    listed = set()
+    for fig in figures:
+        alt = html.unescape(re.search(r'alt="([^"]*)"', fig).group(1))
+        listed.add(_name(alt))
+        thumb = html.unescape(re.search(r'src="([^"]*)"', fig).group(1))
+        assert thumb.startswith("thumbnails/") and ".." not in thumb
+        with Image.open(out / thumb) as image:
+            image.verify()
+            assert image.format == "JPEG"
+        assert "top-k:" in fig and "score " in fig
+    assert listed == wrong
+    assert len(os.listdir(out / "thumbnails")) == len(wrong)
+    # Running again replaces the page, as reliability.png.
+    again = run_cli(
+        "evaluate", "--model", model, "--image_dir", str(folder),
+        "--out", str(out),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]

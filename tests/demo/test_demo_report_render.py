@@ -5,48 +5,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import pytest
+
+from imagehub import testing
 
 WIDTH, HEIGHT = 1200, 1800
 
 
-def _chromium() -> str | None:
-    for candidate in ("/usr/bin/chromium", "chromium", "chromium-browser"):
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def screenshot(demo, tmp_path_factory):
-    browser = _chromium()
-    if browser is None:
+    if testing.chromium_path() is None:
         pytest.skip(
             "Chromium is not installed (/usr/bin/chromium); "
             "`apt-get install chromium` (done by .ci/run) enables this test"
         )
-    tmp = tmp_path_factory.mktemp("chromium")
-    png = tmp / "report.png"
-    cmd = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp / 'profile'}",
-        f"--window-size={WIDTH},{HEIGHT}",
-        f"--screenshot={png}",
-        (demo.report / "report.html").as_uri(),
-    ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=180, check=False
+    png = tmp_path_factory.mktemp("chromium") / "report.png"
+    result = testing.screenshot_html(
+        demo.report / "report.html", png, width=WIDTH, height=HEIGHT
     )
     assert png.is_file(), (
         f"Chromium wrote no screenshot (exit {result.returncode}):\n"

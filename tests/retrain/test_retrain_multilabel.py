@@ -149,3 +149,34 @@ def test_multi_label_cli_prints_map_and_writes_metrics(run, tmp_path):
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["mean_average_precision"] >= 0.9, metrics
     assert set(metrics["thresholds"]) == set(NAMES)
+
+
+def test_multi_label_run_is_identical_when_seed_is_repeated(run):
+    root, first = run
+
+    def again(seed):
+        return make_image_classifier(
+            RetrainConfig(
+                multi_label=True,
+                labels_csv=str(root / "labels.csv"),
+                tfhub_module=str(root / "module"),
+                seed=seed,
+            )
+        )
+
+    a, b = again(1), again(2)
+    for x, y in zip(_head_weights(first), _head_weights(a), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.history == first.history
+    same = ("thresholds", "mean_average_precision", "per_class_f1", "recipe")
+    assert {k: a.metrics[k] for k in same} == {
+        k: first.metrics[k] for k in same
+    }
+    assert not np.array_equal(_head_weights(a)[0], _head_weights(b)[0]), (
+        "another seed must give other weights"
+    )
+
+
+def _head_weights(result):
+    logits = result.model.get_layer("head").get_layer("logits")
+    return [np.asarray(v) for v in logits.weights]

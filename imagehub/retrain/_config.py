@@ -289,9 +289,11 @@ class RetrainConfig:
     multi_label: bool = _field(
         False,
         "Each image may show several classes: a sigmoid head trained "
-        "with binary cross-entropy on cached features, one threshold per "
-        "class chosen on the validation images (stored in the model "
-        "card), scored by mAP and per-class F1. Needs --labels_csv.",
+        "with binary cross-entropy (on cached features, or with "
+        "--do_fine_tuning / --do_data_augmentation on the images after a "
+        "warm start), one threshold per class chosen on the validation "
+        "images (stored in the model card), scored by mAP and per-class "
+        "F1. Needs --labels_csv.",
         old=False,
     )
     labels_csv: str | None = _field(
@@ -367,11 +369,6 @@ class RetrainConfig:
             raise bad("labels_csv", "a CSV file with --multi_label")
         if self.labels_csv and not self.multi_label:
             raise bad("labels_csv", "None without --multi_label")
-        if self.multi_label and not self.frozen_backbone_without_aug:
-            raise ValueError(
-                "multi_label=True trains on cached features of a frozen "
-                "module; drop --do_fine_tuning and --do_data_augmentation"
-            )
         if self.cache_features and not self.frozen_backbone_without_aug:
             raise ValueError(
                 "cache_features=True needs a frozen module without "

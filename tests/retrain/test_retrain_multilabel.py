@@ -14,6 +14,7 @@ from imagehub.retrain._multilabel import average_precision
 from imagehub.retrain._multilabel import choose_thresholds
 from imagehub.retrain._multilabel import read_labels_csv
 from imagehub.testing import MULTI_LABEL_NAMES as NAMES
+from imagehub.testing import read_scalars
 from imagehub.testing import run_cli
 from imagehub.testing import write_tiny_model
 from imagehub.testing import write_two_shape_images
@@ -273,3 +274,29 @@ def test_multi_label_augmentation_alone_keeps_the_module_frozen(run):
     assert not any(_module_changes(frozen, result)), (
         "augmentation alone leaves the module as it was"
     )
+
+
+@pytest.mark.parametrize("fine_tuning", [False, True])
+def test_multi_label_summaries_dir_writes_scalars_tensorboard_reads(
+    run, tmp_path, fine_tuning
+):
+    pytest.importorskip("tensorboard")  # the reader, a test dependency
+    root, _ = run
+    result = _retrain(
+        root,
+        summaries_dir=str(tmp_path / "logs"),
+        do_fine_tuning=fine_tuning,
+        train_epochs=2,
+    )
+    train = read_scalars(tmp_path / "logs" / "train")
+    val = read_scalars(tmp_path / "logs" / "validation")
+    history = result.history
+    steps = list(range(1, len(history["loss"]) + 1))
+    assert [s for s, _ in train["epoch_loss"]] == steps, train
+    assert [v for _, v in train["epoch_loss"]] == pytest.approx(
+        history["loss"], rel=1e-5
+    )
+    assert [v for _, v in val["epoch_accuracy"]] == pytest.approx(
+        history["val_accuracy"], rel=1e-5
+    )
+    assert len(train["epoch_learning_rate"]) == len(steps)

@@ -10,6 +10,7 @@ import pytest
 from imagehub.retrain import RetrainConfig
 from imagehub.retrain import TrainingDivergedError
 from imagehub.retrain import make_image_classifier
+from imagehub.testing import read_scalars
 from imagehub.testing import run_cli
 from imagehub.testing import write_image_folder
 from imagehub.testing import write_tiny_model
@@ -357,24 +358,6 @@ def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
     assert "--tfhub_module" in err and "no_such_module" in err, err
 
 
-def _scalars(directory):
-    """{tag: [(step, value)]} of the scalar summaries TensorBoard reads in
-    `directory` (its scalars plugin's data)."""
-    from tensorboard.backend.event_processing import plugin_event_accumulator
-    from tensorboard.util import tensor_util
-
-    acc = plugin_event_accumulator.EventAccumulator(str(directory))
-    acc.Reload()
-    tags = acc.PluginTagToContent("scalars")
-    return {
-        tag: [
-            (e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-            for e in acc.Tensors(tag)
-        ]
-        for tag in tags
-    }
-
-
 @pytest.mark.parametrize("recipe", ["imagehub", "make_image_classifier"])
 def test_summaries_dir_writes_scalars_tensorboard_reads(
     workdir, tmp_path, recipe
@@ -388,8 +371,8 @@ def test_summaries_dir_writes_scalars_tensorboard_reads(
             recipe=recipe,
         )
     )
-    train = _scalars(tmp_path / "logs" / "train")
-    val = _scalars(tmp_path / "logs" / "validation")
+    train = read_scalars(tmp_path / "logs" / "train")
+    val = read_scalars(tmp_path / "logs" / "validation")
     assert set(train) == {
         "epoch_loss",
         "epoch_accuracy",

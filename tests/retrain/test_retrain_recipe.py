@@ -180,3 +180,26 @@ def test_recipe_restores_a_middle_epoch_when_validation_turns_worse():
         f"kept weights score {kept}, the best epoch scored {min(losses)}, "
         f"the last {losses[-1]}"
     )
+
+
+def test_recipe_refits_chosen_setting_on_training_and_validation_images():
+    from imagehub.retrain._recipe import run_recipe
+    from imagehub.retrain._recipe import train_head
+
+    train, val = _overfitting_features(0, 40), _overfitting_features(1, 40)
+    config = RetrainConfig()
+    result = run_recipe(train, val, num_classes=2, config=config, seed=3)
+    chosen = result.chosen
+    assert result.refit and chosen.best_epoch < 300
+    expected, _, _ = train_head(
+        np.concatenate([train[0], val[0]]),
+        np.concatenate([train[1], val[1]]),
+        num_classes=2, config=config, learning_rate=chosen.learning_rate,
+        l2=chosen.l2, epochs=chosen.best_epoch, seed=3,
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.final.kernel, expected.kernel)
+    assert not np.array_equal(result.final.kernel, result.selection.kernel), (
+        "the exported head is not the one the validation numbers are of"
+    )
+    best = min(result.candidates, key=lambda c: c.val_loss)
+    assert chosen == best, "the setting with the lowest validation loss"

@@ -62,6 +62,8 @@ def old_run(workdir):
         "0.0",
         "--assert_accuracy_at_least",
         "0.9",
+        "--summaries_dir",
+        str(out / "my_log_dir"),
     )
     return done, out
 
@@ -91,6 +93,20 @@ def test_old_command_line_runs_unchanged(old_run):
     )
     assert "Final validation accuracy" in done.stdout, done.stdout
     assert "ACCURACY PASSED" in done.stdout, done.stdout
+
+
+def test_old_command_line_summaries_dir_holds_each_epochs_scalars(old_run):
+    pytest.importorskip("tensorboard")  # the reader, a test dependency
+    done, out = old_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    train = read_scalars(out / "my_log_dir" / "train")
+    val = read_scalars(out / "my_log_dir" / "validation")
+    epochs = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )["epochs_run"]
+    assert [s for s, _ in train["epoch_loss"]] == list(range(1, epochs + 1))
+    assert [s for s, _ in val["epoch_accuracy"]] == list(range(1, epochs + 1))
+    assert train["epoch_learning_rate"][0][1] == pytest.approx(0.1)
 
 
 def test_all_outputs_exist_when_run_finishes(old_run):

@@ -357,3 +357,57 @@ def test_evaluate_out_writes_misclassified_page_with_thumbnails(
         "--out", str(out),
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
+
+
+# --- any reusable classifier: TF Hub's, with --labels ------------------------
+
+
+def test_evaluate_scores_a_tfhub_classifier_with_labels_file(tmp_path):
+    """TF Hub's ImageNet classifier (no card, 1001 logits): its own top-1
+    and top-5 on 128x128 images, read here with Pillow and run through
+    the SavedModel directly, give the accuracy evaluate must report."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from imagehub import data
+    from imagehub.testing import TFHUB_CLASSIFIER_DIR
+
+    write_image_folder(
+        tmp_path / "images", per_class=4, size=(128, 128), fmt="png"
+    )
+    index = data.scan(tmp_path / "images")
+    images = np.stack(
+        [
+            np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0
+            for p in index.paths
+        ]
+    )
+    logits = np.asarray(tf.saved_model.load(TFHUB_CLASSIFIER_DIR)(images))
+    top1 = np.argmax(logits, axis=1)
+    labels = np.asarray(index.labels)
+    # Class k's folder is named as the model's favourite for class k's
+    # images, except the last class, named as an index it never predicts.
+    names = [f"imagenet_{i}" for i in range(logits.shape[1])]
+    folder_index = {}
+    for k, name in enumerate(index.class_names):
+        favourite = int(np.bincount(top1[labels == k]).argmax())
+        if k == len(index.class_names) - 1:
+            favourite = next(i for i in range(1001) if i not in top1)
+        folder_index[k] = favourite
+        names[favourite] = name
+    (tmp_path / "labels.txt").write_text("\n".join(names) + "\n")
+    truth = np.array([folder_index[k] for k in labels])
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    done = run_cli(
+        "evaluate", "--model", TFHUB_CLASSIFIER_DIR, "--image_dir",
+        str(tmp_path / "images"), "--labels", str(tmp_path / "labels.txt"),
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == len(index)
+    assert report["accuracy"] == pytest.approx(np.mean(top1 == truth))
+    assert 0.0 < report["accuracy"] < 1.0, report["accuracy"]
+    assert report["top5_accuracy"] == pytest.approx(
+        np.mean([t in row for t, row in zip(truth, top5, strict=True)])
+    )

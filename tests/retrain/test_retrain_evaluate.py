@@ -411,3 +411,31 @@ def test_evaluate_scores_a_tfhub_classifier_with_labels_file(tmp_path):
     assert report["top5_accuracy"] == pytest.approx(
         np.mean([t in row for t, row in zip(truth, top5, strict=True)])
     )
+
+
+def test_evaluate_multi_label_matches_retrain_map_on_its_validation_images(
+    multi_label, tmp_path
+):
+    from imagehub import data
+
+    root, result = multi_label
+    rows = (root / "labels.csv").read_text().splitlines()[1:]
+    labels = {str(root / r.split(",")[0]): r.split(",")[1] for r in rows}
+    # The validation images, as retrain split them (seed 1, 20%).
+    index = data.ImageIndex(paths=list(labels), labels=None, class_names=[])
+    _, val = data.split(index, 0.2, result.config.seed)
+    (tmp_path / "val.csv").write_text(
+        "".join(f"{p},{labels[p]}\n" for p in val.paths)
+    )
+    done = run_cli(
+        "evaluate", "--model", str(root / "model"), "--labels_csv",
+        str(tmp_path / "val.csv"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["count"] == result.val_count
+    assert report["mean_average_precision"] == pytest.approx(
+        result.metrics["mean_average_precision"], abs=1e-6
+    )
+    f1 = {c["class"]: c["f1"] for c in report["per_class"]}
+    assert f1 == pytest.approx(result.metrics["per_class_f1"], abs=1e-6)

@@ -28,7 +28,9 @@ import numpy as np
 
 from imagehub.engines import _compile
 from imagehub.engines import _store
+from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import CompiledModel
+from imagehub.engines._base import check_engine
 from imagehub.engines._errors import EngineError
 from imagehub.engines._tensorflow import TensorFlowModel
 
@@ -178,7 +180,7 @@ def choose_engine(
             )
         except EngineError as e:
             refused[engine] = str(e)
-            logger.info("auto: engine %s not a candidate: %s", engine, e)
+            logger.debug("auto: engine %s not a candidate: %s", engine, e)
     measured = time_engines(candidates, probes, batch_size)
     best = max(measured, key=lambda engine: measured[engine])
     digest = _store.content_hash(model_dir)
@@ -201,6 +203,64 @@ def choose_engine(
         refused=refused,
     )
     return candidates[best], choice
+
+
+def select_engine(
+    model: str | os.PathLike[str],
+    engine: str,
+    *,
+    image_size: tuple[int, int],
+    batch_size: int,
+    probe_images: Any = None,
+    reference: Any = None,
+    num_images: int | None = None,
+) -> tuple[CompiledModel, EngineChoice]:
+    """The float32 model a job's `--engine` asks for, and why it runs.
+
+    `auto` is `choose_engine`; `tensorflow` runs the SavedModel itself;
+    `litert` and `openvino` are compiled (or read from the cache) and
+    verified against TensorFlow on `probe_images` (`compile_model`).
+
+    Args:
+        model: A SavedModel directory or handle.
+        engine: One of `ENGINE_CHOICES`.
+        image_size: (height, width).
+        batch_size: The job's batch size (what `auto` times).
+        probe_images: The job's first decoded images (parity probes).
+        reference: The SavedModel loaded by TensorFlow, if it is.
+        num_images: Images in the job (`auto` compiles only for big ones).
+
+    Returns:
+        (compiled model, choice); `choice.reason` is one line for the user.
+
+    Raises:
+        ValueError: An unknown engine.
+        EngineError: The engine is not installed, cannot convert the
+            model, or differs from TensorFlow (`ParityError`).
+    """
+    check_engine(engine, ENGINE_CHOICES)
+    if engine == "auto":
+        return choose_engine(
+            model,
+            image_size=image_size,
+            batch_size=batch_size,
+            probe_images=probe_images,
+            reference=reference,
+            num_images=num_images,
+        )
+    compiled = _compile.compile_model(
+        model,
+        engine,
+        image_size=image_size,
+        probe_images=probe_images,
+        reference=reference,
+    )
+    how = _compile.describe_check(compiled.info)
+    if compiled.from_cache:
+        how = f"compiled model from the cache, {how}"
+    return compiled, EngineChoice(
+        engine=engine, reason=f"--engine {engine}; {how}"
+    )
 
 
 def time_engines(

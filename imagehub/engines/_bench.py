@@ -206,11 +206,11 @@ def benchmark(
                 use_cache=use_cache,
             )
         except (EngineError, ValueError) as e:
-            logger.info("bench: engine %s refused: %s", engine, e)
+            logger.debug("bench: engine %s refused: %s", engine, e)
             refused[engine] = (version, str(e))
     start = time.perf_counter()
     speeds = time_engines(compiled, probes, batch_size, rounds)
-    logger.info("bench: timed in %.1f s", time.perf_counter() - start)
+    logger.debug("bench: timed in %.1f s", time.perf_counter() - start)
     baseline = speeds["tensorflow"]
     rows = []
     for engine in ("tensorflow", *dict.fromkeys(engines)):

@@ -140,7 +140,7 @@ def load_compiled(
     info = _store.read_info(entry)
     if info is None:
         return None
-    logger.info(
+    logger.debug(
         "Engine %s %s (%s): compiled model read from the cache %s",
         engine,
         version,
@@ -272,7 +272,7 @@ def compile_model(
             task=task or _card_task(model_dir),
         )
         compiled.info = info
-        logger.info(
+        logger.debug(
             "Engine %s %s (%s): compiled %s in %.1f s; %s",
             engine,
             version,

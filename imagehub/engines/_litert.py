@@ -11,9 +11,13 @@ batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -67,6 +71,32 @@ def convert(
         f.write(flatbuffer)
 
 
+@contextlib.contextmanager
+def _native_notes_to_debug() -> Iterator[None]:
+    """LiteRT's C++ runtime writes ``INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.`` to descriptor 2, with no switch to turn
+    it off; for the block, its ``INFO:`` lines go to this logger's debug
+    level and any other line to its warning level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                captured.seek(0)
+                lines = captured.read().decode("utf-8", "replace")
+                for line in lines.splitlines():
+                    if line.startswith("INFO: "):
+                        logger.debug("LiteRT: %s", line[6:])
+                    elif line.strip():
+                        logger.warning("LiteRT: %s", line)
+    finally:
+        os.close(saved)
+
+
 class LiteRTModel(CompiledModel):
     """A `.tflite` model run by the LiteRT interpreter with XNNPACK."""
 
@@ -93,7 +123,10 @@ class LiteRTModel(CompiledModel):
         )
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = -1
+        with _native_notes_to_debug():
+            # The first allocation applies XNNPACK, which announces itself.
+            self._interpreter.allocate_tensors()
+        self._batch = int(self._interpreter.get_input_details()[0]["shape"][0])
         self._lock = threading.Lock()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

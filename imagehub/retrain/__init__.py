@@ -22,6 +22,7 @@ A run is a sequence of stages, each a function of frozen values
 `_flags.py` the command-line flags generated from them.
 """
 
+from imagehub._callable import make_module_callable
 from imagehub.retrain._config import ProgressEvent
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import old_flag_names
@@ -93,3 +94,7 @@ __all__ = [
     "prepare",
     "train",
 ]
+
+# `imagehub.retrain(...)` is `make_image_classifier(...)` (the subpackage
+# is callable like `imagehub.embed`; see imagehub/_callable.py).
+make_module_callable(__name__, "make_image_classifier")

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.engines import ENGINE_CHOICES
 from imagehub.spec import RESIZE_MODES
 
 # The old tool's default module (TF2 MobileNet V2 feature vector).
@@ -302,6 +303,18 @@ class RetrainConfig:
         "first row 'path,labels' is a header.",
         old=False,
     )
+    engine: str = _field(
+        "auto",
+        "What runs the frozen module's feature pass: auto (as for "
+        "imagehub embed: the fastest engine that keeps parity with "
+        "TensorFlow, measured once per model on this machine; TensorFlow "
+        "for jobs under 1000 images until then), tensorflow, litert or "
+        "openvino (compiled once, checked against TensorFlow within 1e-4, "
+        "cached). Not with --do_fine_tuning, whose module trains in "
+        "TensorFlow.",
+        old=False,
+        choices=ENGINE_CHOICES,
+    )
     overwrite: bool = _field(
         False,
         "Replace existing outputs (--saved_model_dir, "
@@ -379,6 +392,22 @@ class RetrainConfig:
                 "do_fine_tuning or do_data_augmentation is set); drop "
                 "--cache_features or those flags"
             )
+
+        if self.engine not in ("auto", "tensorflow"):
+            if self.do_fine_tuning:
+                raise ValueError(
+                    f"engine={self.engine!r} runs the feature pass of a "
+                    "frozen module; with do_fine_tuning the module trains "
+                    "in TensorFlow; drop --engine (or use --engine auto) or "
+                    "--do_fine_tuning"
+                )
+            if not self.use_feature_cache:
+                raise ValueError(
+                    f"engine={self.engine!r} runs the feature pass, which "
+                    "a run without cached features does not make "
+                    "(--do_data_augmentation or --cache_features=false); "
+                    "drop --engine or those flags"
+                )
 
     @property
     def frozen_backbone_without_aug(self) -> bool:

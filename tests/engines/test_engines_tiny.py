@@ -65,9 +65,9 @@ def test_cache_reuses_a_compiled_model(tmp_path, caplog):
     artifact = os.path.join(first.path, "model.tflite")
     stamp = os.stat(artifact).st_mtime_ns
     # Only the second call's records: an earlier test may have left the
-    # imagehub loggers at INFO, so the first compilation's are kept too.
+    # imagehub loggers at DEBUG, so the first compilation's are kept too.
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="imagehub.engines"):
+    with caplog.at_level(logging.DEBUG, logger="imagehub.engines"):
         second = engines.compile_model(model, "litert")
     assert second.from_cache, "the second run reads the cache"
     assert second.path == first.path
@@ -129,3 +129,4 @@ def test_auto_runs_tensorflow_for_a_small_job(tmp_path):
     digest = engines.content_hash(model)
     model_root = os.path.join(engines.engines_root(), digest[:32])
     assert not os.path.exists(model_root), "nothing compiled for a small job"
+

@@ -41,6 +41,7 @@ from imagehub.hub._lockfile import read as read_lockfile
 from imagehub.hub._lockfile import render as lockfile_text
 from imagehub.hub._maintenance import cache_dir
 from imagehub.hub._maintenance import clear_cache
+from imagehub.hub._maintenance import compiled_models_dir
 from imagehub.hub._maintenance import list_cache
 from imagehub.hub._maintenance import verify_cache
 from imagehub.hub._resolver import load
@@ -69,6 +70,7 @@ __all__ = [
     "cache_dir",
     "card_of_loaded",
     "clear_cache",
+    "compiled_models_dir",
     "download",
     "export_bundle",
     "facts_from",

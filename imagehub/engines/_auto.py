@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from imagehub.engines import _compile
 from imagehub.engines import _store
@@ -32,7 +33,6 @@ from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._errors import EngineError
-from imagehub.engines._tensorflow import TensorFlowModel
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def choose_engine(
     *,
     image_size: tuple[int, int],
     batch_size: int,
-    probe_images: Any = None,
+    probe_images: npt.ArrayLike | None = None,
     reference: Any = None,
     num_images: int | None = None,
     precision: str = "float32",
@@ -141,18 +141,12 @@ def choose_engine(
     if remembered is not None:
         compiled, choice = remembered
         if compiled is None:
-            compiled = _compile.compile_model(
-                model_dir,
-                "tensorflow",
-                image_size=image_size,
-                reference=reference,
+            compiled = _compile.tensorflow_model(
+                model_dir, image_size, reference
             )
         return compiled, choice
-    tensorflow = _compile.compile_model(
-        model_dir, "tensorflow", image_size=image_size, reference=reference
-    )
-    if isinstance(tensorflow, TensorFlowModel):
-        reference = tensorflow.source.obj  # loaded once for every engine
+    # Loaded once, the reference of every engine.
+    tensorflow = _compile.tensorflow_model(model_dir, image_size, reference)
     if num_images is not None and num_images < AUTO_MIN_IMAGES:
         return tensorflow, EngineChoice(
             engine="tensorflow",
@@ -166,21 +160,13 @@ def choose_engine(
     if probes is None:
         probes = _compile.generated_probes(image_size)
     probes = np.asarray(probes, np.float32)
-    candidates: dict[str, CompiledModel] = {"tensorflow": tensorflow}
-    refused: dict[str, str] = {}
-    for engine in ("litert", "openvino"):
-        try:
-            candidates[engine] = _compile.compile_model(
-                model_dir,
-                engine,
-                image_size=image_size,
-                precision=precision,
-                probe_images=probes,
-                reference=reference,
-            )
-        except EngineError as e:
-            refused[engine] = str(e)
-            logger.debug("auto: engine %s not a candidate: %s", engine, e)
+    candidates, refused = _compile.compile_engines(
+        model_dir,
+        ("litert", "openvino"),
+        tensorflow,
+        precision=precision,
+        probe_images=probes,
+    )
     measured = time_engines(candidates, probes, batch_size)
     best = max(measured, key=lambda engine: measured[engine])
     digest = _store.content_hash(model_dir)
@@ -211,7 +197,7 @@ def select_engine(
     *,
     image_size: tuple[int, int],
     batch_size: int,
-    probe_images: Any = None,
+    probe_images: npt.ArrayLike | None = None,
     reference: Any = None,
     num_images: int | None = None,
 ) -> tuple[CompiledModel, EngineChoice]:

@@ -16,43 +16,33 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from imagehub.engines._base import CompiledInfo
-from imagehub.engines._base import CompiledModel
-from imagehub.engines._base import cpu_threads
-from imagehub.engines._base import installed_version
-from imagehub.engines._errors import EngineUnavailableError
-from imagehub.engines._tensorflow import SourceModel
+from imagehub.engines._base import Runtime
+from imagehub.engines._base import RuntimeModel
+from imagehub.engines._tensorflow import Conversion
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT = "model.tflite"
-PIP_LINE = "pip install 'imagehub[litert]'  (ai-edge-litert)"
+RUNTIME = Runtime(
+    "litert", "ai_edge_litert.interpreter", "LiteRT", "ai-edge-litert"
+)
 
 
-def version() -> str:
-    return installed_version("litert", "ai-edge-litert", PIP_LINE)
-
-
-def convert(
-    source: SourceModel,
-    out_dir: str,
-    precision: str,
-    calibration: np.ndarray | None,
-) -> None:
-    """Writes `model.tflite` for `source` into `out_dir`."""
+def convert(job: Conversion) -> None:
+    """Writes `model.tflite` for `job.source` into `job.out_dir`."""
     import tensorflow as tf
 
+    source, calibration = job.source, job.calibration
     fn = source.function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [fn], source.obj
     )
-    if precision == "int8":
+    if job.precision == "int8":
         if calibration is None or len(calibration) == 0:
             raise ValueError("int8 needs calibration images")
 
@@ -67,7 +57,7 @@ def convert(
         ]
         # Float32 in and out: the caller's batches stay as they are.
     flatbuffer = converter.convert()
-    with open(os.path.join(out_dir, ARTIFACT), "wb") as f:
+    with open(os.path.join(job.out_dir, ARTIFACT), "wb") as f:
         f.write(flatbuffer)
 
 
@@ -97,27 +87,14 @@ def _native_notes_to_debug() -> Iterator[None]:
         os.close(saved)
 
 
-class LiteRTModel(CompiledModel):
+class LiteRTModel(RuntimeModel):
     """A `.tflite` model run by the LiteRT interpreter with XNNPACK."""
 
     engine = "litert"
+    runtime = RUNTIME
 
-    def __init__(
-        self,
-        info: CompiledInfo,
-        path: str,
-        from_cache: bool,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(info, path, from_cache)
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as e:
-            raise EngineUnavailableError(
-                f"engine 'litert' needs LiteRT: {PIP_LINE}"
-            ) from e
-        self.threads = threads or cpu_threads()
-        self._interpreter = Interpreter(
+    def _open(self, module: Any, path: str) -> None:
+        self._interpreter = module.Interpreter(
             model_path=os.path.join(path, ARTIFACT),
             num_threads=self.threads,
         )
@@ -127,7 +104,6 @@ class LiteRTModel(CompiledModel):
             # The first allocation applies XNNPACK, which announces itself.
             self._interpreter.allocate_tensors()
         self._batch = int(self._interpreter.get_input_details()[0]["shape"][0])
-        self._lock = threading.Lock()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -139,4 +115,5 @@ class LiteRTModel(CompiledModel):
             interpreter.set_tensor(self._input, batch)
             interpreter.invoke()
             # get_tensor copies: the buffer is reused by the next invoke.
-            return interpreter.get_tensor(self._output)
+            output: np.ndarray = interpreter.get_tensor(self._output)
+            return output

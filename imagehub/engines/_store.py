@@ -147,15 +147,10 @@ def choice_path(
 
 
 def read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        logger.warning("Ignoring damaged %s: %s", path, e)
-        return None
-    return data if isinstance(data, dict) else None
+    """The JSON object at `path`; None when missing or damaged (warned)."""
+    from imagehub import hub
+
+    return hub.read_record(path, "engine record")
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from imagehub.hub._bundle import BundleItem
 from imagehub.hub._bundle import export_bundle
 from imagehub.hub._bundle import import_bundle
 from imagehub.hub._cache import CacheEntry
+from imagehub.hub._cache import read_record
 from imagehub.hub._download import download
 from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import BundleError
@@ -80,6 +81,7 @@ __all__ = [
     "lock",
     "lockfile_text",
     "read_lockfile",
+    "read_record",
     "resolve",
     "resolve_facts",
     "traced_size",

@@ -368,6 +368,12 @@ def goal_lines(results: dict) -> list[str]:
                 f"{e2e_goal}x: {met}); first run, compiling and measuring: "
                 f"{first['vs_tensorflow']:.2f}x"
             )
+    if not results.get("retrain"):
+        lines.append(
+            "- Retrain's feature pass (goal 1.4x) and whole run (never "
+            "slower): not measured in this run (`python bench/engines.py "
+            "--only retrain`)."
+        )
     for model, runs in results.get("retrain", {}).items():
         cached = runs["auto, cached"]
         first = runs["auto, first run (compiles, measures)"]

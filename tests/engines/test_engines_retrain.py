@@ -4,6 +4,8 @@ as TensorFlow's within 1e-4, refused where the module trains."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -174,3 +176,27 @@ def test_retrain_cli_refuses_an_engine_with_fine_tuning(tiny_model, folder):
     assert "engine='openvino'" in done.stderr and "--do_fine_tuning" in (
         done.stderr
     ), done.stderr
+
+
+@pytest.mark.slow
+def test_retrain_feature_pass_on_the_bundled_mobilenet_matches_tensorflow(
+    mobilenet_fv, tmp_path
+):
+    from .conftest import flower_paths
+
+    images = tmp_path / "flowers"
+    for path in flower_paths()[::10]:  # 15 photos of the 5 classes
+        label = os.path.basename(os.path.dirname(path))
+        (images / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, images / label / os.path.basename(path))
+    features = {}
+    for engine in ("tensorflow", *FLOAT_ENGINES):
+        out = tmp_path / engine
+        result = _run(mobilenet_fv, str(images), out, engine=engine)
+        assert result.engine == engine, result.engine_reason
+        features[engine] = _cached(out)[0]
+    for engine in FLOAT_ENGINES:
+        difference = engines.relative_difference(
+            features[engine], features["tensorflow"]
+        )
+        assert difference <= 1e-4, f"{engine} features differ by {difference}"

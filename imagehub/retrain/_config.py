@@ -53,11 +53,47 @@ RECIPE_OLD = "make_image_classifier"
 RECIPES = (RECIPE_IMAGEHUB, RECIPE_OLD)
 
 
-def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
-    """A dataclass field carrying its flag help; `old` marks the old tool's
-    flags (same name, default and meaning as in make_image_classifier)."""
+@dataclasses.dataclass(frozen=True)
+class _Range:
+    """The values a field accepts: `holds(value)`, and how an error names
+    them (``expected ...``)."""
+
+    holds: Callable[[Any], bool]
+    expected: str
+
+
+# The ranges of the numeric fields, checked by `RetrainConfig`.
+_AT_LEAST_ONE = _Range(lambda v: int(v) >= 1, "an integer >= 1")
+_AT_LEAST_ONE_OR_NONE = _Range(
+    lambda v: v is None or v >= 1, "an integer >= 1 or None"
+)
+_PIXELS_OR_NONE = _Range(
+    lambda v: v is None or int(v) >= 1, "a positive number of pixels or None"
+)
+_POSITIVE = _Range(lambda v: math.isfinite(v) and v > 0, "a positive number")
+_NOT_NEGATIVE = _Range(lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+_OPEN_FRACTION = _Range(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
+_FRACTION_BELOW_ONE = _Range(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
+_FRACTION = _Range(lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
+_FRACTION_OR_NONE = _Range(
+    lambda v: v is None or 0.0 <= v <= 1.0, "a number in [0, 1]"
+)
+
+
+def _field(
+    default: Any,
+    help: str,
+    *,
+    old: bool = True,
+    valid: _Range | None = None,
+    **extra: Any,
+) -> Any:
+    """A dataclass field carrying its flag help and, for a number, its
+    `valid` range; `old` marks the old tool's flags (same name, default
+    and meaning as in make_image_classifier)."""
     return dataclasses.field(
-        default=default, metadata={"help": help, "old": old, **extra}
+        default=default,
+        metadata={"help": help, "old": old, "valid": valid, **extra},
     )
 
 
@@ -93,6 +129,7 @@ class RetrainConfig:
         "Height and width of the images fed to the module. Taken from "
         "the model card, else from the module's traced input signature; "
         "needed only for variable-size modules without a card.",
+        valid=_PIXELS_OR_NONE,
     )
     saved_model_dir: str | None = _field(
         None,
@@ -117,39 +154,55 @@ class RetrainConfig:
         None,
         "If set, fail (non-zero exit, nothing exported) when the final "
         "validation accuracy is below this number (between 0 and 1).",
+        valid=_FRACTION_OR_NONE,
     )
     train_epochs: int = _field(
-        5, "Training makes this many passes over the training images."
+        5,
+        "Training makes this many passes over the training images.",
+        valid=_AT_LEAST_ONE,
     )
     do_fine_tuning: bool = _field(
         False,
         "Train the module together with the new classification layer.",
     )
     batch_size: int = _field(
-        32, "Number of images in each training step's batch."
+        32,
+        "Number of images in each training step's batch.",
+        valid=_AT_LEAST_ONE,
     )
     learning_rate: float = _field(
-        0.005, "The learning rate of gradient descent."
+        0.005, "The learning rate of gradient descent.", valid=_POSITIVE
     )
     momentum: float = _field(
-        0.9, "The momentum of gradient descent (SGD optimizer)."
+        0.9,
+        "The momentum of gradient descent (SGD optimizer).",
+        valid=_NOT_NEGATIVE,
     )
     dropout_rate: float = _field(
         0.2,
         "Fraction of the features dropped before the classification "
         "layer during training.",
+        valid=_FRACTION_BELOW_ONE,
     )
     l1_regularizer: float = _field(
-        0.0, "L1 regularization coefficient of the classification layer."
+        0.0,
+        "L1 regularization coefficient of the classification layer.",
+        valid=_NOT_NEGATIVE,
     )
     l2_regularizer: float = _field(
-        0.0001, "L2 regularization coefficient of the classification layer."
+        0.0001,
+        "L2 regularization coefficient of the classification layer.",
+        valid=_NOT_NEGATIVE,
     )
     label_smoothing: float = _field(
-        0.1, "Label smoothing coefficient of the cross-entropy loss."
+        0.1,
+        "Label smoothing coefficient of the cross-entropy loss.",
+        valid=_FRACTION,
     )
     validation_split: float = _field(
-        0.2, "Fraction of the images held out for validation."
+        0.2,
+        "Fraction of the images held out for validation.",
+        valid=_OPEN_FRACTION,
     )
     do_data_augmentation: bool = _field(
         False,
@@ -160,6 +213,7 @@ class RetrainConfig:
         40,
         "Random rotation range in DEGREES (converted correctly for "
         "Keras, which expects a fraction of a full turn).",
+        valid=_NOT_NEGATIVE,
     )
     horizontal_flip: bool = _field(
         True, "Randomly flip training images horizontally."
@@ -167,14 +221,20 @@ class RetrainConfig:
     width_shift_range: float = _field(
         0.2,
         "Random horizontal shift: a fraction of the width if < 1, else pixels.",
+        valid=_NOT_NEGATIVE,
     )
     height_shift_range: float = _field(
         0.2,
         "Random vertical shift: a fraction of the height if < 1, else pixels.",
+        valid=_NOT_NEGATIVE,
     )
-    shear_range: float = _field(0.2, "Random shear angle range in degrees.")
+    shear_range: float = _field(
+        0.2, "Random shear angle range in degrees.", valid=_NOT_NEGATIVE
+    )
     zoom_range: float = _field(
-        0.2, "Random zoom range: images are zoomed by 1 +- this fraction."
+        0.2,
+        "Random zoom range: images are zoomed by 1 +- this fraction.",
+        valid=_NOT_NEGATIVE,
     )
     distribution_strategy: str = _field(
         "",
@@ -216,6 +276,7 @@ class RetrainConfig:
         "Stop when the validation loss has not improved for this many "
         "epochs, and keep the best epoch's weights.",
         old=False,
+        valid=_AT_LEAST_ONE_OR_NONE,
     )
     seed: int | None = _field(
         None,
@@ -317,46 +378,13 @@ class RetrainConfig:
             value = getattr(self, name)
             return ValueError(f"{name}={value!r}; expected {expected}")
 
-        for name in ("train_epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise bad(name, "an integer >= 1")
-        if self.image_size is not None and int(self.image_size) < 1:
-            raise bad("image_size", "a positive number of pixels or None")
-        if not 0.0 < self.validation_split < 1.0:
-            raise bad("validation_split", "a fraction in (0, 1)")
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise bad("dropout_rate", "a fraction in [0, 1)")
-        if not 0.0 <= self.label_smoothing <= 1.0:
-            raise bad("label_smoothing", "a fraction in [0, 1]")
-        for name in ("learning_rate",):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise bad(name, "a positive number")
-        for name in (
-            "momentum",
-            "l1_regularizer",
-            "l2_regularizer",
-            "rotation_range",
-            "width_shift_range",
-            "height_shift_range",
-            "shear_range",
-            "zoom_range",
-        ):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise bad(name, "a number >= 0")
-        if self.assert_accuracy_at_least is not None and not (
-            0.0 <= self.assert_accuracy_at_least <= 1.0
-        ):
-            raise bad("assert_accuracy_at_least", "a number in [0, 1]")
-        if (
-            self.early_stopping_patience is not None
-            and self.early_stopping_patience < 1
-        ):
-            raise bad("early_stopping_patience", "an integer >= 1 or None")
         for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            valid = f.metadata["valid"]
+            if valid is not None and not valid.holds(value):
+                raise bad(f.name, valid.expected)
             choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
+            if choices and value not in choices:
                 raise bad(f.name, f"one of {choices}")
         if (
             self.augmentation != AUGMENTATION_FLAGS

@@ -6,6 +6,7 @@ what puts the accuracy in context (chance level, a hint)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -443,15 +444,25 @@ class FolderEvaluation:
             "confusion_matrix": metrics["confusion_matrix"],
             "per_class": metrics["per_class"],
             "calibration": self.calibration.to_dict(),
-            "misclassified": [
-                {"path": p, "true": self.class_names[t], "predicted": q}
-                for p, t, q in zip(
-                    self.paths, self.labels, self.predicted, strict=True
-                )
-                if self.class_names[t] != q
-            ],
+            "misclassified": _wrong(
+                self.paths,
+                [self.class_names[t] for t in self.labels],
+                self.predicted,
+            ),
             "skipped": [list(s) for s in self.skipped],
         }
+
+
+def _wrong(
+    paths: Sequence[str], truth: Sequence[Any], predicted: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """``{"path", "true", "predicted"}`` of each image whose prediction (a
+    label, or a list of labels in class order) is not its truth."""
+    return [
+        {"path": p, "true": t, "predicted": q}
+        for p, t, q in zip(paths, truth, predicted, strict=True)
+        if t != q
+    ]
 
 
 def evaluate_classifier(
@@ -709,13 +720,7 @@ class MultiLabelEvaluation:
                     strict=True,
                 )
             ],
-            "wrong": [
-                {"path": p, "true": t, "predicted": q}
-                for p, t, q in zip(
-                    self.paths, truth, self.predicted(), strict=True
-                )
-                if set(t) != set(q)
-            ],
+            "wrong": _wrong(self.paths, truth, self.predicted()),
             "skipped": [list(s) for s in self.skipped],
         }
 

@@ -312,7 +312,7 @@ class TFLiteClassifier:
         self._interpreter = tf.lite.Interpreter(model_content=model_content)
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        self._batch = None
+        self._batch: tuple[int, ...] | None = None
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, np.float32)

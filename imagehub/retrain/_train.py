@@ -92,36 +92,32 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-class _StepCallback:
-    """Reports each training step and notices a non-finite loss."""
+def _step_callback(progress: ProgressFn | None, epoch: int, steps: int) -> Any:
+    """A Keras callback that reports each training step and notices a
+    non-finite loss: its ``bad_step`` is then the 1-based step, else None."""
+    import keras
 
-    def __new__(cls, *args, **kwargs):
-        import keras
+    class StepCallback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bad_step: int | None = None
 
-        class Impl(keras.callbacks.Callback):
-            def __init__(self, progress, epoch, steps):
-                super().__init__()
-                self.progress = progress
-                self.epoch = epoch
-                self.steps = steps
-                self.bad_step: int | None = None
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            loss = float(logs.get("loss", 0.0))
+            if not math.isfinite(loss) and self.bad_step is None:
+                self.bad_step = batch + 1
+                self.model.stop_training = True
+            report(
+                progress,
+                STAGE_TRAIN,
+                batch + 1,
+                steps,
+                epoch=epoch,
+                logs={k: float(v) for k, v in logs.items()},
+            )
 
-            def on_train_batch_end(self, batch, logs=None):
-                logs = logs or {}
-                loss = float(logs.get("loss", 0.0))
-                if not math.isfinite(loss) and self.bad_step is None:
-                    self.bad_step = batch + 1
-                    self.model.stop_training = True
-                report(
-                    self.progress,
-                    STAGE_TRAIN,
-                    batch + 1,
-                    self.steps,
-                    epoch=self.epoch,
-                    logs={k: float(v) for k, v in logs.items()},
-                )
-
-        return Impl(*args, **kwargs)
+    return StepCallback()
 
 
 def _values(variables) -> list[np.ndarray]:
@@ -218,7 +214,7 @@ def fit(
         stopped_early = True  # the interrupted run had already stopped
     epoch = start
     while epoch < config.train_epochs and not stopped_early:
-        step_cb = _StepCallback(progress, epoch + 1, steps)
+        step_cb = _step_callback(progress, epoch + 1, steps)
         with warnings.catch_warnings():
             # Keras warns when a validation pass of unknown length ends.
             warnings.filterwarnings("ignore", "Your input ran out of data")

@@ -239,3 +239,19 @@ def test_image_dir_with_one_class_is_a_flag_error_when_retraining(tmp_path):
     message = str(caught.value)
     assert message.startswith("--image_dir: "), message
     assert "at least 2 classes; found 1 class folders" in message, message
+
+
+def test_every_field_has_help_when_flags_are_built():
+    from imagehub.retrain._config import field_help
+
+    helps = field_help()
+    names = [f.name for f in dataclasses.fields(RetrainConfig)]
+    assert list(helps) == names, "one help text per field, in field order"
+    missing = [name for name, text in helps.items() if not text.strip()]
+    assert not missing, (
+        f"fields without a docstring (their flag's help): {missing}"
+    )
+    assert helps["batch_size"] == (
+        "Number of images in each training step's batch."
+    ), helps["batch_size"]
+    assert "2 random operations" in helps["augmentation"], helps["augmentation"]

@@ -83,16 +83,16 @@ _FRACTION_OR_NONE = _Range(
 
 def _field(
     default: Any,
+    help: str | None = None,
     *,
     old: bool = True,
     valid: _Range | None = None,
-    help: str | None = None,
     **extra: Any,
 ) -> Any:
     """A dataclass field: its default, for a number its `valid` range, and
     `old` for the old tool's flags (same name, default and meaning as in
-    make_image_classifier). The flag's help is the docstring under the
-    field, or `help` where the text is computed."""
+    make_image_classifier). The flag's help is `help` when given (a text
+    computed from constants), else the docstring under the field."""
     return dataclasses.field(
         default=default,
         metadata={"help": help, "old": old, "valid": valid, **extra},

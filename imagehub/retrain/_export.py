@@ -40,9 +40,9 @@ from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._evaluate import Evaluation
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import images
+from imagehub.retrain._fit import FitResult
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
-from imagehub.retrain._train import FitResult
 from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import write_labels
 

@@ -200,3 +200,18 @@ def test_retrain_feature_pass_on_the_bundled_mobilenet_matches_tensorflow(
             features[engine], features["tensorflow"]
         )
         assert difference <= 1e-4, f"{engine} features differ by {difference}"
+
+
+def test_retrain_auto_on_a_big_job_measures_and_remembers(tmp_path):
+    # A model of its own: no other test's remembered choice.
+    model = testing.write_tiny_model(tmp_path / "m", seed=7)
+    images = tmp_path / "images"
+    per_class = -(-engines.AUTO_MIN_IMAGES // 3)
+    testing.write_image_folder(
+        images, num_classes=3, per_class=per_class, size=(16, 16)
+    )
+    first = _run(model, str(images), tmp_path / "a", engine="auto")
+    assert "measured now" in first.engine_reason, first.engine_reason
+    again = _run(model, str(images), tmp_path / "b", engine="auto")
+    assert again.engine == first.engine
+    assert "when measured" in again.engine_reason, again.engine_reason

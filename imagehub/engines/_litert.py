@@ -65,8 +65,10 @@ def convert(job: Conversion) -> None:
 def _native_notes_to_debug() -> Iterator[None]:
     """LiteRT's C++ runtime writes ``INFO: Created TensorFlow Lite
     XNNPACK delegate for CPU.`` to descriptor 2, with no switch to turn
-    it off; for the block, its ``INFO:`` lines go to this logger's debug
-    level and any other line to its warning level."""
+    it off. For the block (one allocation, milliseconds), descriptor 2
+    goes to a temporary file; then its ``INFO:`` lines go to this
+    logger's debug level and everything else (a native warning, or what
+    another thread wrote meanwhile) to descriptor 2 as it was written."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -77,12 +79,15 @@ def _native_notes_to_debug() -> Iterator[None]:
             finally:
                 os.dup2(saved, 2)
                 captured.seek(0)
-                lines = captured.read().decode("utf-8", "replace")
-                for line in lines.splitlines():
-                    if line.startswith("INFO: "):
-                        logger.debug("LiteRT: %s", line[6:])
-                    elif line.strip():
-                        logger.warning("LiteRT: %s", line)
+                kept = []
+                for line in captured.read().splitlines(keepends=True):
+                    if line.startswith(b"INFO: "):
+                        text = line[6:].decode("utf-8", "replace").rstrip()
+                        logger.debug("LiteRT: %s", text)
+                    else:
+                        kept.append(line)
+                if kept:
+                    os.write(2, b"".join(kept))
     finally:
         os.close(saved)
 

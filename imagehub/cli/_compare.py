@@ -8,7 +8,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+from imagehub.cli._args import add_overwrite_argument
 from imagehub.compare import DEFAULTS
+from imagehub.engines import ENGINE_CHOICES
+from imagehub.spec import RESIZE_MODES
+
+HELP = "which model for my images: accuracy and speed, measured"
 
 DESCRIPTION = """\
 Compare image feature-vector models on a folder of labelled images (one
@@ -25,15 +33,8 @@ example:
 """
 
 
-def add_parser(subparsers: Any) -> None:
-    from imagehub.engines import ENGINE_CHOICES
-
-    parser = subparsers.add_parser(
-        "compare",
-        help="which model for my images: accuracy and speed, measured",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "compare", HELP, DESCRIPTION)
     parser.add_argument(
         "--image_dir",
         required=True,
@@ -66,45 +67,33 @@ def add_parser(subparsers: Any) -> None:
         help="folder of the per-model feature caches (retrain checkpoint "
         "folders); default: <out>_cache",
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print compare.json's content instead of the table",
+    add_json_argument(
+        parser, "print compare.json's content instead of the table"
     )
-    parser.add_argument(
-        "--max_images_per_class",
-        type=int,
-        default=DEFAULTS.max_images_per_class,
-        help="use at most this many images of each class (a fast first "
-        "look; retrain on the whole folder then computes its own features)",
-    )
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=DEFAULTS.folds,
-        help="cross-validation folds; default: %(default)s",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULTS.seed,
-        help="seed of the folds, heads and bootstrap, the same for every "
-        "model; default: %(default)s",
-    )
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="images per batch; default: %(default)s",
-    )
+    # Whole numbers, each defaulting to its field of compare's DEFAULTS.
+    for name, help in (
+        (
+            "max_images_per_class",
+            "use at most this many images of each class (a fast first look; "
+            "retrain on the whole folder then computes its own features)",
+        ),
+        ("folds", "cross-validation folds; default: %(default)s"),
+        (
+            "seed",
+            "seed of the folds, heads and bootstrap, the same for every "
+            "model; default: %(default)s",
+        ),
+        ("batch_size", "images per batch; default: %(default)s"),
+    ):
+        parser.add_argument(
+            f"--{name}", type=int, default=getattr(DEFAULTS, name), help=help
+        )
     parser.add_argument(
         "--resize",
         default=DEFAULTS.resize,
-        choices=("stretch", "crop", "pad"),
+        choices=RESIZE_MODES,
         help="how images reach each model's size; default: %(default)s",
     )
-    from imagehub.cli import add_overwrite_argument
-
     add_overwrite_argument(parser, "the --out folder")
 
 
@@ -267,13 +256,16 @@ def _print_text(result: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from imagehub.cli import UsageError
+    from imagehub.cli._args import usage_errors
     from imagehub.compare import CompareError
     from imagehub.compare import compare
 
     _check_args(args)
     try:
-        with _progress(args.model) as progress:
+        with (
+            usage_errors(CompareError, FileExistsError),
+            _progress(args.model) as progress,
+        ):
             result = compare(
                 args.image_dir,
                 args.model,
@@ -288,8 +280,6 @@ def run(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 progress=progress,
             )
-    except (CompareError, FileExistsError) as e:
-        raise UsageError(str(e)) from e
     except ValueError as e:
         print(f"imagehub compare: error: {e}", file=sys.stderr)
         return 1

@@ -8,19 +8,21 @@ import os
 from typing import Any
 
 from imagehub.cli import UsageError
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+
+HELP = "show a SavedModel's model card and signatures"
+DESCRIPTION = """\
+Print the model card (assets/imagehub.json) and the serving signatures with
+their input and output specs.
+"""
 
 
-def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "info",
-        help="show a SavedModel's model card and signatures",
-        description=(
-            "Print the model card (assets/imagehub.json) and the serving "
-            "signatures with their input and output specs."
-        ),
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "info", HELP, DESCRIPTION)
     p.add_argument("path", help="a SavedModel directory")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(p, "print JSON")
     p.set_defaults(command="info")
 
 

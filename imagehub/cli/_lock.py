@@ -6,28 +6,27 @@ import argparse
 import os
 import sys
 
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_handles_argument
+
 HELP = "pin handles to their resolved version and content SHA-256"
+DESCRIPTION = """\
+Resolve and download each handle, then print a lock file: the version or
+commit each resolved to and the SHA-256 of its content. With the file in
+IMAGEHUB_LOCKFILE (or saved as ./imagehub.lock), load and resolve use the
+pinned versions and refuse content that differs.
+
+example:
+  imagehub lock \\
+    kaggle:google/mobilenet-v3/tensorFlow2/small-100-224-feature-vector \\
+    hf://me/model > imagehub.lock
+"""
 
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    parser = subparsers.add_parser(
-        "lock",
-        help=HELP,
-        description=(
-            "Resolve and download each handle, then print a lock file: the "
-            "version or commit each resolved to and the SHA-256 of its "
-            "content. With the file in IMAGEHUB_LOCKFILE (or saved as "
-            "./imagehub.lock), load and resolve use the pinned versions and "
-            "refuse content that differs. Example: imagehub lock "
-            "kaggle:google/mobilenet-v3/tensorFlow2/small-100-224-feature-"
-            "vector hf://me/model > imagehub.lock"
-        ),
-    )
-    parser.add_argument(
-        "handles", nargs="+", metavar="HANDLE", help="handles to pin"
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "lock", HELP, DESCRIPTION)
+    add_handles_argument(parser, "+", "handles to pin")
     parser.add_argument(
         "--out",
         metavar="FILE",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagehub.cli._args import Subparsers
 from imagehub.cli._args import add_command
@@ -15,6 +16,12 @@ from imagehub.cli._args import add_overwrite_argument
 from imagehub.compare import DEFAULTS
 from imagehub.engines import ENGINE_CHOICES
 from imagehub.spec import RESIZE_MODES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from imagehub.compare import CompareEvent
+    from imagehub.compare import CompareResult
 
 HELP = "which model for my images: accuracy and speed, measured"
 
@@ -113,7 +120,9 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def _progress(models: list[str]) -> Iterator[Any]:
+def _progress(
+    models: list[str],
+) -> Iterator[Callable[[CompareEvent], None]]:
     """One live line per model on stderr: its stage and a bar."""
     from rich.progress import BarColumn
     from rich.progress import MofNCompleteColumn
@@ -142,7 +151,7 @@ def _progress(models: list[str]) -> Iterator[Any]:
             bar.add_task(f"{m[-40:]}: waiting", total=None) for m in models
         ]
 
-        def progress(event: Any) -> None:
+        def progress(event: CompareEvent) -> None:
             task = tasks[event.position]
             description = f"{event.model[-40:]}: {names[event.stage]}"
             if event.stage in ("done", "failed"):
@@ -170,7 +179,7 @@ def short_names(handles: list[str]) -> list[str]:
     ]
 
 
-def _table(result: Any) -> Any:
+def _table(result: CompareResult) -> Table:
     from rich.table import Table
 
     from imagehub.compare import gap_text
@@ -204,7 +213,7 @@ def _table(result: Any) -> Any:
     for rank, name, s in zip(
         rank_labels(result.scores), names, result.scores, strict=True
     ):
-        if not s.ok:
+        if not s.ok or s.probe is None or s.knn is None:
             table.add_row("-", name, "[red]failed")
             continue
         gap = gap_text(s)
@@ -224,7 +233,7 @@ def _table(result: Any) -> Any:
     return table
 
 
-def _print_text(result: Any) -> None:
+def _print_text(result: CompareResult) -> None:
     from rich.console import Console
 
     out = Console()

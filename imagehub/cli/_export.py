@@ -44,7 +44,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "--task",
         choices=TASKS,
         default=TASK_FEATURE_VECTOR,
-        help="what the SavedModel returns (default: feature_vector)",
+        help="what the SavedModel returns (default: %(default)s)",
     )
     p.add_argument("--out", required=True, help="SavedModel directory")
     src = p.add_mutually_exclusive_group(required=True)
@@ -106,7 +106,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "--activation",
         choices=ACTIVATIONS,
         default=DEFAULT_ACTIVATION,
-        help="activation that applies to the logits (default: softmax)",
+        help="activation that applies to the logits (default: %(default)s)",
     )
     p.add_argument("--license", default=None, help="license for the card")
     p.add_argument("--source", default=None, help="source for the card")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from imagehub.cli._args import Subparsers
@@ -36,6 +35,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from imagehub import hub
+    from imagehub import outputs
     from imagehub.cli._cache import call_hub
 
     pins = call_hub("lock", hub.lock, args.handles)
@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    # A lock file is regenerated, not accumulated: it replaces the old one.
+    with outputs.atomic_file(args.out, overwrite=True) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
     print(f"Pinned {len(pins)} model(s) in {args.out}", file=sys.stderr)
     return 0

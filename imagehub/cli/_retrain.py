@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from imagehub.cli._args import Subparsers
 from imagehub.retrain import add_flags
 from imagehub.retrain import config_from_args
 
@@ -28,7 +28,7 @@ example:
 """
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "retrain",
         help="retrain a classifier on a folder of images "

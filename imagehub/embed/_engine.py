@@ -128,7 +128,7 @@ class EngineRunner:
                 f"--engine {self.engine}; "
                 + engines.describe_check(self.compiled.info),
             )
-        logger.info("Engine %s (%s)", self.used.engine, self.used.reason)
+        logger.debug("Engine %s (%s)", self.used.engine, self.used.reason)
 
     def __call__(self, images: Any) -> np.ndarray:
         if self.compiled is None:
@@ -274,7 +274,7 @@ def _cached_runner(
             f"--engine {engine}; compiled model from the cache, "
             + engines.describe_check(compiled.info),
         )
-    logger.info("Engine %s (%s)", used.engine, used.reason)
+    logger.debug("Engine %s (%s)", used.engine, used.reason)
     return EngineRunner(
         model_dir,
         engine,

@@ -16,9 +16,12 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from imagehub.engines import _litert
 from imagehub.engines import _openvino
@@ -29,12 +32,14 @@ from imagehub.engines._base import PARITY_TOLERANCE
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import ImageSize
+from imagehub.engines._base import RuntimeModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._base import check_precision
 from imagehub.engines._base import relative_difference
 from imagehub.engines._errors import AgreementError
 from imagehub.engines._errors import EngineError
 from imagehub.engines._errors import ParityError
+from imagehub.engines._tensorflow import Conversion
 from imagehub.engines._tensorflow import SourceModel
 from imagehub.engines._tensorflow import TensorFlowModel
 from imagehub.engines._tensorflow import tensorflow_version
@@ -44,10 +49,12 @@ from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
-# engine -> (module with version() and convert(), CompiledModel class).
-_BACKENDS: dict[str, tuple[Any, type]] = {
-    "litert": (_litert, _litert.LiteRTModel),
-    "openvino": (_openvino, _openvino.OpenVINOModel),
+# engine -> (its converter, the CompiledModel class that runs it).
+_BACKENDS: dict[
+    str, tuple[Callable[[Conversion], None], type[RuntimeModel]]
+] = {
+    "litert": (_litert.convert, _litert.LiteRTModel),
+    "openvino": (_openvino.convert, _openvino.OpenVINOModel),
 }
 PROBES = 8
 FIX = "use --engine tensorflow (engine='tensorflow' in Python)"
@@ -58,7 +65,7 @@ def engine_version(engine: str) -> str:
     check_engine(engine)
     if engine == "tensorflow":
         return tensorflow_version()
-    return _BACKENDS[engine][0].version()
+    return _BACKENDS[engine][1].runtime.version()
 
 
 def available_engines() -> tuple[str, ...]:
@@ -140,7 +147,7 @@ def load_compiled(
     info = _store.read_info(entry)
     if info is None:
         return None
-    logger.info(
+    logger.debug(
         "Engine %s %s (%s): compiled model read from the cache %s",
         engine,
         version,
@@ -156,8 +163,8 @@ def compile_model(
     *,
     image_size: Any = None,
     precision: str = "float32",
-    probe_images: Any = None,
-    calibration_images: Any = None,
+    probe_images: npt.ArrayLike | None = None,
+    calibration_images: npt.ArrayLike | None = None,
     tolerance: float = PARITY_TOLERANCE,
     min_agreement: float = MIN_AGREEMENT,
     task: str | None = None,
@@ -206,16 +213,7 @@ def compile_model(
     if engine == "tensorflow":
         if precision != "float32":
             raise ValueError("engine 'tensorflow' runs float32 only")
-        source = _source(model_dir, size, reference)
-        info = CompiledInfo(
-            engine="tensorflow",
-            version=tensorflow_version(),
-            precision=precision,
-            image_size=size,
-            num_outputs=0,
-            content_hash="",
-        )
-        return TensorFlowModel(source, info)
+        return tensorflow_model(model_dir, size, reference)
     digest = _store.content_hash(model_dir)
     if use_cache:
         cached = load_compiled(
@@ -227,8 +225,8 @@ def compile_model(
         )
         if cached is not None:
             return cached
-    module, model_class = _BACKENDS[engine]
-    version = module.version()
+    convert, model_class = _BACKENDS[engine]
+    version = model_class.runtime.version()
     source = _source(model_dir, size, reference)
     probes, probe_source = _probes(probe_images, size)
     calibration = None
@@ -240,7 +238,7 @@ def compile_model(
     try:
         start = time.perf_counter()
         try:
-            module.convert(source, entry_staging, precision, calibration)
+            convert(Conversion(source, entry_staging, precision, calibration))
         except (ValueError, EngineError):
             raise
         except Exception as e:  # noqa: BLE001  converters raise anything
@@ -272,7 +270,7 @@ def compile_model(
             task=task or _card_task(model_dir),
         )
         compiled.info = info
-        logger.info(
+        logger.debug(
             "Engine %s %s (%s): compiled %s in %.1f s; %s",
             engine,
             version,
@@ -291,6 +289,56 @@ def compile_model(
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def tensorflow_model(
+    model_dir: str, size: ImageSize, reference: Any = None
+) -> TensorFlowModel:
+    """The SavedModel itself as the TensorFlow engine; its `source.obj`
+    is the reference every other engine is checked against, so a job
+    that compiles several engines loads the SavedModel once."""
+    info = CompiledInfo(
+        engine="tensorflow",
+        version=tensorflow_version(),
+        precision="float32",
+        image_size=size,
+        num_outputs=0,
+        content_hash="",
+    )
+    return TensorFlowModel(_source(model_dir, size, reference), info)
+
+
+def compile_engines(
+    model_dir: str,
+    engines: Iterable[str],
+    tensorflow: TensorFlowModel,
+    **options: Any,
+) -> tuple[dict[str, CompiledModel], dict[str, str]]:
+    """`tensorflow` and every other engine of `engines`, compiled at its
+    input size against its loaded SavedModel (`compile_model` with
+    `options`), and why each refused one was refused (not installed,
+    cannot convert, parity or agreement).
+
+    Returns:
+        (engine -> compiled model, TensorFlow first; engine -> why).
+    """
+    compiled: dict[str, CompiledModel] = {"tensorflow": tensorflow}
+    refused: dict[str, str] = {}
+    for engine in dict.fromkeys(engines):
+        if engine == "tensorflow":
+            continue
+        try:
+            compiled[engine] = compile_model(
+                model_dir,
+                engine,
+                image_size=tensorflow.image_size,
+                reference=tensorflow.source.obj,
+                **options,
+            )
+        except (EngineError, ValueError) as e:
+            logger.debug("engine %s refused: %s", engine, e)
+            refused[engine] = str(e)
+    return compiled, refused
 
 
 def describe_check(info: CompiledInfo) -> str:

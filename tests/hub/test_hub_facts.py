@@ -4,6 +4,7 @@ signatures, then the handle's name; one frozen value."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import shutil
 
@@ -134,3 +135,16 @@ def test_facts_are_frozen(models):
 def test_bad_arguments_name_the_choices(argument, message):
     with pytest.raises(ValueError, match=message):
         hub.facts_from(None, None, **argument)
+
+
+def test_resolve_facts_takes_the_explicit_values_facts_from_takes():
+    def explicit(fn, located):
+        return {
+            name: (p.kind, p.default, p.annotation)
+            for name, p in inspect.signature(fn).parameters.items()
+            if name not in located
+        }
+
+    assert explicit(hub.resolve_facts, ("model", "obj")) == explicit(
+        hub.facts_from, ("obj", "card", "handle", "path")
+    ), "resolve_facts should pass every explicit value on to facts_from"

@@ -254,10 +254,10 @@ def _train_on_images(
     from imagehub.data import dataset_options
     from imagehub.retrain._features import TrainData
     from imagehub.retrain._features import images
+    from imagehub.retrain._fit import fit
     from imagehub.retrain._model import augmentation_layers
     from imagehub.retrain._model import make_optimizer
-    from imagehub.retrain._train import _summary_callback
-    from imagehub.retrain._train import fit
+    from imagehub.retrain._summaries import summary_callback
 
     config = prepared.config
     rate = config.learning_rate
@@ -296,7 +296,7 @@ def _train_on_images(
         ),
         val_dataset=batches(val, val.index, False),
     )
-    callbacks = [_summary_callback(config)] if config.summaries_dir else []
+    callbacks = [summary_callback(config)] if config.summaries_dir else []
     logger.info(
         "training on the images (%s) at learning rate %g",
         "module fine-tuned" if config.do_fine_tuning else "module frozen",
@@ -345,7 +345,7 @@ def train_multi_label(
         TFLiteMismatchError: The float TFLite model disagrees.
     """
     from imagehub.retrain._model import build
-    from imagehub.retrain._train import _write_summaries
+    from imagehub.retrain._summaries import write_history
 
     prepared = prepare_multi_label(config)
     model = build(prepared)
@@ -358,7 +358,7 @@ def train_multi_label(
         rate = config.learning_rate
         if recipe is not None:
             rate = recipe.chosen.learning_rate
-        _write_summaries(config.summaries_dir, history, rate)
+        write_history(config.summaries_dir, history, rate)
     else:
         warm_start = recipe
         fit = _train_on_images(prepared, model, train, val, recipe, progress)

@@ -83,7 +83,7 @@ def _old_tool_head(workdir, config):
     import keras
 
     from imagehub import data
-    from imagehub.retrain._train import epoch_order
+    from imagehub.retrain._fit import epoch_order
 
     index = data.scan(workdir / "images")
     train, _ = data.split(index, config.validation_split, config.seed)

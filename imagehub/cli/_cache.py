@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -232,12 +233,41 @@ def _clear(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("Nothing deleted.")
             return 1
+    # Counted first: clear_cache deletes them with everything else.
+    compiled = _compiled_models() if targets is None else None
     try:
         removed = hub.clear_cache(targets)
     except hub.HandleError as e:
         raise UsageError(str(e)) from None
-    print(f"Deleted {len(removed)} cached model(s) from {root}.")
+    what = f"{len(removed)} cached model(s)"
+    if compiled is not None:
+        models, size = compiled
+        what += (
+            f" and the compiled engine models of {models} SavedModel(s) "
+            f"({_megabytes(size)})"
+        )
+    print(f"Deleted {what} from {root}.")
     return 0
+
+
+def _compiled_models() -> tuple[int, int] | None:
+    """(SavedModels with compiled engine models, bytes on disk), or None
+    when there are none. `imagehub.engines` keeps one folder per
+    SavedModel's content in `hub.compiled_models_dir()`."""
+    from imagehub import hub
+
+    root = hub.compiled_models_dir()
+    if not os.path.isdir(root):
+        return None
+    models = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    size = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue  # removed meanwhile
+    return len(models), size
 
 
 def call_hub(command: str, function: Callable[..., _T], *args: Any) -> _T:

@@ -151,7 +151,8 @@ def benchmark(
         precision: "float32", or "int8" for the engines other than
             TensorFlow (LiteRT only; others get a refused row).
         rounds: Interleaved timed calls per engine (the median counts).
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         images: float32 (n, height, width, 3) images in [0, 1]: parity
             probes (int8: held back from calibration) and the timed batch
             (repeated up to `batch_size`); default: generated images.
@@ -176,7 +177,8 @@ def benchmark(
             f"and {rounds}"
         )
     model_dir = _compile._model_dir(model)
-    size = _compile._image_size(model_dir, image_size)
+    facts, reference = _compile.model_facts(model_dir, image_size)
+    size = facts.require_size()
     probes = images
     if probes is None:
         probes = _compile.generated_probes(size)
@@ -187,7 +189,7 @@ def benchmark(
         generated = _compile.generated_probes(size, 2 * _compile.PROBES)
         calibration = generated[_compile.PROBES :]
     # Loaded once, the reference of every engine.
-    tensorflow = _compile.tensorflow_model(model_dir, size)
+    tensorflow = _compile.tensorflow_model(model_dir, size, reference)
     compiled, refused = _compile.compile_engines(
         model_dir,
         engines,

@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,9 @@ from imagehub.engines._tensorflow import SourceModel
 from imagehub.engines._tensorflow import TensorFlowModel
 from imagehub.engines._tensorflow import tensorflow_version
 from imagehub.spec import TASK_CLASSIFICATION
-from imagehub.spec import parse_image_size
-from imagehub.spec import read_card
+
+if TYPE_CHECKING:
+    from imagehub import hub
 
 logger = logging.getLogger(__name__)
 
@@ -101,18 +103,40 @@ def _model_dir(model: str | os.PathLike[str]) -> str:
     return hub.resolve(os.fspath(model))
 
 
-def _image_size(model_dir: str, image_size: Any) -> ImageSize:
-    size = parse_image_size(image_size)
-    if size is None:
-        card = read_card(model_dir)
-        if card is not None:
-            size = (card.default_size[0], card.default_size[1])
-    if size is None:
-        raise ValueError(
-            f"Cannot tell the input size of {model_dir}: it has no model "
-            "card; pass image_size (--image_size H,W)"
+def model_facts(
+    model_dir: str,
+    image_size: Any = None,
+    *,
+    task: str | None = None,
+    reference: Any = None,
+) -> tuple[hub.ModelFacts, Any]:
+    """`hub.resolve_facts` of the SavedModel `model_dir` (its size and
+    task as embed and the rest of imagehub see them: the argument, the
+    card, the traces, the handle) and the model loaded, if it is.
+
+    Args:
+        model_dir: The SavedModel directory.
+        image_size: (height, width) given by the caller, if any.
+        task: The task given by the caller, if any.
+        reference: The SavedModel already loaded, if it is.
+
+    Returns:
+        (facts, `reference`, or the SavedModel loaded when it has no card
+        and no `image_size` was given: its traces may tell the size, and
+        the caller reuses it instead of loading it again).
+    """
+    from imagehub import hub
+
+    def facts(obj: Any, load: bool) -> hub.ModelFacts:
+        return hub.resolve_facts(
+            model_dir, obj=obj, image_size=image_size, task=task, load=load
         )
-    return size
+
+    found = facts(reference, load=False)
+    if found.card is None and reference is None and image_size is None:
+        reference = hub.load(model_dir)
+        found = facts(reference, load=True)
+    return found, reference
 
 
 def load_compiled(
@@ -123,13 +147,16 @@ def load_compiled(
     precision: str = "float32",
     digest: str | None = None,
 ) -> CompiledModel | None:
-    """The compiled model from the cache, without loading the SavedModel.
+    """The compiled model from the cache, without loading the SavedModel
+    (unless it has no card and no `image_size` is given: then its traces
+    tell the size).
 
     Args:
         model: A SavedModel directory or a handle `imagehub.resolve`
             accepts.
         engine: "litert" or "openvino".
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         precision: "float32" or "int8".
         digest: The SavedModel's content hash, when already known.
 
@@ -140,7 +167,7 @@ def load_compiled(
     check_engine(engine, tuple(_BACKENDS))
     check_precision(precision)
     model_dir = _model_dir(model)
-    size = _image_size(model_dir, image_size)
+    size = model_facts(model_dir, image_size)[0].require_size()
     version = engine_version(engine)
     digest = digest or _store.content_hash(model_dir)
     entry = _store.entry_dir(digest, engine, version, precision, size)
@@ -185,7 +212,8 @@ def compile_model(
         model: A SavedModel directory or a handle `imagehub.resolve`
             accepts.
         engine: One of `ENGINES`.
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         precision: "float32", or "int8" (LiteRT only).
         probe_images: float32 (n, height, width, 3) images in [0, 1] for
             the parity check, ideally the job's own; default: generated.
@@ -193,7 +221,8 @@ def compile_model(
         tolerance: Largest relative difference a float32 engine may show.
         min_agreement: Smallest agreement an int8 engine may show.
         task: "classification" or "feature_vector" (int8's agreement
-            metric); default: the model card's.
+            metric); default: the model card's, else unknown
+            (cosine similarity).
         reference: The SavedModel already loaded by TensorFlow, if it is.
         use_cache: False compiles anew and does not publish the result.
 
@@ -209,7 +238,10 @@ def compile_model(
     check_engine(engine)
     check_precision(precision)
     model_dir = _model_dir(model)
-    size = _image_size(model_dir, image_size)
+    facts, reference = model_facts(
+        model_dir, image_size, task=task, reference=reference
+    )
+    size = facts.require_size()
     if engine == "tensorflow":
         if precision != "float32":
             raise ValueError("engine 'tensorflow' runs float32 only")
@@ -267,7 +299,7 @@ def compile_model(
             reference_out,
             tolerance=tolerance,
             min_agreement=min_agreement,
-            task=task or _card_task(model_dir),
+            task=facts.task,
         )
         compiled.info = info
         logger.debug(
@@ -363,11 +395,6 @@ def _source(model_dir: str, size: ImageSize, reference: Any) -> SourceModel:
 
         reference = hub.load(model_dir)
     return SourceModel(model_dir=model_dir, obj=reference, image_size=size)
-
-
-def _card_task(model_dir: str) -> str | None:
-    card = read_card(model_dir)
-    return card.task if card is not None else None
 
 
 def _as_images(images: Any, size: ImageSize, name: str) -> np.ndarray:

@@ -128,25 +128,27 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
 def resolve_module(config: RetrainConfig) -> tuple[str, ModelCard | None]:
     """The --tfhub_module's local folder and its model card.
 
+    Its task comes from `imagehub.hub.resolve_facts` (the card; the
+    module is not loaded here, `build` loads it once).
+
     Raises:
         FlagValueError: It does not resolve or is not a feature vector.
     """
     from imagehub import hub
     from imagehub.hub import HubError
-    from imagehub.spec import read_card
 
     try:
         module_dir = hub.resolve(config.tfhub_module)
     except HubError as e:
         raise FlagValueError(f"--tfhub_module: {e}") from e
-    card = read_card(module_dir)
-    if card is not None and card.task != TASK_FEATURE_VECTOR:
+    facts = hub.resolve_facts(module_dir, load=False)
+    if facts.task not in (None, TASK_FEATURE_VECTOR):
         raise FlagValueError(
-            f"--tfhub_module {config.tfhub_module!r} is a {card.task} "
+            f"--tfhub_module {config.tfhub_module!r} is a {facts.task} "
             "model; retraining needs an image feature vector model (export "
             "one with `imagehub export`)"
         )
-    return module_dir, card
+    return module_dir, facts.card
 
 
 def split_images(images: Any, validation_split: float, seed: int):

@@ -81,6 +81,7 @@ def test_classifier_is_refused_with_a_message_when_compared(ranked, workdir):
     refused = _score(result, workdir.classifier)
     assert not refused.ok
     assert "classification model" in refused.error
+    assert "outputs 3 class logits" in refused.error, refused.error
     assert "--task feature_vector" in refused.error
 
 

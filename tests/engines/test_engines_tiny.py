@@ -140,6 +140,8 @@ def test_cache_clear_deletes_the_compiled_models(tmp_path, monkeypatch):
     assert compiled.path.startswith(hub.compiled_models_dir())
     done = testing.run_cli("cache", "clear", "--yes")
     assert done.returncode == 0, done.stderr
+    said = "and the compiled engine models of 1 SavedModel(s) ("
+    assert said in done.stdout, f"the summary should say {said!r}: {done}"
     assert not os.path.exists(hub.compiled_models_dir()), os.listdir(
         tmp_path / "cache"
     )

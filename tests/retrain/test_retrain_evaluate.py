@@ -44,6 +44,14 @@ def retrained(tmp_path_factory):
     return root, result
 
 
+def _evaluate_json(model, *args):
+    """`imagehub evaluate --model M ... --json`'s report, asserted to
+    succeed."""
+    done = run_cli("evaluate", "--model", str(model), *map(str, args), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
 def _name(path):
     """class/file: file names repeat across the class folders."""
     return os.path.join(*os.path.normpath(path).split(os.sep)[-2:])
@@ -172,12 +180,7 @@ def test_evaluate_multi_label_reports_map_and_f1_at_card_thresholds(
     from imagehub.retrain._multilabel import mean_average_precision
 
     root, _ = multi_label
-    done = run_cli(
-        "evaluate", "--model", str(root / "model"), "--labels_csv",
-        str(root / "labels.csv"), "--json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = _evaluate_json(root / "model", "--labels_csv", root / "labels.csv")
     assert report["count"] == 48, report["count"]
     assert report["mean_average_precision"] >= 0.9, report
     # The numbers follow from the scores as retrain's own metrics do.
@@ -398,13 +401,10 @@ def test_evaluate_scores_a_tfhub_classifier_with_labels_file(tmp_path):
     (tmp_path / "labels.txt").write_text("\n".join(names) + "\n")
     truth = np.array([folder_index[k] for k in labels])
     top5 = np.argsort(-logits, axis=1)[:, :5]
-    done = run_cli(
-        "evaluate", "--model", TFHUB_CLASSIFIER_DIR, "--image_dir",
-        str(tmp_path / "images"), "--labels", str(tmp_path / "labels.txt"),
-        "--json",
+    report = _evaluate_json(
+        TFHUB_CLASSIFIER_DIR, "--image_dir", tmp_path / "images",
+        "--labels", tmp_path / "labels.txt",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
     assert report["count"] == len(index)
     assert report["accuracy"] == pytest.approx(np.mean(top1 == truth))
     assert 0.0 < report["accuracy"] < 1.0, report["accuracy"]
@@ -427,12 +427,9 @@ def test_evaluate_multi_label_matches_retrain_map_on_its_validation_images(
     (tmp_path / "val.csv").write_text(
         "".join(f"{p},{labels[p]}\n" for p in val.paths)
     )
-    done = run_cli(
-        "evaluate", "--model", str(root / "model"), "--labels_csv",
-        str(tmp_path / "val.csv"), "--json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = _evaluate_json(
+        root / "model", "--labels_csv", tmp_path / "val.csv"
+    )
     assert report["count"] == result.val_count
     assert report["mean_average_precision"] == pytest.approx(
         result.metrics["mean_average_precision"], abs=1e-6

@@ -348,7 +348,10 @@ class RetrainConfig:
         out = dataclasses.asdict(self)
         out["resolved"] = {
             "cache_features": self.use_feature_cache,
-            "recipe": self.recipe if self.searches else RECIPE_OLD,
+            "recipe": (
+                self.recipe if self.searches or self.warm_starts else RECIPE_OLD
+            ),
+            "warm_start": self.warm_starts,
         }
         return out
 

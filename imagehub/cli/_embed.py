@@ -85,15 +85,17 @@ def add_parser(
         "--precision",
         choices=("float32", "int8"),
         default="float32",
-        help="int8: LiteRT's post-training quantized model (needs "
-        "--calibration_images); its agreement with the float model is "
-        "measured on the job's first images, printed and enforced "
+        help="int8: LiteRT's post-training quantized model; its agreement "
+        "with the float model is measured on the job's first images, "
+        "printed, written to OUT.config.json and enforced "
         "(default: %(default)s)",
     )
     p.add_argument(
         "--calibration_images",
         metavar="DIR|GLOB|LIST_FILE",
-        help="--precision int8: images to calibrate the quantization on",
+        help="--precision int8: images to calibrate the quantization on "
+        "(default: a seeded sample of up to 100 of the job's own images, "
+        "none of those its agreement is measured on)",
     )
     p.add_argument(
         "--min_agreement",

@@ -13,6 +13,7 @@ import numpy as np
 
 from imagehub.data._decode import INV_255
 from imagehub.data._decode import RAW_TO_255
+from imagehub.data._decode import DecodeTarget
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_pillow
@@ -150,10 +151,12 @@ def dataset(
     has_pillow = 0 in used
     branch_of = np.asarray([used.index(r) for r in routes], dtype=np.int32)
 
+    fit = DecodeTarget(size, resize, max_pixels)
+
     def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, np.bool_]:
         name = path.decode("utf-8", "surrogateescape")
         try:
-            raw = decode_pillow(data, name, size, resize, max_pixels)
+            raw = decode_pillow(data, name, fit)
             return raw, np.bool_(True)
         except ImageError as e:
             logger.warning("skipping an image that does not decode: %s", e)

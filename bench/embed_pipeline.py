@@ -11,6 +11,12 @@ images/s they give and the CPU seconds of the process (all threads: what
 a shared machine inflates least), and checks that the rows agree: after
 with before exactly, litert with tensorflow within 1e-4.
 
+Then where the time of a run goes, each code in a fresh process
+(`PHASES`, interleaved rounds, medians): importing TensorFlow, listing the
+inputs (reading every header), building the tf.data pipeline, decoding
+every image through it without a model, and (this checkout only) each
+model alone on decoded batches.
+
 Writes bench/results/embed_pipeline.md and .json.
 Usage: python bench/embed_pipeline.py [--before REV] [--rounds 3]
 """
@@ -18,6 +24,7 @@ Usage: python bench/embed_pipeline.py [--before REV] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -92,6 +99,67 @@ def run_embed(
     return seconds, usage.ru_utime + usage.ru_stime
 
 
+# Run by a fresh interpreter with the code under test on PYTHONPATH:
+# argv is photos, model, with_models ("1" or "0"); prints one JSON line of
+# phase -> [wall seconds, CPU seconds, images].
+PHASES = r"""
+import json, sys, time
+photos, model, with_models = sys.argv[1:4]
+found = {}
+def timed(name, fn, images=0):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    found[name] = [time.perf_counter() - wall, time.process_time() - cpu,
+                   images]
+    return result
+timed("import tensorflow", lambda: __import__("tensorflow"))
+from imagehub.data import dataset
+from imagehub.embed import list_inputs
+index = timed("list the inputs", lambda: list_inputs(photos), 0)
+ds = timed("build the tf.data pipeline",
+           lambda: dataset(index, (224, 224), 32, with_paths=True))
+def decode_all():
+    batches = []
+    for images, _ in ds:
+        if len(batches) < 4:
+            batches.append(images)
+    return batches
+batches = timed("decode every image (no model)", decode_all, len(index))
+if with_models == "1":
+    import tensorflow as tf
+    from imagehub import engines
+    litert = engines.load_compiled(model, "litert", image_size=(224, 224))
+    obj = tf.saved_model.load(model)
+    runs = {"tensorflow model alone": lambda b: obj(b).numpy(),
+            "litert model alone": litert}
+    for name, run in runs.items():
+        run(batches[0])
+        timed(name, lambda: [run(batches[i % 4]) for i in range(16)],
+              16 * 32)
+print(json.dumps(found))
+"""
+
+
+def run_phases(code: str, photos: str, model: str, cache: str) -> dict:
+    env = dict(
+        os.environ,
+        IMAGEHUB_CACHE_DIR=cache,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=code,
+    )
+    with_models = "1" if code == ROOT else "0"
+    proc = subprocess.run(
+        [sys.executable, "-c", PHASES, photos, model, with_models],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"phases failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def rows(path: str) -> tuple[list[str], np.ndarray]:
     import pyarrow.parquet as pq
 
@@ -152,6 +220,10 @@ def main() -> int:
                         f"({count / wall:5.1f} images/s), CPU {cpu:5.1f} s",
                         flush=True,
                     )
+        phases: dict[str, list[dict]] = {code: [] for code in codes}
+        for _ in range(args.rounds):
+            for code, path in codes.items():
+                phases[code].append(run_phases(path, photos, model, cache))
         checks = {
             "after vs before, tensorflow": max_relative(
                 out["after", "tensorflow"], out["before", "tensorflow"]
@@ -209,6 +281,34 @@ def main() -> int:
             f"{base['seconds'] / r['seconds']:.2f}x | {r['all_seconds']} |"
         )
 
+    def phase(code: str, name: str) -> tuple[float, float, int] | None:
+        runs = [p[name] for p in phases[code] if name in p]
+        if not runs:
+            return None
+        return (
+            statistics.median(r[0] for r in runs),
+            statistics.median(r[1] for r in runs),
+            runs[0][2],
+        )
+
+    phase_rows = []
+    for name in phases["after"][0]:
+        cells = []
+        for code in codes:
+            found = phase(code, name)
+            if found is None:
+                cells.append("")
+                continue
+            wall, cpu, images = found
+            cell = f"{wall:.2f} s wall, {cpu:.2f} s CPU"
+            if images:
+                cell += (
+                    f" ({images / wall:.0f} images/s, "
+                    f"{1000 * cpu / images:.2f} CPU ms/image)"
+                )
+            cells.append(cell)
+        phase_rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+
     def speedup(code: str) -> float:
         tensorflow = by[code, "tensorflow"]["seconds"]
         return tensorflow / by[code, "litert"]["seconds"]
@@ -217,6 +317,16 @@ def main() -> int:
         "",
         f"litert over tensorflow (seconds): before {speedup('before'):.2f}x, "
         f"after {speedup('after'):.2f}x.",
+        "",
+        "## Where the time goes",
+        "",
+        "Each code in a fresh process, medians of "
+        f"{args.rounds} interleaved rounds (the models alone: 16 batches "
+        "of 32 decoded photos, this checkout only).",
+        "",
+        "| phase | before | after |",
+        "|---|---|---|",
+        *phase_rows,
         "",
         "Rows, largest difference relative to the largest value: "
         + "; ".join(f"{k} {v:.1e}" for k, v in checks.items())
@@ -228,7 +338,12 @@ def main() -> int:
     write_results(
         "embed_pipeline",
         "\n".join(md),
-        {"machine": where, "runs": results, "rows": checks},
+        {
+            "machine": where,
+            "runs": results,
+            "phases": phases,
+            "rows": checks,
+        },
     )
     return 0
 

@@ -33,9 +33,8 @@ ENGINE_DEFAULT = "auto"
 # is calibrated on at most, and the seed of their choice.
 CALIBRATION_SAMPLE = 100
 CALIBRATION_SEED = 0
-# Job images held back from calibration: the first batch's first ones,
-# which the agreement with the float model is measured on (what
-# `imagehub.engines.compile_model` keeps of its probes).
+# int8: the job images held back from calibration, the first batch's
+# first ones: the probes the agreement with the float model is measured on.
 HELD_BACK = 8
 
 
@@ -136,6 +135,9 @@ class EngineRunner:
             if self.int8 is not None and self.int8.min_agreement is not None:
                 minimum = self.int8.min_agreement
             calibration, calibrated_on = self._calibration(probes, paths)
+            if self.int8 is not None and probes is not None:
+                # Exactly the images kept out of the calibration sample.
+                probes = probes[:HELD_BACK]
             self.compiled = engines.compile_model(
                 self.model_dir,
                 self.engine,

@@ -18,13 +18,25 @@ to 1,050: `--engine tensorflow`, `--engine auto` on its first run
 engine from the cache. The rows of every engine are compared with
 TensorFlow's.
 
-Writes bench/results/engines.md and bench/results/engines.json.
+Then retrain (`--only retrain` runs this section alone): `imagehub
+retrain` on the same photos in their 5 class folders (1,050 with the
+default copies, enough for `auto` to compile), a fresh process each,
+start-up included, default recipe, SavedModel exported: the feature pass
+(first to last feature progress event: decoding, the module and, on a
+first run, compiling) and the whole run, per engine in the same order as
+embed's. The cached features of every engine are compared with
+TensorFlow's.
+
+Writes bench/results/engines.md and bench/results/engines.json (`--out`
+names others; `--only` keeps the other sections of an earlier json).
 Usage: python bench/engines.py [--copies 7] [--rounds 5] [--models ...]
+    [--only alone|embed|retrain] [--epochs 5] [--out engines]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -134,17 +146,20 @@ def model_alone(model_dir: str, photos: np.ndarray, rounds: int) -> dict:
     return rows
 
 
+def link_or_copy(path: str, target: str) -> None:
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+
+
 def make_photo_folder(folder: str, copies: int) -> int:
     paths = photo_paths()
     count = 0
     for i in range(copies):
         for path in paths:
             rel = os.path.relpath(path, FLOWERS).replace(os.sep, "_")
-            target = os.path.join(folder, f"c{i}_{rel}")
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copyfile(path, target)
+            link_or_copy(path, os.path.join(folder, f"c{i}_{rel}"))
             count += 1
     return count
 
@@ -178,6 +193,19 @@ def run_embed(model_dir, photos, out, engine, cache) -> tuple[float, str]:
     return seconds, line[0] if line else ""
 
 
+# (label, --engine) of the end-to-end runs, in order, one cache for all:
+# TensorFlow first and last (its median is the baseline), `auto` cold
+# then cached, each engine from the cache.
+END_TO_END_RUNS = (
+    ("tensorflow", "tensorflow"),
+    ("auto, first run (compiles, measures)", "auto"),
+    ("auto, cached", "auto"),
+    ("litert", "litert"),
+    ("openvino", "openvino"),
+    ("tensorflow, again", "tensorflow"),
+)
+
+
 def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
     import pyarrow.parquet as pq
 
@@ -185,17 +213,9 @@ def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
 
     cache = os.path.join(work, "cache")
     shutil.rmtree(cache, ignore_errors=True)
-    runs = [
-        ("tensorflow", "tensorflow"),
-        ("auto, first run (compiles, measures)", "auto"),
-        ("auto, cached", "auto"),
-        ("litert", "litert"),
-        ("openvino", "openvino"),
-        ("tensorflow, again", "tensorflow"),
-    ]
     rows = {}
     tables = {}
-    for label, engine in runs:
+    for label, engine in END_TO_END_RUNS:
         name = os.path.basename(model_dir)
         out = os.path.join(work, f"{name}-out-{len(rows)}.parquet")
         seconds, line = run_embed(model_dir, photos, out, engine, cache)
@@ -214,6 +234,106 @@ def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
         row["vs_tensorflow"] = round(tf_seconds / row["seconds"], 2)
         row["max_relative_difference"] = engines.relative_difference(
             tables[label], reference
+        )
+    return rows
+
+
+def make_class_folder(folder: str, copies: int) -> int:
+    """The bundled photos in their class folders, `copies` times each
+    (hard links)."""
+    count = 0
+    for path in photo_paths():
+        rel = os.path.relpath(path, FLOWERS)
+        label, name = os.path.split(rel)
+        os.makedirs(os.path.join(folder, label), exist_ok=True)
+        for i in range(copies):
+            link_or_copy(path, os.path.join(folder, label, f"c{i}_{name}"))
+            count += 1
+    return count
+
+
+# Runs in a fresh process: one `imagehub.retrain` call, its feature pass
+# timed by the progress events, its cached features saved for comparison.
+RETRAIN_SCRIPT = """
+import json, sys, time
+import numpy as np
+import imagehub
+from imagehub.retrain import RetrainConfig
+module, images, out, engine, epochs = sys.argv[1:6]
+marks = {}
+start = time.perf_counter()
+def progress(event):
+    if event.stage == "features":
+        now = time.perf_counter() - start
+        marks.setdefault("start", now)
+        marks["end"] = now
+result = imagehub.retrain(RetrainConfig(
+    image_dir=images, tfhub_module=module, saved_model_dir=out + "/model",
+    checkpoint_dir=out + "/checkpoints", train_epochs=int(epochs), seed=0,
+    engine=engine), progress=progress)
+print(json.dumps({
+    "features_s": marks["end"] - marks["start"],
+    "in_process_s": time.perf_counter() - start,
+    "engine": result.engine, "engine_reason": result.engine_reason,
+    "val_accuracy": result.val_accuracy,
+    "features": out + "/checkpoints/features/images.npy",
+}))
+"""
+
+
+def run_retrain(
+    model_dir: str, images: str, out: str, engine: str, cache: str, epochs: int
+) -> dict:
+    env = dict(os.environ, IMAGEHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = ROOT
+    cmd = [sys.executable, "-c", RETRAIN_SCRIPT]
+    cmd += [model_dir, images, out, engine, str(epochs)]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=3600
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"retrain --engine {engine} failed:\n{proc.stderr[-3000:]}"
+        )
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["seconds"] = seconds
+    return row
+
+
+def retrain_runs(
+    model_dir: str, images: str, count: int, work: str, epochs: int
+) -> dict:
+    """`imagehub retrain` per engine, in embed's order of runs."""
+    from imagehub import engines
+
+    cache = os.path.join(work, "retrain-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    rows = {}
+    features = {}
+    for label, engine in END_TO_END_RUNS:
+        out = os.path.join(work, f"retrain-{len(rows)}")
+        row = run_retrain(model_dir, images, out, engine, cache, epochs)
+        features[label] = np.load(row.pop("features"))
+        rows[label] = {
+            "seconds": round(row["seconds"], 2),
+            "features_s": round(row["features_s"], 2),
+            "features_per_second": round(count / row["features_s"], 1),
+            "val_accuracy": round(row["val_accuracy"], 4),
+            "engine_line": f"{row['engine']} ({row['engine_reason']})",
+        }
+        shutil.rmtree(out, ignore_errors=True)
+    tf_rows = [rows["tensorflow"], rows["tensorflow, again"]]
+    tf_seconds = statistics.median(r["seconds"] for r in tf_rows)
+    tf_features = statistics.median(r["features_s"] for r in tf_rows)
+    for label, row in rows.items():
+        row["vs_tensorflow"] = round(tf_seconds / row["seconds"], 2)
+        row["features_vs_tensorflow"] = round(
+            tf_features / row["features_s"], 2
+        )
+        row["max_relative_difference"] = engines.relative_difference(
+            features[label], features["tensorflow"]
         )
     return rows
 
@@ -248,10 +368,38 @@ def goal_lines(results: dict) -> list[str]:
                 f"{e2e_goal}x: {met}); first run, compiling and measuring: "
                 f"{first['vs_tensorflow']:.2f}x"
             )
-    lines.append(
-        "- Retrain's feature pass: not wired to the engines (imagehub/"
-        "retrain is another change's); not measured."
-    )
+    if not results.get("retrain"):
+        lines.append(
+            "- Retrain's feature pass (goal 1.4x) and whole run (never "
+            "slower): not measured in this run (`python bench/engines.py "
+            "--only retrain`)."
+        )
+    for model, runs in results.get("retrain", {}).items():
+        cached = runs["auto, cached"]
+        first = runs["auto, first run (compiles, measures)"]
+        best = max(
+            (runs[e]["features_vs_tensorflow"], e)
+            for e in ("litert", "openvino")
+        )
+        met = "met" if cached["features_vs_tensorflow"] >= 1.4 else "not met"
+        lines.append(
+            f"- {model}, retrain's feature pass with `--engine auto` "
+            f"cached: {cached['features_vs_tensorflow']:.2f}x TensorFlow's "
+            f"(goal 1.4x: {met}; best engine {best[1]} {best[0]:.2f}x)"
+        )
+        slower = [
+            f"{label} {row['vs_tensorflow']:.2f}x"
+            for label, row in runs.items()
+            if row["vs_tensorflow"] < 1.0 and label != "tensorflow, again"
+        ]
+        lines.append(
+            f"- {model}, whole retrain run: auto cached "
+            f"{cached['vs_tensorflow']:.2f}x, auto first run "
+            f"{first['vs_tensorflow']:.2f}x `--engine tensorflow` (goal "
+            f"never slower: "
+            + (f"not met by {', '.join(slower)}" if slower else "met")
+            + ")"
+        )
     return lines
 
 
@@ -315,6 +463,7 @@ def markdown(results: dict) -> str:
         "choice) from the cache and do not load the SavedModel into "
         "TensorFlow.",
         "",
+        *retrain_markdown(results),
         "## The issue's goals, as measured here",
         "",
         *goal_lines(results),
@@ -342,32 +491,90 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def retrain_markdown(results: dict) -> list[str]:
+    if not results.get("retrain"):
+        return []
+    lines = [
+        f"## Retrain: `imagehub retrain` on {results['retrain_images']} "
+        "photos in 5 class folders, fresh process, start-up included, "
+        f"{results['retrain_epochs']} epochs, default recipe, SavedModel "
+        "exported",
+        "",
+        "| model | run | feature pass s | features/s | feature pass vs "
+        "TensorFlow | whole run s | whole run vs TensorFlow | max rel. "
+        "difference of features | validation accuracy | engine line |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {model} | {label} | {r['features_s']:.1f} | "
+        f"{r['features_per_second']:.1f} | "
+        f"{r['features_vs_tensorflow']:.2f}x | {r['seconds']:.1f} | "
+        f"{r['vs_tensorflow']:.2f}x | {r['max_relative_difference']:.1e} | "
+        f"{r['val_accuracy']:.4f} | {r['engine_line']} |"
+        for model, rows in results["retrain"].items()
+        for label, r in rows.items()
+    ]
+    lines += [
+        "",
+        "Feature pass: from the first to the last feature progress event "
+        "(JPEG decoding, the module and, on a first run, compiling and "
+        "checking parity). vs TensorFlow: the median of the two "
+        "`--engine tensorflow` runs over this run's. Each run starts "
+        "without cached features; the compiled models are cached across "
+        "runs as for embed.",
+        "",
+    ]
+    return lines
+
+
+SECTIONS = ("alone", "embed", "retrain")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--skip_end_to_end", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only these sections (repeatable); the others are kept "
+        "from the earlier json",
+    )
+    parser.add_argument(
+        "--skip_end_to_end",
+        action="store_true",
+        help="the same as --only alone --only retrain",
+    )
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="add these models to results/engines.json instead of replacing it",
+        help="add these models to the earlier json instead of replacing it",
     )
     parser.add_argument(
         "--from_json",
         action="store_true",
-        help="only rewrite engines.md from results/engines.json",
+        help="only rewrite the markdown from the json",
+    )
+    parser.add_argument(
+        "--out",
+        default="engines",
+        help="results/OUT.md and .json (default: %(default)s)",
     )
     args = parser.parse_args()
+    from _common import RESULTS
+
+    earlier_path = os.path.join(RESULTS, f"{args.out}.json")
     if args.from_json:
-        import json
-
-        from _common import RESULTS
-
-        with open(os.path.join(RESULTS, "engines.json"), encoding="utf-8") as f:
+        with open(earlier_path, encoding="utf-8") as f:
             results = json.load(f)
-        write_results("engines", markdown(results), results)
+        write_results(args.out, markdown(results), results)
         return 0
+    sections = set(args.only or SECTIONS)
+    if args.skip_end_to_end:
+        sections.discard("embed")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     work = tempfile.mkdtemp(prefix="bench-engines-")
     # The model-alone compilations go to a cache of their own.
@@ -378,36 +585,55 @@ def main() -> int:
         "rounds": args.rounds,
         "model_alone": {},
         "end_to_end": {},
+        "retrain": {},
     }
-    if args.merge:
-        import json
-
-        from _common import RESULTS
-
-        with open(os.path.join(RESULTS, "engines.json"), encoding="utf-8") as f:
+    if (args.merge or args.only) and os.path.exists(earlier_path):
+        with open(earlier_path, encoding="utf-8") as f:
             earlier = json.load(f)
-        results["model_alone"] = earlier["model_alone"]
-        results["end_to_end"] = earlier["end_to_end"]
-        results["photos"] = earlier.get("photos")
+        for key, value in earlier.items():
+            if key not in ("machine", "load_before", "rounds"):
+                results[key] = value
+        # Sections run now start over unless models are being added.
+        for section, key in (
+            ("alone", "model_alone"),
+            ("embed", "end_to_end"),
+            ("retrain", "retrain"),
+        ):
+            if section in sections and not args.merge:
+                results[key] = {}
     try:
         photos = decode(photo_paths(), SIZE)
         folder = os.path.join(work, "photos")
         os.makedirs(folder)
         results["photos"] = make_photo_folder(folder, args.copies)
+        classes = os.path.join(work, "classes")
+        if "retrain" in sections:
+            results["retrain_images"] = make_class_folder(classes, args.copies)
+            results["retrain_epochs"] = args.epochs
         for name in args.models:
             model_dir = export(name, os.path.join(work, name.replace(" ", "_")))
-            results["model_alone"][name] = model_alone(
-                model_dir, photos, args.rounds
-            )
-            print(name, results["model_alone"][name], flush=True)
-            if not args.skip_end_to_end:
+            if "alone" in sections:
+                results["model_alone"][name] = model_alone(
+                    model_dir, photos, args.rounds
+                )
+                print(name, results["model_alone"][name], flush=True)
+            if "embed" in sections:
                 results["end_to_end"][name] = end_to_end(
                     model_dir, folder, results["photos"], work
                 )
                 print(name, results["end_to_end"][name], flush=True)
+            if "retrain" in sections:
+                results["retrain"][name] = retrain_runs(
+                    model_dir,
+                    classes,
+                    results["retrain_images"],
+                    work,
+                    args.epochs,
+                )
+                print(name, results["retrain"][name], flush=True)
             # After each model: a long run interrupted keeps what it has.
             results["load_after"] = load_average()
-            write_results("engines", markdown(results), results)
+            write_results(args.out, markdown(results), results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -3,7 +3,11 @@
 Each subcommand lives in `imagehub/cli/_<name>.py` with two functions:
 `add_parser(subparsers)` (argument definitions only, no heavy imports) and
 `run(args) -> int` (imports TensorFlow and friends, does the work, returns the
-exit code). Building the parser imports no TensorFlow, so `--help` is instant.
+exit code). What several commands share is written once in `_args.py`: the
+making of a command's parser from its help line and description, the flags
+that several commands take (and the reading of them), and the turning of
+the library's input errors into usage errors (exit code 2).
+Building the parser imports no TensorFlow, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -46,17 +50,6 @@ def parse_image_size_flag(
         return parse_image_size(text, flag)
     except ValueError as e:
         raise UsageError(str(e)) from None
-
-
-def add_overwrite_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    """The one `--overwrite` flag of every command that writes."""
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help=f"replace {what} if it exists (without it an existing "
-        "output is refused; the old one stays until the new one is "
-        "complete)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

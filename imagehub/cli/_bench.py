@@ -5,26 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 
-# Kept literal (no import of imagehub.engines to build the parser).
-ENGINES = ("tensorflow", "litert", "openvino")
-PRECISIONS = ("float32", "int8")
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+from imagehub.engines import ENGINES
+from imagehub.engines import PRECISIONS
+
+HELP = "images/s of each inference engine on a model, side by side"
+DESCRIPTION = """\
+Compiles MODEL for each engine (each checked against TensorFlow), then times
+them in one process: interleaved rounds on the same batch, median per
+engine. Prints images/s, the ratio to TensorFlow, the parity (or int8
+agreement) figure and the machine line: the numbers to choose --engine by.
+"""
 
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "bench",
-        help="images/s of each inference engine on a model, side by side",
-        description=(
-            "Compiles MODEL for each engine (each checked against "
-            "TensorFlow), then times them in one process: interleaved "
-            "rounds on the same batch, median per engine. Prints images/s, "
-            "the ratio to TensorFlow, the parity (or int8 agreement) "
-            "figure and the machine line: the numbers to choose --engine "
-            "by."
-        ),
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "bench", HELP, DESCRIPTION)
     p.add_argument("model", metavar="MODEL", help="model handle or path")
     p.add_argument(
         "--engines",
@@ -43,7 +40,7 @@ def add_parser(
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="float32",
+        default=PRECISIONS[0],
         help="int8: LiteRT post-training quantization calibrated on "
         "generated images, its agreement with the float model reported "
         "(default: %(default)s)",
@@ -59,11 +56,7 @@ def add_parser(
         metavar="H,W",
         help="input size (default: the model card's)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the result as JSON instead of a table",
-    )
+    add_json_argument(p, "print the result as JSON instead of a table")
 
 
 def parse_engines(text: str) -> tuple[str, ...]:
@@ -87,6 +80,7 @@ def _figure(value: float | None, spec: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from imagehub.cli import UsageError
     from imagehub.cli import parse_image_size_flag
+    from imagehub.cli._args import usage_errors
     from imagehub.engines import benchmark
 
     names = parse_engines(args.engines)
@@ -95,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             f"--batch_size {args.batch_size} and --rounds {args.rounds} "
             "must be at least 1"
         )
-    try:
+    with usage_errors(ValueError, FileNotFoundError):
         result = benchmark(
             args.model,
             engines=names,
@@ -104,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             image_size=parse_image_size_flag(args.image_size),
         )
-    except (ValueError, FileNotFoundError) as e:
-        raise UsageError(str(e)) from e
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -11,6 +12,10 @@ from typing import Any
 from typing import TypeVar
 
 from imagehub.cli import UsageError
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_handles_argument
+from imagehub.cli._args import add_json_argument
 
 if TYPE_CHECKING:
     from imagehub.hub import CacheEntry
@@ -18,44 +23,32 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 HELP = "list, verify, clear, export or import cached models"
+DESCRIPTION = """\
+Inspect the cache that `imagehub.load` downloads models into
+(IMAGEHUB_CACHE_DIR, else TFHUB_CACHE_DIR, else ~/.cache/imagehub).
+"""
 
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    parser = subparsers.add_parser(
-        "cache",
-        help=HELP,
-        description=(
-            "Inspect the cache that `imagehub.load` downloads models into "
-            "(IMAGEHUB_CACHE_DIR, else TFHUB_CACHE_DIR, else "
-            "~/.cache/imagehub)."
-        ),
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "cache", HELP, DESCRIPTION)
     actions = parser.add_subparsers(
         dest="cache_action", metavar="ACTION", required=True
     )
     listing = actions.add_parser(
         "list", help="list cached models (checks file sizes)"
     )
-    listing.add_argument(
-        "--json", action="store_true", help="print JSON instead of a table"
-    )
+    add_json_argument(listing, "print JSON instead of a table")
     verify = actions.add_parser(
         "verify", help="re-hash cached files against their manifests"
     )
-    verify.add_argument(
-        "handles", nargs="*", metavar="HANDLE", help="only these handles"
-    )
+    add_handles_argument(verify, "*", "only these handles")
     verify.add_argument(
         "--fix",
         action="store_true",
         help="delete damaged entries so the next load downloads them again",
     )
     clear = actions.add_parser("clear", help="delete cached models")
-    clear.add_argument(
-        "handles", nargs="*", metavar="HANDLE", help="only these handles"
-    )
+    add_handles_argument(clear, "*", "only these handles")
     clear.add_argument(
         "-y", "--yes", action="store_true", help="do not ask for confirmation"
     )
@@ -64,9 +57,7 @@ def add_parser(
         help="write models (downloaded if needed) to a bundle for offline "
         "machines",
     )
-    export.add_argument(
-        "handles", nargs="+", metavar="HANDLE", help="the models to bundle"
-    )
+    add_handles_argument(export, "+", "the models to bundle")
     export.add_argument(
         "--out",
         required=True,
@@ -242,12 +233,41 @@ def _clear(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("Nothing deleted.")
             return 1
+    # Counted first: clear_cache deletes them with everything else.
+    compiled = _compiled_models() if targets is None else None
     try:
         removed = hub.clear_cache(targets)
     except hub.HandleError as e:
         raise UsageError(str(e)) from None
-    print(f"Deleted {len(removed)} cached model(s) from {root}.")
+    what = f"{len(removed)} cached model(s)"
+    if compiled is not None:
+        models, size = compiled
+        what += (
+            f" and the compiled engine models of {models} SavedModel(s) "
+            f"({_megabytes(size)})"
+        )
+    print(f"Deleted {what} from {root}.")
     return 0
+
+
+def _compiled_models() -> tuple[int, int] | None:
+    """(SavedModels with compiled engine models, bytes on disk), or None
+    when there are none. `imagehub.engines` keeps one folder per
+    SavedModel's content in `hub.compiled_models_dir()`."""
+    from imagehub import hub
+
+    root = hub.compiled_models_dir()
+    if not os.path.isdir(root):
+        return None
+    models = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    size = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue  # removed meanwhile
+    return len(models), size
 
 
 def call_hub(command: str, function: Callable[..., _T], *args: Any) -> _T:

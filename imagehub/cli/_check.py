@@ -6,25 +6,23 @@ import argparse
 import sys
 
 from imagehub.cli import parse_image_size_flag
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
 from imagehub.spec import TASKS
 
+HELP = "check a SavedModel against the image API, rule by rule"
+DESCRIPTION = """\
+Scans a SavedModel's graph without loading it (every op must be on
+imagehub's allowlist; --trust skips the refusal), then loads it and probes
+every rule of the reusable image API (docs/spec.md; imagehub.spec.RULES).
+Exit status: 0 conforming, 1 some rule fails, 2 refused by the scan, not
+loadable, or bad usage.
+"""
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "check",
-        help="check a SavedModel against the image API, rule by rule",
-        description=(
-            "Scans a SavedModel's graph without loading it (every op must be "
-            "on imagehub's allowlist; --trust skips the refusal), then "
-            "loads it and probes every rule of "
-            "the reusable image API (docs/spec.md; imagehub.spec.RULES). "
-            "Exit status: 0 conforming, "
-            "1 some rule fails, 2 refused by the scan, not loadable, or bad "
-            "usage."
-        ),
-    )
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "check", HELP, DESCRIPTION)
     p.add_argument(
         "model",
         metavar="PATH_OR_HANDLE",
@@ -43,11 +41,7 @@ def add_parser(
         help="probe size (default: the card's default size, else the "
         "traces' fixed size, else 224,224)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the report as one JSON object",
-    )
+    add_json_argument(p, "print the report as one JSON object")
     p.add_argument(
         "--trust",
         action="store_true",

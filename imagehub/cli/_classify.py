@@ -5,25 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from imagehub.cli._embed import add_engine_argument
-from imagehub.cli._embed import add_model_input_arguments
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_engine_argument
+from imagehub.cli._args import add_json_argument
+from imagehub.cli._args import add_labels_argument
+from imagehub.cli._args import add_model_argument
+from imagehub.cli._args import add_model_input_arguments
+from imagehub.cli._args import add_no_progress_argument
 from imagehub.embed import DEFAULTS
 
+HELP = "label images with a classifier (top-k labels and scores)"
+DESCRIPTION = """\
+Scores are the softmax or sigmoid of the logits, as the model card says;
+labels come from the card, or --labels FILE (one name a line; TF Hub's
+1001-class ImageNet models: index 0 is background). A model without labels
+prints class indices.
+"""
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "classify",
-        help="label images with a classifier (top-k labels and scores)",
-        description=(
-            "Scores are the softmax or sigmoid of the logits, as the model "
-            "card says; labels come from the card, or --labels FILE (one "
-            "name a line; TF Hub's 1001-class ImageNet models: index 0 is "
-            "background). A model without labels prints class indices."
-        ),
-    )
-    p.add_argument("--model", required=True, help="model handle or path")
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "classify", HELP, DESCRIPTION)
+    add_model_argument(p)
     p.add_argument(
         "images",
         nargs="+",
@@ -36,21 +39,11 @@ def add_parser(
         default=DEFAULTS.top_k,
         help="classes reported per image (default: %(default)s)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON array with one object per image",
-    )
-    p.add_argument(
-        "--labels",
-        metavar="FILE",
-        help="class names, one a line (default: the model card's)",
-    )
+    add_json_argument(p, "print a JSON array with one object per image")
+    add_labels_argument(p)
     add_model_input_arguments(p)
     add_engine_argument(p)
-    p.add_argument(
-        "--no_progress", action="store_true", help="hide the progress bar"
-    )
+    add_no_progress_argument(p)
 
 
 def _format(result: dict[str, Any]) -> list[str]:
@@ -75,27 +68,24 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     import imagehub
-    from imagehub.cli import UsageError
+    from imagehub.cli._args import model_inputs
+    from imagehub.cli._args import usage_errors
     from imagehub.cli._progress import image_progress
     from imagehub.engines import EngineError
 
-    try:
-        with image_progress(
-            "classifying", enabled=not args.no_progress
-        ) as progress:
-            results = imagehub.classify(
-                args.model,
-                args.images,
-                top_k=args.top_k,
-                labels=args.labels,
-                batch_size=args.batch_size,
-                image_size=args.image_size,
-                resize=args.resize,
-                progress=progress,
-                engine=args.engine,
-            )
-    except (ValueError, FileNotFoundError, EngineError) as e:
-        raise UsageError(str(e)) from e
+    with (
+        usage_errors(ValueError, FileNotFoundError, EngineError),
+        image_progress("classifying", enabled=not args.no_progress) as progress,
+    ):
+        results = imagehub.classify(
+            args.model,
+            args.images,
+            top_k=args.top_k,
+            labels=args.labels,
+            progress=progress,
+            engine=args.engine,
+            **model_inputs(args),
+        )
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+from imagehub.cli._args import add_overwrite_argument
 from imagehub.compare import DEFAULTS
+from imagehub.engines import ENGINE_CHOICES
+from imagehub.spec import RESIZE_MODES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from imagehub.compare import CompareEvent
+    from imagehub.compare import CompareResult
+
+HELP = "which model for my images: accuracy and speed, measured"
 
 DESCRIPTION = """\
 Compare image feature-vector models on a folder of labelled images (one
@@ -25,15 +40,8 @@ example:
 """
 
 
-def add_parser(subparsers: Any) -> None:
-    from imagehub.engines import ENGINE_CHOICES
-
-    parser = subparsers.add_parser(
-        "compare",
-        help="which model for my images: accuracy and speed, measured",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "compare", HELP, DESCRIPTION)
     parser.add_argument(
         "--image_dir",
         required=True,
@@ -66,45 +74,33 @@ def add_parser(subparsers: Any) -> None:
         help="folder of the per-model feature caches (retrain checkpoint "
         "folders); default: <out>_cache",
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print compare.json's content instead of the table",
+    add_json_argument(
+        parser, "print compare.json's content instead of the table"
     )
-    parser.add_argument(
-        "--max_images_per_class",
-        type=int,
-        default=DEFAULTS.max_images_per_class,
-        help="use at most this many images of each class (a fast first "
-        "look; retrain on the whole folder then computes its own features)",
-    )
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=DEFAULTS.folds,
-        help="cross-validation folds; default: %(default)s",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULTS.seed,
-        help="seed of the folds, heads and bootstrap, the same for every "
-        "model; default: %(default)s",
-    )
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="images per batch; default: %(default)s",
-    )
+    # Whole numbers, each defaulting to its field of compare's DEFAULTS.
+    for name, help in (
+        (
+            "max_images_per_class",
+            "use at most this many images of each class (a fast first look; "
+            "retrain on the whole folder then computes its own features)",
+        ),
+        ("folds", "cross-validation folds; default: %(default)s"),
+        (
+            "seed",
+            "seed of the folds, heads and bootstrap, the same for every "
+            "model; default: %(default)s",
+        ),
+        ("batch_size", "images per batch; default: %(default)s"),
+    ):
+        parser.add_argument(
+            f"--{name}", type=int, default=getattr(DEFAULTS, name), help=help
+        )
     parser.add_argument(
         "--resize",
         default=DEFAULTS.resize,
-        choices=("stretch", "crop", "pad"),
+        choices=RESIZE_MODES,
         help="how images reach each model's size; default: %(default)s",
     )
-    from imagehub.cli import add_overwrite_argument
-
     add_overwrite_argument(parser, "the --out folder")
 
 
@@ -124,7 +120,9 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def _progress(models: list[str]) -> Iterator[Any]:
+def _progress(
+    models: list[str],
+) -> Iterator[Callable[[CompareEvent], None]]:
     """One live line per model on stderr: its stage and a bar."""
     from rich.progress import BarColumn
     from rich.progress import MofNCompleteColumn
@@ -153,7 +151,7 @@ def _progress(models: list[str]) -> Iterator[Any]:
             bar.add_task(f"{m[-40:]}: waiting", total=None) for m in models
         ]
 
-        def progress(event: Any) -> None:
+        def progress(event: CompareEvent) -> None:
             task = tasks[event.position]
             description = f"{event.model[-40:]}: {names[event.stage]}"
             if event.stage in ("done", "failed"):
@@ -181,7 +179,7 @@ def short_names(handles: list[str]) -> list[str]:
     ]
 
 
-def _table(result: Any) -> Any:
+def _table(result: CompareResult) -> Table:
     from rich.table import Table
 
     from imagehub.compare import gap_text
@@ -215,7 +213,7 @@ def _table(result: Any) -> Any:
     for rank, name, s in zip(
         rank_labels(result.scores), names, result.scores, strict=True
     ):
-        if not s.ok:
+        if not s.ok or s.probe is None or s.knn is None:
             table.add_row("-", name, "[red]failed")
             continue
         gap = gap_text(s)
@@ -235,7 +233,7 @@ def _table(result: Any) -> Any:
     return table
 
 
-def _print_text(result: Any) -> None:
+def _print_text(result: CompareResult) -> None:
     from rich.console import Console
 
     out = Console()
@@ -267,13 +265,16 @@ def _print_text(result: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from imagehub.cli import UsageError
+    from imagehub.cli._args import usage_errors
     from imagehub.compare import CompareError
     from imagehub.compare import compare
 
     _check_args(args)
     try:
-        with _progress(args.model) as progress:
+        with (
+            usage_errors(CompareError, FileExistsError),
+            _progress(args.model) as progress,
+        ):
             result = compare(
                 args.image_dir,
                 args.model,
@@ -288,8 +289,6 @@ def run(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 progress=progress,
             )
-    except (CompareError, FileExistsError) as e:
-        raise UsageError(str(e)) from e
     except ValueError as e:
         print(f"imagehub compare: error: {e}", file=sys.stderr)
         return 1

@@ -15,7 +15,9 @@ import sys
 import time
 
 from imagehub.cli import UsageError
-from imagehub.cli import add_overwrite_argument
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_overwrite_argument
 
 _DEFAULT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_default"
@@ -28,21 +30,19 @@ FLOWERS = os.path.join(_DEFAULT, "flowers")
 # epochs, which skips early stopping.
 FAST_EPOCHS = 5
 
+HELP = (
+    "export, check, retrain, classify and embed on the built-in MobileNet "
+    "and flower photos"
+)
+DESCRIPTION = """\
+Run the whole job on the built-in MobileNet V1 0.25 and 150 flower photos,
+offline: export, check, retrain, check, classify, embed. Every step is an
+`imagehub` command a user could type; each is printed before it runs.
+"""
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="export, check, retrain, classify and embed on the built-in "
-        "MobileNet and flower photos",
-        description=(
-            "Run the whole job on the built-in MobileNet V1 0.25 and 150 "
-            "flower photos, offline: export, check, retrain, check, "
-            "classify, embed. Every step is an `imagehub` command a user "
-            "could type; each is printed before it runs."
-        ),
-    )
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "demo", HELP, DESCRIPTION)
     p.add_argument(
         "--out",
         default="imagehub-demo",

@@ -4,68 +4,30 @@ from __future__ import annotations
 
 import argparse
 
-from imagehub.cli import add_overwrite_argument
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_engine_argument
+from imagehub.cli._args import add_model_argument
+from imagehub.cli._args import add_model_input_arguments
+from imagehub.cli._args import add_no_progress_argument
+from imagehub.cli._args import add_overwrite_argument
 from imagehub.embed import DEFAULTS
-from imagehub.spec import RESIZE_MODES
+from imagehub.engines import MIN_AGREEMENT
+from imagehub.engines import PRECISIONS
+
+HELP = "compute feature vectors for many images (Parquet or .npy)"
+DESCRIPTION = """\
+One row per image: path, vector (the model's features; a classifier's
+logits) and, for classifiers, logits. Streams in parts with bounded memory;
+rerunning with the same --output skips images already written; bad files are
+listed in OUT.errors.csv. --runner beam runs the same job as an Apache Beam
+pipeline (RunInference).
+"""
 
 
-def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
-    """--batch_size, --image_size and --resize: how images reach the model
-    (shared by embed and classify)."""
-    p.add_argument(
-        "--batch_size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="images per model call (default: %(default)s)",
-    )
-    p.add_argument(
-        "--image_size",
-        metavar="H,W",
-        help="input size (default: the model card's)",
-    )
-    p.add_argument(
-        "--resize",
-        choices=RESIZE_MODES,
-        default=DEFAULTS.resize,
-        help="how images are brought to the input size: stretch, crop "
-        "(central crop) or pad (letterbox) (default: %(default)s)",
-    )
-
-
-# Kept literal (no import of imagehub.engines to build the parser).
-ENGINE_CHOICES = ("auto", "tensorflow", "litert", "openvino")
-
-
-def add_engine_argument(p: argparse.ArgumentParser) -> None:
-    """--engine: what runs the model (shared by embed and classify)."""
-    p.add_argument(
-        "--engine",
-        choices=ENGINE_CHOICES,
-        default=DEFAULTS.engine,
-        help="what runs the model: auto (the fastest engine that keeps "
-        "parity with TensorFlow, measured once per model on this machine; "
-        "TensorFlow for jobs under 1000 images until then), tensorflow, "
-        "litert or openvino (compiled once, checked against TensorFlow, "
-        "cached) (default: %(default)s)",
-    )
-
-
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "embed",
-        help="compute feature vectors for many images (Parquet or .npy)",
-        description=(
-            "One row per image: path, vector (the model's features; a "
-            "classifier's logits) and, for classifiers, logits. Streams in "
-            "parts with bounded memory; rerunning with the same --output "
-            "skips images already written; bad files are listed in "
-            "OUT.errors.csv. --runner beam runs the same job as an Apache "
-            "Beam pipeline (RunInference)."
-        ),
-    )
-    p.add_argument("--model", required=True, help="model handle or path")
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "embed", HELP, DESCRIPTION)
+    add_model_argument(p)
     p.add_argument(
         "--input",
         required=True,
@@ -83,8 +45,8 @@ def add_parser(
     add_engine_argument(p)
     p.add_argument(
         "--precision",
-        choices=("float32", "int8"),
-        default="float32",
+        choices=PRECISIONS,
+        default=PRECISIONS[0],
         help="int8: LiteRT's post-training quantized model; its agreement "
         "with the float model is measured on the job's first images, "
         "printed, written to OUT.config.json and enforced "
@@ -100,7 +62,7 @@ def add_parser(
     p.add_argument(
         "--min_agreement",
         type=float,
-        default=0.99,
+        default=MIN_AGREEMENT,
         help="--precision int8: the smallest agreement with the float "
         "model (mean cosine similarity of feature vectors, top-1 "
         "agreement of classifiers) that may run; below it the run stops "
@@ -137,9 +99,7 @@ def add_parser(
             "temp_location=gs://bucket/tmp"
         ),
     )
-    p.add_argument(
-        "--no_progress", action="store_true", help="hide the progress bar"
-    )
+    add_no_progress_argument(p)
     add_overwrite_argument(p, "--output and the files beside it")
 
 
@@ -164,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     import typing
 
     from imagehub.cli import UsageError
+    from imagehub.cli._args import model_inputs
+    from imagehub.cli._args import usage_errors
     from imagehub.cli._progress import image_progress
     from imagehub.embed import EmbedSummary
     from imagehub.engines import EngineError
@@ -184,16 +146,21 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         inputs,
         args.output,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        resize=args.resize,
         overwrite=args.overwrite,
         engine=args.engine,
         precision=args.precision,
         calibration_images=args.calibration_images,
         min_agreement=args.min_agreement,
+        **model_inputs(args),
     )
-    try:
+    with usage_errors(
+        # FileExistsError: imagehub.outputs' refusals (an existing output,
+        # another run writing it), each naming the path and the way out.
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        EngineError,
+    ):
         if args.runner == "beam":
             import logging
 
@@ -214,10 +181,6 @@ def run(args: argparse.Namespace) -> int:
                     part_size=args.part_size,
                     workers=args.workers,
                 )
-    except (ValueError, FileNotFoundError, FileExistsError, EngineError) as e:
-        # FileExistsError: imagehub.outputs' refusals (an existing output,
-        # another run writing it), each naming the path and the way out.
-        raise UsageError(str(e)) from e
     summary = typing.cast(EmbedSummary, summary)  # an output was given
     print(
         f"{summary.output}: {summary.rows} images "

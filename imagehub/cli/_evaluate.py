@@ -6,31 +6,34 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from imagehub.cli._embed import add_model_input_arguments
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+from imagehub.cli._args import add_labels_argument
+from imagehub.cli._args import add_model_argument
+from imagehub.cli._args import add_model_input_arguments
 
 if TYPE_CHECKING:
     from imagehub.retrain import Calibration
     from imagehub.retrain import FolderEvaluation
 
+HELP = (
+    "score a classifier on a folder of labelled images (accuracy, "
+    "per-class precision/recall/F1, confusion matrix)"
+)
+DESCRIPTION = """\
+Classifies every image of --image_dir (one subfolder per class, named as the
+model's labels) and prints top-1 and top-5 accuracy, per-class precision,
+recall and F1 and the confusion matrix. Works for any reusable classifier:
+labels come from the model card, or --labels FILE. A multi-label model
+(retrain --multi_label) is scored on --labels_csv FILE with mAP and
+per-class F1 at its card's thresholds.
+"""
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    p = subparsers.add_parser(
-        "evaluate",
-        help="score a classifier on a folder of labelled images (accuracy, "
-        "per-class precision/recall/F1, confusion matrix)",
-        description=(
-            "Classifies every image of --image_dir (one subfolder per "
-            "class, named as the model's labels) and prints top-1 and top-5 "
-            "accuracy, per-class precision, recall and F1 and the confusion "
-            "matrix. Works for any reusable classifier: labels come from "
-            "the model card, or --labels FILE. A multi-label model "
-            "(retrain --multi_label) is scored on --labels_csv FILE with "
-            "mAP and per-class F1 at its card's thresholds."
-        ),
-    )
-    p.add_argument("--model", required=True, help="model handle or path")
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "evaluate", HELP, DESCRIPTION)
+    add_model_argument(p)
     p.add_argument(
         "--image_dir",
         help="a folder with one subfolder of images per class; with "
@@ -42,14 +45,8 @@ def add_parser(
         help="multi-label images: `path,labels` rows (labels separated by "
         "';'), scored with mAP and per-class F1 at the card's thresholds",
     )
-    p.add_argument(
-        "--labels",
-        metavar="FILE",
-        help="class names, one a line (default: the model card's)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="print the numbers as JSON"
-    )
+    add_labels_argument(p)
+    add_json_argument(p, "print the numbers as JSON")
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -63,6 +60,8 @@ def add_parser(
 
 def run(args: argparse.Namespace) -> int:
     from imagehub.cli import UsageError
+    from imagehub.cli._args import model_inputs
+    from imagehub.cli._args import usage_errors
     from imagehub.retrain import evaluate_classifier
 
     if args.labels_csv is not None:
@@ -72,17 +71,10 @@ def run(args: argparse.Namespace) -> int:
             "evaluate needs --image_dir DIR (one subfolder per class) or, "
             "for a multi-label model, --labels_csv FILE"
         )
-    try:
+    with usage_errors(ValueError, FileNotFoundError):
         result = evaluate_classifier(
-            args.model,
-            args.image_dir,
-            labels=args.labels,
-            batch_size=args.batch_size,
-            image_size=args.image_size,
-            resize=args.resize,
+            args.model, args.image_dir, labels=args.labels, **model_inputs(args)
         )
-    except (ValueError, FileNotFoundError) as e:
-        raise UsageError(str(e)) from e
     plot = _write_plot(args.out, result.calibration)
     page = _write_page(args.out, result, args.resize)
     if args.json:
@@ -146,21 +138,18 @@ def _fmt(value: float | None) -> str:
 
 
 def _run_multi_label(args: argparse.Namespace) -> int:
-    from imagehub.cli import UsageError
+    from imagehub.cli._args import model_inputs
+    from imagehub.cli._args import usage_errors
     from imagehub.retrain import FlagValueError
     from imagehub.retrain import evaluate_multi_label
 
-    try:
+    with usage_errors(ValueError, FileNotFoundError, FlagValueError):
         result = evaluate_multi_label(
             args.model,
             args.labels_csv,
             image_dir=args.image_dir,
-            batch_size=args.batch_size,
-            image_size=args.image_size,
-            resize=args.resize,
+            **model_inputs(args),
         )
-    except (ValueError, FileNotFoundError, FlagValueError) as e:
-        raise UsageError(str(e)) from e
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0

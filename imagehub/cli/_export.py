@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from imagehub.cli import UsageError
-from imagehub.cli import add_overwrite_argument
 from imagehub.cli import parse_image_size_flag
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_overwrite_argument
 from imagehub.spec import ACTIVATIONS
 from imagehub.spec import DEFAULT_ACTIVATION
 from imagehub.spec import TASK_CLASSIFICATION
@@ -28,23 +30,21 @@ from imagehub.spec import read_labels
 # literal so that building the parser does not import the exporter.
 _RANGES = ("0,1", "-1,1", "0,255")
 
+HELP = "export a Keras model as a reusable image SavedModel"
+DESCRIPTION = """\
+Export a reusable image SavedModel (feature vector or classifier) that takes
+[0, 1] RGB images, with a model card and serving signatures. Give exactly
+one of --arch, --keras_model, --saved_model, --preset.
+"""
 
-def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export a Keras model as a reusable image SavedModel",
-        description=(
-            "Export a reusable image SavedModel (feature vector or "
-            "classifier) that takes [0, 1] RGB images, with a model card "
-            "and serving signatures. Give exactly one of --arch, "
-            "--keras_model, --saved_model, --preset."
-        ),
-    )
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "export", HELP, DESCRIPTION)
     p.add_argument(
         "--task",
         choices=TASKS,
         default=TASK_FEATURE_VECTOR,
-        help="what the SavedModel returns (default: feature_vector)",
+        help="what the SavedModel returns (default: %(default)s)",
     )
     p.add_argument("--out", required=True, help="SavedModel directory")
     src = p.add_mutually_exclusive_group(required=True)
@@ -106,7 +106,7 @@ def add_parser(subparsers: Any) -> None:
         "--activation",
         choices=ACTIVATIONS,
         default=DEFAULT_ACTIVATION,
-        help="activation that applies to the logits (default: softmax)",
+        help="activation that applies to the logits (default: %(default)s)",
     )
     p.add_argument("--license", default=None, help="license for the card")
     p.add_argument("--source", default=None, help="source for the card")

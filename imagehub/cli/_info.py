@@ -5,22 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import TYPE_CHECKING
 from typing import Any
 
 from imagehub.cli import UsageError
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_json_argument
+
+if TYPE_CHECKING:
+    from imagehub.spec import ModelCard
+
+HELP = "show a SavedModel's model card and signatures"
+DESCRIPTION = """\
+Print the model card (assets/imagehub.json) and the serving signatures with
+their input and output specs.
+"""
 
 
-def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "info",
-        help="show a SavedModel's model card and signatures",
-        description=(
-            "Print the model card (assets/imagehub.json) and the serving "
-            "signatures with their input and output specs."
-        ),
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "info", HELP, DESCRIPTION)
     p.add_argument("path", help="a SavedModel directory")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(p, "print JSON")
     p.set_defaults(command="info")
 
 
@@ -70,7 +76,9 @@ def _spec_text(spec: dict[str, Any]) -> str:
     return f"{spec['dtype']} [{dims}]"
 
 
-def _print_text(path: str, card: Any, signatures: dict[str, Any]) -> None:
+def _print_text(
+    path: str, card: ModelCard | None, signatures: dict[str, Any]
+) -> None:
     print(f"SavedModel: {path}")
     if card is None:
         print("Model card: none (not exported by imagehub)")

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from imagehub.cli._args import Subparsers
+from imagehub.cli._args import add_command
+from imagehub.cli._args import add_handles_argument
+
 HELP = "pin handles to their resolved version and content SHA-256"
+DESCRIPTION = """\
+Resolve and download each handle, then print a lock file: the version or
+commit each resolved to and the SHA-256 of its content. With the file in
+IMAGEHUB_LOCKFILE (or saved as ./imagehub.lock), load and resolve use the
+pinned versions and refuse content that differs.
+
+example:
+  imagehub lock \\
+    kaggle:google/mobilenet-v3/tensorFlow2/small-100-224-feature-vector \\
+    hf://me/model > imagehub.lock
+"""
 
 
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    parser = subparsers.add_parser(
-        "lock",
-        help=HELP,
-        description=(
-            "Resolve and download each handle, then print a lock file: the "
-            "version or commit each resolved to and the SHA-256 of its "
-            "content. With the file in IMAGEHUB_LOCKFILE (or saved as "
-            "./imagehub.lock), load and resolve use the pinned versions and "
-            "refuse content that differs. Example: imagehub lock "
-            "kaggle:google/mobilenet-v3/tensorFlow2/small-100-224-feature-"
-            "vector hf://me/model > imagehub.lock"
-        ),
-    )
-    parser.add_argument(
-        "handles", nargs="+", metavar="HANDLE", help="handles to pin"
-    )
+def add_parser(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "lock", HELP, DESCRIPTION)
+    add_handles_argument(parser, "+", "handles to pin")
     parser.add_argument(
         "--out",
         metavar="FILE",
@@ -37,6 +35,7 @@ def add_parser(
 
 def run(args: argparse.Namespace) -> int:
     from imagehub import hub
+    from imagehub import outputs
     from imagehub.cli._cache import call_hub
 
     pins = call_hub("lock", hub.lock, args.handles)
@@ -44,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    # A lock file is regenerated, not accumulated: it replaces the old one.
+    with outputs.atomic_file(args.out, overwrite=True) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
     print(f"Pinned {len(pins)} model(s) in {args.out}", file=sys.stderr)
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from imagehub.cli._args import Subparsers
 from imagehub.retrain import add_flags
 from imagehub.retrain import config_from_args
 
@@ -28,7 +28,7 @@ example:
 """
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "retrain",
         help="retrain a classifier on a folder of images "
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from imagehub.cli._console import stderr_console
     from imagehub.cli._progress import retrain_progress
+    from imagehub.engines import EngineError
     from imagehub.retrain import FlagValueError
     from imagehub.retrain import RetrainError
     from imagehub.retrain import make_image_classifier
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         # A bad flag found once the run looked, or an existing output
         # (imagehub.outputs' refusal names the path and --overwrite).
         raise UsageError(str(e)) from e
-    except RetrainError as e:
+    except (RetrainError, EngineError) as e:
         print(f"imagehub retrain: error: {e}", file=sys.stderr)
         return 1
     except ValueError as e:
@@ -93,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"  {result.context}")
     if result.recipe:
         out.print(f"  {result.recipe}", markup=False, highlight=False)
+    if result.engine:
+        out.print(
+            f"  feature pass: engine {result.engine} ({result.engine_reason})",
+            markup=False,
+            highlight=False,
+        )
     if result.hint:
         out.print(f"  Hint: {result.hint}")
     if result.tflite is not None:

@@ -81,15 +81,9 @@ def _scan(image_dir: str, max_per_class: int | None) -> Any:
     from imagehub import data
 
     try:
-        index = data.scan(image_dir)
-    except FileNotFoundError as e:
+        index = data.scan_classes(image_dir)
+    except (FileNotFoundError, ValueError) as e:
         raise CompareError(f"--image_dir: {e}") from e
-    if not index.labelled or len(index.class_names) < 2:
-        raise CompareError(
-            f"--image_dir {image_dir!r} must hold one subfolder of images "
-            f"per class, and at least two classes; found "
-            f"{len(index.class_names)} class folders"
-        )
     return select_images(index, max_per_class)
 
 

@@ -94,14 +94,13 @@ def refuse_classifier(handle: str) -> None:
     reusable classification API returns logits only, so there are no
     features to probe."""
     from imagehub import hub
-    from imagehub.spec import TASK_CLASSIFICATION
-    from imagehub.spec import read_card
 
-    card = read_card(hub.resolve(handle))
-    if card is not None and card.task == TASK_CLASSIFICATION:
+    # Only the card says classification; nothing is loaded to ask.
+    facts = hub.resolve_facts(handle, load=False)
+    if facts.is_classifier:
         raise ModelRefusedError(
             f"{handle} is a classification model: it outputs "
-            f"{card.num_outputs} class logits and no feature vector, so "
+            f"{facts.num_outputs} class logits and no feature vector, so "
             "compare cannot probe its features. Compare its backbone "
             "instead, exported as a feature vector (imagehub export "
             "--task feature_vector ...)."

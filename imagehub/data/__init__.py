@@ -1,7 +1,8 @@
 """Reading real image folders into float32 RGB batches in [0, 1].
 
 - `scan` finds images (by content, not extension) in a folder, a glob
-  pattern or a list file, and says why every other file was skipped.
+  pattern or a list file, and says why every other file was skipped;
+  `scan_classes` reads a folder of at least two class subfolders.
 - `validate` decodes every image once and reports the bad ones.
 - `dataset` builds a parallel, prefetched `tf.data.Dataset` of batches
   (`dataset_options` are its `tf.data.Options`).
@@ -41,6 +42,7 @@ from imagehub.data._formats import meant_as_image
 from imagehub.data._formats import open_regular
 from imagehub.data._index import ImageIndex
 from imagehub.data._index import scan
+from imagehub.data._index import scan_classes
 from imagehub.data._index import split
 from imagehub.data._validate import validate
 from imagehub.spec import RESIZE_MODES
@@ -63,6 +65,7 @@ __all__ = [
     "meant_as_image",
     "open_regular",
     "scan",
+    "scan_classes",
     "split",
     "validate",
 ]

@@ -220,6 +220,38 @@ def scan(
     )
 
 
+# Telling classes apart needs at least this many.
+MIN_CLASSES = 2
+
+
+def scan_classes(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ImageIndex:
+    """The labelled images of a folder with one subfolder per class, and
+    at least two classes: what training or scoring a classifier reads.
+
+    Args:
+        path: The folder; each subfolder's images are one class (see
+            `scan`).
+        max_pixels: As for `scan`.
+
+    Returns:
+        A labelled `ImageIndex` with at least two class names.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: `path` is not a folder of at least two class folders.
+    """
+    index = scan(path, max_pixels=max_pixels)
+    if not index.labelled or len(index.class_names) < MIN_CLASSES:
+        raise ValueError(
+            f"path={os.fspath(path)!r} must hold one subfolder of images "
+            f"per class, and at least {MIN_CLASSES} classes; found "
+            f"{len(index.class_names)} class folders"
+        )
+    return index
+
+
 def _hidden(name: str) -> bool:
     return name.startswith(".") or name in _HIDDEN_FOLDERS
 

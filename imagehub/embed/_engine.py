@@ -159,7 +159,7 @@ class EngineRunner:
                     "lower --min_agreement"
                 )
             self.used = _used(self.engine, info, minimum, calibrated_on)
-        logger.info("Engine %s (%s)", self.used.engine, self.used.reason)
+        logger.debug("Engine %s (%s)", self.used.engine, self.used.reason)
 
     def _calibration(
         self, probes: np.ndarray | None, paths: Sequence[str]
@@ -425,7 +425,7 @@ def _cached_runner(
             f"--engine {engine}; compiled model from the cache, "
             + engines.describe_check(compiled.info),
         )
-    logger.info("Engine %s (%s)", used.engine, used.reason)
+    logger.debug("Engine %s (%s)", used.engine, used.reason)
     return EngineRunner(
         model_dir,
         engine,

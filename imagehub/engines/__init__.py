@@ -8,7 +8,8 @@ above `PARITY_TOLERANCE`), and caches it in imagehub's model cache keyed
 by the SavedModel's content, engine, engine version, precision and input
 size; `load_compiled` reads the cache without loading the SavedModel.
 `choose_engine` is `--engine auto`: the fastest engine that kept parity
-here, measured once and remembered. `benchmark` times every engine on
+here, measured once and remembered; `select_engine` resolves any
+`--engine` value for a job and says why. `benchmark` times every engine on
 one model side by side (`imagehub bench`).
 
 Example:
@@ -21,6 +22,7 @@ from imagehub.engines._auto import AUTO_MIN_IMAGES
 from imagehub.engines._auto import EngineChoice
 from imagehub.engines._auto import cached_choice
 from imagehub.engines._auto import choose_engine
+from imagehub.engines._auto import select_engine
 from imagehub.engines._auto import time_engines
 from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import ENGINES
@@ -88,5 +90,6 @@ __all__ = [
     "machine_line",
     "measure_agreement",
     "relative_difference",
+    "select_engine",
     "time_engines",
 ]

@@ -25,12 +25,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from imagehub.engines import _compile
 from imagehub.engines import _store
+from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import CompiledModel
+from imagehub.engines._base import check_engine
 from imagehub.engines._errors import EngineError
-from imagehub.engines._tensorflow import TensorFlowModel
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def choose_engine(
     *,
     image_size: tuple[int, int],
     batch_size: int,
-    probe_images: Any = None,
+    probe_images: npt.ArrayLike | None = None,
     reference: Any = None,
     num_images: int | None = None,
     precision: str = "float32",
@@ -139,18 +141,12 @@ def choose_engine(
     if remembered is not None:
         compiled, choice = remembered
         if compiled is None:
-            compiled = _compile.compile_model(
-                model_dir,
-                "tensorflow",
-                image_size=image_size,
-                reference=reference,
+            compiled = _compile.tensorflow_model(
+                model_dir, image_size, reference
             )
         return compiled, choice
-    tensorflow = _compile.compile_model(
-        model_dir, "tensorflow", image_size=image_size, reference=reference
-    )
-    if isinstance(tensorflow, TensorFlowModel):
-        reference = tensorflow.source.obj  # loaded once for every engine
+    # Loaded once, the reference of every engine.
+    tensorflow = _compile.tensorflow_model(model_dir, image_size, reference)
     if num_images is not None and num_images < AUTO_MIN_IMAGES:
         return tensorflow, EngineChoice(
             engine="tensorflow",
@@ -164,21 +160,13 @@ def choose_engine(
     if probes is None:
         probes = _compile.generated_probes(image_size)
     probes = np.asarray(probes, np.float32)
-    candidates: dict[str, CompiledModel] = {"tensorflow": tensorflow}
-    refused: dict[str, str] = {}
-    for engine in ("litert", "openvino"):
-        try:
-            candidates[engine] = _compile.compile_model(
-                model_dir,
-                engine,
-                image_size=image_size,
-                precision=precision,
-                probe_images=probes,
-                reference=reference,
-            )
-        except EngineError as e:
-            refused[engine] = str(e)
-            logger.info("auto: engine %s not a candidate: %s", engine, e)
+    candidates, refused = _compile.compile_engines(
+        model_dir,
+        ("litert", "openvino"),
+        tensorflow,
+        precision=precision,
+        probe_images=probes,
+    )
     measured = time_engines(candidates, probes, batch_size)
     best = max(measured, key=lambda engine: measured[engine])
     digest = _store.content_hash(model_dir)
@@ -201,6 +189,64 @@ def choose_engine(
         refused=refused,
     )
     return candidates[best], choice
+
+
+def select_engine(
+    model: str | os.PathLike[str],
+    engine: str,
+    *,
+    image_size: tuple[int, int],
+    batch_size: int,
+    probe_images: npt.ArrayLike | None = None,
+    reference: Any = None,
+    num_images: int | None = None,
+) -> tuple[CompiledModel, EngineChoice]:
+    """The float32 model a job's `--engine` asks for, and why it runs.
+
+    `auto` is `choose_engine`; `tensorflow` runs the SavedModel itself;
+    `litert` and `openvino` are compiled (or read from the cache) and
+    verified against TensorFlow on `probe_images` (`compile_model`).
+
+    Args:
+        model: A SavedModel directory or handle.
+        engine: One of `ENGINE_CHOICES`.
+        image_size: (height, width).
+        batch_size: The job's batch size (what `auto` times).
+        probe_images: The job's first decoded images (parity probes).
+        reference: The SavedModel loaded by TensorFlow, if it is.
+        num_images: Images in the job (`auto` compiles only for big ones).
+
+    Returns:
+        (compiled model, choice); `choice.reason` is one line for the user.
+
+    Raises:
+        ValueError: An unknown engine.
+        EngineError: The engine is not installed, cannot convert the
+            model, or differs from TensorFlow (`ParityError`).
+    """
+    check_engine(engine, ENGINE_CHOICES)
+    if engine == "auto":
+        return choose_engine(
+            model,
+            image_size=image_size,
+            batch_size=batch_size,
+            probe_images=probe_images,
+            reference=reference,
+            num_images=num_images,
+        )
+    compiled = _compile.compile_model(
+        model,
+        engine,
+        image_size=image_size,
+        probe_images=probe_images,
+        reference=reference,
+    )
+    how = _compile.describe_check(compiled.info)
+    if compiled.from_cache:
+        how = f"compiled model from the cache, {how}"
+    return compiled, EngineChoice(
+        engine=engine, reason=f"--engine {engine}; {how}"
+    )
 
 
 def time_engines(

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import importlib.metadata
 import json
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -44,19 +46,49 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def installed_version(engine: str, distribution: str, pip_line: str) -> str:
-    """The installed version of the package `engine` runs on.
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The package an engine other than TensorFlow runs on.
 
-    Raises:
-        EngineUnavailableError: It is not installed (names the pip line).
+    Attributes:
+        engine: The engine's name (and imagehub's extra for it).
+        module: The module imported to run a compiled model.
+        name: The runtime's name in messages.
+        distribution: The pip distribution that provides it.
     """
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError as e:
-        raise EngineUnavailableError(
-            f"engine {engine!r} needs {distribution}, which is not "
-            f"installed: {pip_line}; or use --engine tensorflow"
-        ) from e
+
+    engine: str
+    module: str
+    name: str
+    distribution: str
+
+    @property
+    def pip_line(self) -> str:
+        return f"pip install 'imagehub[{self.engine}]'  ({self.distribution})"
+
+    def version(self) -> str:
+        """The installed version.
+
+        Raises:
+            EngineUnavailableError: It is not installed (names the pip
+                line).
+        """
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError as e:
+            raise EngineUnavailableError(
+                f"engine {self.engine!r} needs {self.distribution}, which is "
+                f"not installed: {self.pip_line}; or use --engine tensorflow"
+            ) from e
+
+    def load(self) -> Any:
+        """The imported `module`; EngineUnavailableError when missing."""
+        try:
+            return importlib.import_module(self.module)
+        except ImportError as e:
+            raise EngineUnavailableError(
+                f"engine {self.engine!r} needs {self.name}: {self.pip_line}"
+            ) from e
 
 
 def relative_difference(output: np.ndarray, reference: np.ndarray) -> float:
@@ -182,3 +214,40 @@ class CompiledModel(abc.ABC):
             f"{type(self).__name__}({self.info.engine} {self.info.version}, "
             f"{self.info.precision}, {self.info.image_size})"
         )
+
+
+class RuntimeModel(CompiledModel):
+    """A compiled artifact of the cache, run by its engine's `runtime`.
+
+    Subclasses name the `runtime` and open the artifact in `_open`; their
+    `_run` holds `_lock`, as one runtime instance runs one batch at a
+    time.
+
+    Args:
+        info: What was compiled and how it was verified.
+        path: The cache entry (or staging folder) holding the artifact.
+        from_cache: Whether the artifact was read from the cache.
+        threads: Threads the runtime may use (default: the cores).
+
+    Raises:
+        EngineUnavailableError: The runtime is not installed.
+    """
+
+    runtime: Runtime
+
+    def __init__(
+        self,
+        info: CompiledInfo,
+        path: str,
+        from_cache: bool,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(info, path, from_cache)
+        module = self.runtime.load()
+        self.threads = threads or cpu_threads()
+        self._lock = threading.Lock()
+        self._open(module, path)
+
+    @abc.abstractmethod
+    def _open(self, module: Any, path: str) -> None:
+        """Loads the artifact in `path` with the runtime's `module`."""

@@ -21,20 +21,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from imagehub.engines import _compile
+from imagehub.engines._auto import ROUNDS
 from imagehub.engines._auto import time_engines
 from imagehub.engines._base import ENGINES
-from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._base import check_precision
 from imagehub.engines._base import cpu_threads
 from imagehub.engines._errors import EngineError
-from imagehub.engines._tensorflow import TensorFlowModel
 
 logger = logging.getLogger(__name__)
 
-BENCH_ROUNDS = 5
+# `auto`'s rounds: `imagehub bench` shows what `auto` measures.
+BENCH_ROUNDS = ROUNDS
 BENCH_BATCH_SIZE = 32
 
 
@@ -120,6 +121,14 @@ def machine_line(engines: Sequence[str] = ENGINES) -> str:
     return ", ".join(parts)
 
 
+def _installed(engine: str) -> str:
+    """The engine's runtime version, or "" when it is not installed."""
+    try:
+        return _compile.engine_version(engine)
+    except EngineError:
+        return ""
+
+
 def benchmark(
     model: str | os.PathLike[str],
     *,
@@ -128,8 +137,8 @@ def benchmark(
     precision: str = "float32",
     rounds: int = BENCH_ROUNDS,
     image_size: Any = None,
-    images: Any = None,
-    calibration_images: Any = None,
+    images: npt.ArrayLike | None = None,
+    calibration_images: npt.ArrayLike | None = None,
     min_agreement: float = 0.0,
     use_cache: bool = True,
 ) -> BenchmarkResult:
@@ -142,7 +151,8 @@ def benchmark(
         precision: "float32", or "int8" for the engines other than
             TensorFlow (LiteRT only; others get a refused row).
         rounds: Interleaved timed calls per engine (the median counts).
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         images: float32 (n, height, width, 3) images in [0, 1]: parity
             probes (int8: held back from calibration) and the timed batch
             (repeated up to `batch_size`); default: generated images.
@@ -167,7 +177,8 @@ def benchmark(
             f"and {rounds}"
         )
     model_dir = _compile._model_dir(model)
-    size = _compile._image_size(model_dir, image_size)
+    facts, reference = _compile.model_facts(model_dir, image_size)
+    size = facts.require_size()
     probes = images
     if probes is None:
         probes = _compile.generated_probes(size)
@@ -177,50 +188,31 @@ def benchmark(
         # Generated images other than the probes: a later slice.
         generated = _compile.generated_probes(size, 2 * _compile.PROBES)
         calibration = generated[_compile.PROBES :]
-    tensorflow = _compile.compile_model(
-        model_dir, "tensorflow", image_size=size
+    # Loaded once, the reference of every engine.
+    tensorflow = _compile.tensorflow_model(model_dir, size, reference)
+    compiled, refused = _compile.compile_engines(
+        model_dir,
+        engines,
+        tensorflow,
+        precision=precision,
+        probe_images=images,
+        calibration_images=calibration,
+        min_agreement=min_agreement,
+        use_cache=use_cache,
     )
-    reference = None
-    if isinstance(tensorflow, TensorFlowModel):
-        reference = tensorflow.source.obj  # loaded once for every engine
-    compiled: dict[str, CompiledModel] = {"tensorflow": tensorflow}
-    refused: dict[str, tuple[str, str]] = {}  # engine -> (version, why)
-    for engine in dict.fromkeys(engines):
-        if engine == "tensorflow":
-            continue
-        try:
-            version = _compile.engine_version(engine)
-        except EngineError as e:
-            refused[engine] = ("", str(e))
-            continue
-        try:
-            compiled[engine] = _compile.compile_model(
-                model_dir,
-                engine,
-                image_size=size,
-                precision=precision,
-                probe_images=images,
-                calibration_images=calibration,
-                min_agreement=min_agreement,
-                reference=reference,
-                use_cache=use_cache,
-            )
-        except (EngineError, ValueError) as e:
-            logger.info("bench: engine %s refused: %s", engine, e)
-            refused[engine] = (version, str(e))
     start = time.perf_counter()
     speeds = time_engines(compiled, probes, batch_size, rounds)
-    logger.info("bench: timed in %.1f s", time.perf_counter() - start)
+    logger.debug("bench: timed in %.1f s", time.perf_counter() - start)
     baseline = speeds["tensorflow"]
     rows = []
     for engine in ("tensorflow", *dict.fromkeys(engines)):
         if engine in refused:
-            version, why = refused[engine]
+            why = refused[engine]
             rows.append(
                 BenchmarkRow(
                     engine=engine,
                     precision=precision,
-                    version=version,
+                    version=_installed(engine),
                     images_per_second=None,
                     vs_tensorflow=None,
                     check=f"refused: {why}",

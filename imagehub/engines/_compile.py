@@ -16,9 +16,13 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from imagehub.engines import _litert
 from imagehub.engines import _openvino
@@ -29,25 +33,30 @@ from imagehub.engines._base import PARITY_TOLERANCE
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import ImageSize
+from imagehub.engines._base import RuntimeModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._base import check_precision
 from imagehub.engines._base import relative_difference
 from imagehub.engines._errors import AgreementError
 from imagehub.engines._errors import EngineError
 from imagehub.engines._errors import ParityError
+from imagehub.engines._tensorflow import Conversion
 from imagehub.engines._tensorflow import SourceModel
 from imagehub.engines._tensorflow import TensorFlowModel
 from imagehub.engines._tensorflow import tensorflow_version
 from imagehub.spec import TASK_CLASSIFICATION
-from imagehub.spec import parse_image_size
-from imagehub.spec import read_card
+
+if TYPE_CHECKING:
+    from imagehub import hub
 
 logger = logging.getLogger(__name__)
 
-# engine -> (module with version() and convert(), CompiledModel class).
-_BACKENDS: dict[str, tuple[Any, type]] = {
-    "litert": (_litert, _litert.LiteRTModel),
-    "openvino": (_openvino, _openvino.OpenVINOModel),
+# engine -> (its converter, the CompiledModel class that runs it).
+_BACKENDS: dict[
+    str, tuple[Callable[[Conversion], None], type[RuntimeModel]]
+] = {
+    "litert": (_litert.convert, _litert.LiteRTModel),
+    "openvino": (_openvino.convert, _openvino.OpenVINOModel),
 }
 PROBES = 8
 FIX = "use --engine tensorflow (engine='tensorflow' in Python)"
@@ -58,7 +67,7 @@ def engine_version(engine: str) -> str:
     check_engine(engine)
     if engine == "tensorflow":
         return tensorflow_version()
-    return _BACKENDS[engine][0].version()
+    return _BACKENDS[engine][1].runtime.version()
 
 
 def available_engines() -> tuple[str, ...]:
@@ -94,18 +103,40 @@ def _model_dir(model: str | os.PathLike[str]) -> str:
     return hub.resolve(os.fspath(model))
 
 
-def _image_size(model_dir: str, image_size: Any) -> ImageSize:
-    size = parse_image_size(image_size)
-    if size is None:
-        card = read_card(model_dir)
-        if card is not None:
-            size = (card.default_size[0], card.default_size[1])
-    if size is None:
-        raise ValueError(
-            f"Cannot tell the input size of {model_dir}: it has no model "
-            "card; pass image_size (--image_size H,W)"
+def model_facts(
+    model_dir: str,
+    image_size: Any = None,
+    *,
+    task: str | None = None,
+    reference: Any = None,
+) -> tuple[hub.ModelFacts, Any]:
+    """`hub.resolve_facts` of the SavedModel `model_dir` (its size and
+    task as embed and the rest of imagehub see them: the argument, the
+    card, the traces, the handle) and the model loaded, if it is.
+
+    Args:
+        model_dir: The SavedModel directory.
+        image_size: (height, width) given by the caller, if any.
+        task: The task given by the caller, if any.
+        reference: The SavedModel already loaded, if it is.
+
+    Returns:
+        (facts, `reference`, or the SavedModel loaded when it has no card
+        and no `image_size` was given: its traces may tell the size, and
+        the caller reuses it instead of loading it again).
+    """
+    from imagehub import hub
+
+    def facts(obj: Any, load: bool) -> hub.ModelFacts:
+        return hub.resolve_facts(
+            model_dir, obj=obj, image_size=image_size, task=task, load=load
         )
-    return size
+
+    found = facts(reference, load=False)
+    if found.card is None and reference is None and image_size is None:
+        reference = hub.load(model_dir)
+        found = facts(reference, load=True)
+    return found, reference
 
 
 def load_compiled(
@@ -116,13 +147,16 @@ def load_compiled(
     precision: str = "float32",
     digest: str | None = None,
 ) -> CompiledModel | None:
-    """The compiled model from the cache, without loading the SavedModel.
+    """The compiled model from the cache, without loading the SavedModel
+    (unless it has no card and no `image_size` is given: then its traces
+    tell the size).
 
     Args:
         model: A SavedModel directory or a handle `imagehub.resolve`
             accepts.
         engine: "litert" or "openvino".
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         precision: "float32" or "int8".
         digest: The SavedModel's content hash, when already known.
 
@@ -133,14 +167,14 @@ def load_compiled(
     check_engine(engine, tuple(_BACKENDS))
     check_precision(precision)
     model_dir = _model_dir(model)
-    size = _image_size(model_dir, image_size)
+    size = model_facts(model_dir, image_size)[0].require_size()
     version = engine_version(engine)
     digest = digest or _store.content_hash(model_dir)
     entry = _store.entry_dir(digest, engine, version, precision, size)
     info = _store.read_info(entry)
     if info is None:
         return None
-    logger.info(
+    logger.debug(
         "Engine %s %s (%s): compiled model read from the cache %s",
         engine,
         version,
@@ -156,8 +190,8 @@ def compile_model(
     *,
     image_size: Any = None,
     precision: str = "float32",
-    probe_images: Any = None,
-    calibration_images: Any = None,
+    probe_images: npt.ArrayLike | None = None,
+    calibration_images: npt.ArrayLike | None = None,
     tolerance: float = PARITY_TOLERANCE,
     min_agreement: float = MIN_AGREEMENT,
     task: str | None = None,
@@ -178,7 +212,8 @@ def compile_model(
         model: A SavedModel directory or a handle `imagehub.resolve`
             accepts.
         engine: One of `ENGINES`.
-        image_size: (height, width); default: the model card's.
+        image_size: (height, width); default: the model's
+            (`hub.resolve_facts`: its card, its traces, its handle).
         precision: "float32", or "int8" (LiteRT only).
         probe_images: float32 (n, height, width, 3) images in [0, 1] for
             the parity check, ideally the job's own; default: generated.
@@ -186,7 +221,8 @@ def compile_model(
         tolerance: Largest relative difference a float32 engine may show.
         min_agreement: Smallest agreement an int8 engine may show.
         task: "classification" or "feature_vector" (int8's agreement
-            metric); default: the model card's.
+            metric); default: the model card's, else unknown
+            (cosine similarity).
         reference: The SavedModel already loaded by TensorFlow, if it is.
         use_cache: False compiles anew and does not publish the result.
 
@@ -202,20 +238,14 @@ def compile_model(
     check_engine(engine)
     check_precision(precision)
     model_dir = _model_dir(model)
-    size = _image_size(model_dir, image_size)
+    facts, reference = model_facts(
+        model_dir, image_size, task=task, reference=reference
+    )
+    size = facts.require_size()
     if engine == "tensorflow":
         if precision != "float32":
             raise ValueError("engine 'tensorflow' runs float32 only")
-        source = _source(model_dir, size, reference)
-        info = CompiledInfo(
-            engine="tensorflow",
-            version=tensorflow_version(),
-            precision=precision,
-            image_size=size,
-            num_outputs=0,
-            content_hash="",
-        )
-        return TensorFlowModel(source, info)
+        return tensorflow_model(model_dir, size, reference)
     digest = _store.content_hash(model_dir)
     if use_cache:
         cached = load_compiled(
@@ -227,8 +257,8 @@ def compile_model(
         )
         if cached is not None:
             return cached
-    module, model_class = _BACKENDS[engine]
-    version = module.version()
+    convert, model_class = _BACKENDS[engine]
+    version = model_class.runtime.version()
     source = _source(model_dir, size, reference)
     probes, probe_source = _probes(probe_images, size)
     calibration = None
@@ -240,7 +270,7 @@ def compile_model(
     try:
         start = time.perf_counter()
         try:
-            module.convert(source, entry_staging, precision, calibration)
+            convert(Conversion(source, entry_staging, precision, calibration))
         except (ValueError, EngineError):
             raise
         except Exception as e:  # noqa: BLE001  converters raise anything
@@ -269,10 +299,10 @@ def compile_model(
             reference_out,
             tolerance=tolerance,
             min_agreement=min_agreement,
-            task=task or _card_task(model_dir),
+            task=facts.task,
         )
         compiled.info = info
-        logger.info(
+        logger.debug(
             "Engine %s %s (%s): compiled %s in %.1f s; %s",
             engine,
             version,
@@ -291,6 +321,56 @@ def compile_model(
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def tensorflow_model(
+    model_dir: str, size: ImageSize, reference: Any = None
+) -> TensorFlowModel:
+    """The SavedModel itself as the TensorFlow engine; its `source.obj`
+    is the reference every other engine is checked against, so a job
+    that compiles several engines loads the SavedModel once."""
+    info = CompiledInfo(
+        engine="tensorflow",
+        version=tensorflow_version(),
+        precision="float32",
+        image_size=size,
+        num_outputs=0,
+        content_hash="",
+    )
+    return TensorFlowModel(_source(model_dir, size, reference), info)
+
+
+def compile_engines(
+    model_dir: str,
+    engines: Iterable[str],
+    tensorflow: TensorFlowModel,
+    **options: Any,
+) -> tuple[dict[str, CompiledModel], dict[str, str]]:
+    """`tensorflow` and every other engine of `engines`, compiled at its
+    input size against its loaded SavedModel (`compile_model` with
+    `options`), and why each refused one was refused (not installed,
+    cannot convert, parity or agreement).
+
+    Returns:
+        (engine -> compiled model, TensorFlow first; engine -> why).
+    """
+    compiled: dict[str, CompiledModel] = {"tensorflow": tensorflow}
+    refused: dict[str, str] = {}
+    for engine in dict.fromkeys(engines):
+        if engine == "tensorflow":
+            continue
+        try:
+            compiled[engine] = compile_model(
+                model_dir,
+                engine,
+                image_size=tensorflow.image_size,
+                reference=tensorflow.source.obj,
+                **options,
+            )
+        except (EngineError, ValueError) as e:
+            logger.debug("engine %s refused: %s", engine, e)
+            refused[engine] = str(e)
+    return compiled, refused
 
 
 def describe_check(info: CompiledInfo) -> str:
@@ -315,11 +395,6 @@ def _source(model_dir: str, size: ImageSize, reference: Any) -> SourceModel:
 
         reference = hub.load(model_dir)
     return SourceModel(model_dir=model_dir, obj=reference, image_size=size)
-
-
-def _card_task(model_dir: str) -> str | None:
-    card = read_card(model_dir)
-    return card.task if card is not None else None
 
 
 def _as_images(images: Any, size: ImageSize, name: str) -> np.ndarray:

@@ -11,44 +11,38 @@ batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import threading
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from imagehub.engines._base import CompiledInfo
-from imagehub.engines._base import CompiledModel
-from imagehub.engines._base import cpu_threads
-from imagehub.engines._base import installed_version
-from imagehub.engines._errors import EngineUnavailableError
-from imagehub.engines._tensorflow import SourceModel
+from imagehub.engines._base import Runtime
+from imagehub.engines._base import RuntimeModel
+from imagehub.engines._tensorflow import Conversion
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT = "model.tflite"
-PIP_LINE = "pip install 'imagehub[litert]'  (ai-edge-litert)"
+RUNTIME = Runtime(
+    "litert", "ai_edge_litert.interpreter", "LiteRT", "ai-edge-litert"
+)
 
 
-def version() -> str:
-    return installed_version("litert", "ai-edge-litert", PIP_LINE)
-
-
-def convert(
-    source: SourceModel,
-    out_dir: str,
-    precision: str,
-    calibration: np.ndarray | None,
-) -> None:
-    """Writes `model.tflite` for `source` into `out_dir`."""
+def convert(job: Conversion) -> None:
+    """Writes `model.tflite` for `job.source` into `job.out_dir`."""
     import tensorflow as tf
 
+    source, calibration = job.source, job.calibration
     fn = source.function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [fn], source.obj
     )
-    if precision == "int8":
+    if job.precision == "int8":
         if calibration is None or len(calibration) == 0:
             raise ValueError("int8 needs calibration images")
 
@@ -63,38 +57,58 @@ def convert(
         ]
         # Float32 in and out: the caller's batches stay as they are.
     flatbuffer = converter.convert()
-    with open(os.path.join(out_dir, ARTIFACT), "wb") as f:
+    with open(os.path.join(job.out_dir, ARTIFACT), "wb") as f:
         f.write(flatbuffer)
 
 
-class LiteRTModel(CompiledModel):
+@contextlib.contextmanager
+def _native_notes_to_debug() -> Iterator[None]:
+    """LiteRT's C++ runtime writes ``INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.`` to descriptor 2, with no switch to turn
+    it off. For the block (one allocation, milliseconds), descriptor 2
+    goes to a temporary file; then its ``INFO:`` lines go to this
+    logger's debug level and everything else (a native warning, or what
+    another thread wrote meanwhile) to descriptor 2 as it was written."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                captured.seek(0)
+                kept = []
+                for line in captured.read().splitlines(keepends=True):
+                    if line.startswith(b"INFO: "):
+                        text = line[6:].decode("utf-8", "replace").rstrip()
+                        logger.debug("LiteRT: %s", text)
+                    else:
+                        kept.append(line)
+                if kept:
+                    os.write(2, b"".join(kept))
+    finally:
+        os.close(saved)
+
+
+class LiteRTModel(RuntimeModel):
     """A `.tflite` model run by the LiteRT interpreter with XNNPACK."""
 
     engine = "litert"
+    runtime = RUNTIME
 
-    def __init__(
-        self,
-        info: CompiledInfo,
-        path: str,
-        from_cache: bool,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(info, path, from_cache)
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as e:
-            raise EngineUnavailableError(
-                f"engine 'litert' needs LiteRT: {PIP_LINE}"
-            ) from e
-        self.threads = threads or cpu_threads()
-        self._interpreter = Interpreter(
+    def _open(self, module: Any, path: str) -> None:
+        self._interpreter = module.Interpreter(
             model_path=os.path.join(path, ARTIFACT),
             num_threads=self.threads,
         )
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = -1
-        self._lock = threading.Lock()
+        with _native_notes_to_debug():
+            # The first allocation applies XNNPACK, which announces itself.
+            self._interpreter.allocate_tensors()
+        self._batch = int(self._interpreter.get_input_details()[0]["shape"][0])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -106,4 +120,5 @@ class LiteRTModel(CompiledModel):
             interpreter.set_tensor(self._input, batch)
             interpreter.invoke()
             # get_tensor copies: the buffer is reused by the next invoke.
-            return interpreter.get_tensor(self._output)
+            output: np.ndarray = interpreter.get_tensor(self._output)
+            return output

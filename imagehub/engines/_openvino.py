@@ -20,36 +20,26 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
+from typing import Any
 
 import numpy as np
 
-from imagehub.engines._base import CompiledInfo
-from imagehub.engines._base import CompiledModel
-from imagehub.engines._base import cpu_threads
-from imagehub.engines._base import installed_version
-from imagehub.engines._errors import EngineUnavailableError
+from imagehub.engines._base import Runtime
+from imagehub.engines._base import RuntimeModel
 from imagehub.engines._tensorflow import SERVING_KEY
-from imagehub.engines._tensorflow import SourceModel
+from imagehub.engines._tensorflow import Conversion
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT = "model.xml"
-PIP_LINE = "pip install 'imagehub[openvino]'  (openvino)"
+RUNTIME = Runtime("openvino", "openvino", "OpenVINO", "openvino")
 DEVICE = "CPU"
 
 
-def version() -> str:
-    return installed_version("openvino", "openvino", PIP_LINE)
-
-
-def convert(
-    source: SourceModel,
-    out_dir: str,
-    precision: str,
-    calibration: np.ndarray | None,
-) -> None:
-    """Writes `model.xml` and `model.bin` for `source` into `out_dir`."""
+def convert(job: Conversion) -> None:
+    """Writes `model.xml` and `model.bin` for `job.source` into
+    `job.out_dir`."""
+    source, precision, out_dir = job.source, job.precision, job.out_dir
     if precision != "float32":
         raise ValueError(
             f"engine 'openvino' supports precision float32 only, got "
@@ -85,28 +75,14 @@ def convert(
     )
 
 
-class OpenVINOModel(CompiledModel):
+class OpenVINOModel(RuntimeModel):
     """An OpenVINO IR compiled for the CPU, fp32 inference precision."""
 
     engine = "openvino"
+    runtime = RUNTIME
 
-    def __init__(
-        self,
-        info: CompiledInfo,
-        path: str,
-        from_cache: bool,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(info, path, from_cache)
-        try:
-            import openvino as ov
-        except ImportError as e:
-            raise EngineUnavailableError(
-                f"engine 'openvino' needs OpenVINO: {PIP_LINE}"
-            ) from e
-        self.threads = threads or cpu_threads()
-        core = ov.Core()
-        self._compiled = core.compile_model(
+    def _open(self, module: Any, path: str) -> None:
+        self._compiled = module.Core().compile_model(
             os.path.join(path, ARTIFACT),
             DEVICE,
             {
@@ -124,7 +100,6 @@ class OpenVINOModel(CompiledModel):
         self._requests = [
             self._compiled.create_infer_request() for _ in range(self._streams)
         ]
-        self._lock = threading.Lock()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:

@@ -1,11 +1,12 @@
 """Compiled models in imagehub's model cache.
 
-Layout under `imagehub.hub.cache_dir()`:
+Layout under `imagehub.hub.compiled_models_dir()` (``engines/`` in the
+model cache):
 
-    engines/<hash>/<engine>-<version>-<precision>-<H>x<W>/
+    <hash>/<engine>-<version>-<precision>-<H>x<W>/
         model.tflite | model.xml + model.bin    the compiled artifact
         compiled.json                          its `CompiledInfo`
-    engines/<hash>/auto-<H>x<W>-b<batch>-<precision>-<machine>.json
+    <hash>/auto-<H>x<W>-b<batch>-<precision>-<machine>.json
         what `auto` measured and chose
 
 `<hash>` is the SavedModel's content hash (sha256 of every file's path
@@ -13,7 +14,9 @@ and bytes, first 32 hex digits), so a changed SavedModel is compiled
 again and an unchanged one is found wherever it lives. An entry is built
 in a temporary sibling and renamed into place after it passed parity,
 `compiled.json` last: it either is complete or does not exist. The hub's
-cache maintenance (`imagehub cache ...`) leaves `engines/` alone.
+cache maintenance deletes `engines/` only with everything else
+(`imagehub cache clear` without handles): entries are keyed by content,
+not by handle.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from imagehub.engines._base import cpu_threads
 
 logger = logging.getLogger(__name__)
 
-ENGINES_DIR = "engines"
 INFO_FILE = "compiled.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._]+")
 
@@ -43,7 +45,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._]+")
 def engines_root() -> str:
     from imagehub import hub
 
-    return os.path.join(hub.cache_dir(), ENGINES_DIR)
+    return hub.compiled_models_dir()
 
 
 def content_hash(model_dir: str) -> str:
@@ -145,15 +147,10 @@ def choice_path(
 
 
 def read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        logger.warning("Ignoring damaged %s: %s", path, e)
-        return None
-    return data if isinstance(data, dict) else None
+    """The JSON object at `path`; None when missing or damaged (warned)."""
+    from imagehub import hub
+
+    return hub.read_record(path, "engine record")
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

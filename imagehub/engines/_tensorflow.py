@@ -29,7 +29,7 @@ def tensorflow_version() -> str:
             continue
     import tensorflow as tf
 
-    return tf.__version__
+    return str(tf.__version__)
 
 
 def call_saved_model(obj: Any, images: Any) -> np.ndarray:
@@ -98,6 +98,23 @@ class SourceModel:
 
     def __call__(self, images: Any) -> np.ndarray:
         return call_saved_model(self.obj, images)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """What an engine's converter is given.
+
+    Attributes:
+        source: The loaded SavedModel at its input size.
+        out_dir: The (staging) folder the artifact is written into.
+        precision: "float32" or "int8".
+        calibration: int8: float32 images to calibrate on.
+    """
+
+    source: SourceModel
+    out_dir: str
+    precision: str
+    calibration: np.ndarray | None = None
 
 
 class TensorFlowModel(CompiledModel):

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
@@ -300,8 +301,8 @@ class _Options:
     """What a caller chose for one export, as the public functions take it.
 
     `export_feature_vector` and `export_classifier` spell these out as
-    keyword-only parameters (with their defaults, for IDEs and type
-    checkers); `_export` reads them from this one value.
+    parameters (with their defaults, for IDEs and type checkers); each
+    builds this one value with `of` and `_export` reads it.
     """
 
     task: str
@@ -318,6 +319,25 @@ class _Options:
     license: str
     extra: dict[str, Any] | None
     signature: str | None
+
+    @classmethod
+    def of(cls, task: str, arguments: Mapping[str, Any]) -> _Options:
+        """The options of a call to a public export function.
+
+        Args:
+            task: The task the function exports for.
+            arguments: The function's ``locals()`` on entry: its parameters
+                are this class's fields (a feature vector has no `labels`
+                and `activation`), plus `model` and `path`, which `_export`
+                takes apart.
+
+        Raises:
+            KeyError: A field that is not a parameter of the function; the
+                signature and this class have drifted apart.
+        """
+        given = {"labels": None, "activation": None, **arguments}
+        names = (f.name for f in dataclasses.fields(cls) if f.name != "task")
+        return cls(task=task, **{name: given[name] for name in names})
 
 
 def _export(model: Any, path: str | os.PathLike[str], options: _Options) -> str:
@@ -485,23 +505,8 @@ def export_feature_vector(
         ...     include_top=False, pooling="avg", weights=None)
         >>> export_feature_vector(model, "/tmp/fv", input_range=(0, 255))
     """
-    options = _Options(
-        task=TASK_FEATURE_VECTOR,
-        labels=None,
-        activation=None,
-        image_size=image_size,
-        input_range=input_range,
-        preprocessing=preprocessing,
-        fixed_size=fixed_size,
-        min_size=min_size,
-        hparams=hparams,
-        overwrite=overwrite,
-        source=source,
-        license=license,
-        extra=extra,
-        signature=signature,
-    )
-    return _export(model, path, options)
+    # One body for both functions: the parameters above, by name.
+    return _export(model, path, _Options.of(TASK_FEATURE_VECTOR, locals()))
 
 
 def export_classifier(
@@ -547,20 +552,5 @@ def export_classifier(
         ExportVerificationError: The reloaded export does not reproduce the
             source model; nothing is written.
     """
-    options = _Options(
-        task=TASK_CLASSIFICATION,
-        labels=labels,
-        activation=activation,
-        image_size=image_size,
-        input_range=input_range,
-        preprocessing=preprocessing,
-        fixed_size=fixed_size,
-        min_size=min_size,
-        hparams=hparams,
-        overwrite=overwrite,
-        source=source,
-        license=license,
-        extra=extra,
-        signature=signature,
-    )
-    return _export(model, path, options)
+    # One body for both functions: the parameters above, by name.
+    return _export(model, path, _Options.of(TASK_CLASSIFICATION, locals()))

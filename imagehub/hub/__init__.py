@@ -14,6 +14,7 @@ from imagehub.hub._bundle import BundleItem
 from imagehub.hub._bundle import export_bundle
 from imagehub.hub._bundle import import_bundle
 from imagehub.hub._cache import CacheEntry
+from imagehub.hub._cache import read_record
 from imagehub.hub._download import download
 from imagehub.hub._errors import AccessDeniedError
 from imagehub.hub._errors import BundleError
@@ -41,6 +42,7 @@ from imagehub.hub._lockfile import read as read_lockfile
 from imagehub.hub._lockfile import render as lockfile_text
 from imagehub.hub._maintenance import cache_dir
 from imagehub.hub._maintenance import clear_cache
+from imagehub.hub._maintenance import compiled_models_dir
 from imagehub.hub._maintenance import list_cache
 from imagehub.hub._maintenance import verify_cache
 from imagehub.hub._resolver import load
@@ -69,6 +71,7 @@ __all__ = [
     "cache_dir",
     "card_of_loaded",
     "clear_cache",
+    "compiled_models_dir",
     "download",
     "export_bundle",
     "facts_from",
@@ -78,6 +81,7 @@ __all__ = [
     "lock",
     "lockfile_text",
     "read_lockfile",
+    "read_record",
     "resolve",
     "resolve_facts",
     "traced_size",

@@ -365,12 +365,13 @@ def resolve_facts(
     labels: str | os.PathLike[str] | Sequence[str] | None = None,
     activation: str | None = None,
     resize: str | None = None,
+    load: bool = True,
 ) -> ModelFacts:
     """Resolves the facts of `model`: arguments, card, traces, handle.
 
     A handle's card is read from its directory without loading it; the
     model is loaded only when the card is missing (its traces may tell
-    the size) and `obj` was not passed.
+    the size), `obj` was not passed and `load` is True.
 
     Args:
         model: A handle `imagehub.hub.resolve` accepts, or a loaded model.
@@ -378,6 +379,9 @@ def resolve_facts(
             loaded it already.
         image_size, task, labels, activation, resize: Explicit values,
             which win over the model's; see `facts_from`.
+        load: False never loads the model: a card-less handle's facts
+            are the arguments' and its name's (for callers that only
+            need the card's facts now and load the model later).
 
     Returns:
         The `ModelFacts`.
@@ -390,7 +394,7 @@ def resolve_facts(
         >>> facts = resolve_facts("path/to/model")  # doctest: +SKIP
         >>> facts.image_size, facts.task, facts.labels  # doctest: +SKIP
     """
-    from imagehub.hub._resolver import load
+    from imagehub.hub._resolver import load as load_model
     from imagehub.hub._resolver import resolve
 
     handle = path = None
@@ -398,8 +402,8 @@ def resolve_facts(
         handle = os.fspath(model)
         path = resolve(handle)
         card = read_card(path)
-        if obj is None and card is None:
-            obj = load(path)
+        if obj is None and card is None and load:
+            obj = load_model(path)
     else:
         obj = model
         card = card_of_loaded(obj)

@@ -27,6 +27,18 @@ def cache_dir() -> str:
     return _config.cache_dir()
 
 
+# The cache root's folder of compiled models (`imagehub.engines`): keyed
+# by SavedModel content, not by handle, so only clearing everything
+# removes them.
+COMPILED_DIR = "engines"
+
+
+def compiled_models_dir() -> str:
+    """Where `imagehub.engines` keeps compiled models: ``engines/`` in the
+    cache root, deleted with everything else by ``clear_cache()``."""
+    return os.path.join(_config.cache_dir(), COMPILED_DIR)
+
+
 def _names(
     cache: _cache.Cache, handles: Iterable[str] | str | None
 ) -> list[str]:
@@ -108,7 +120,9 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
 
     Waits for any process fetching an entry to finish first. Also deletes
     what crashed processes left behind (temporary directories, lock
-    files nobody holds).
+    files nobody holds) and, when clearing everything, the compiled
+    models of `imagehub.engines` (`compiled_models_dir()`; they are keyed
+    by content, so a handle's own cannot be told apart).
 
     Returns:
         The entry directories removed.
@@ -126,6 +140,15 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
         shutil.rmtree(
             os.path.join(cache.root, _versions.REFS_DIR), ignore_errors=True
         )
+        compiled = compiled_models_dir()
+        if os.path.isdir(compiled):
+            # Renamed first: it vanishes at once for readers.
+            trash = os.path.join(
+                cache.root, f"{_cache.TRASH_PREFIX}{COMPILED_DIR}-{os.getpid()}"
+            )
+            os.rename(compiled, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            logger.info("Deleted the compiled models in %s", compiled)
         cache.remove_leftovers()
         _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
     return removed

@@ -14,14 +14,22 @@ A run is a sequence of stages, each a function of frozen values
     prepare(config)              -> Prepared    (_prepare.py)
     build(prepared)              -> Model       (_model.py)
     load_data(prepared, model)   -> Data        (_features.py)
-    train(prepared, model, data) -> FitResult   (_train.py, _checkpoint.py)
+    train(prepared, model, data) -> FitResult   (_train.py: _recipe.py or
+                                                 _fit.py, _checkpoint.py,
+                                                 _summaries.py)
     evaluate(...)                -> Evaluation  (_evaluate.py)
     export(...)                  -> Exported    (_export.py, _report.py)
 
 `_config.py` holds the settings, output paths and progress events,
-`_flags.py` the command-line flags generated from them.
+`_flags.py` the command-line flags generated from them. `imagehub.evaluate`
+scores a saved classifier (`_evaluate_model.py`, `_evaluate_multilabel.py`,
+`_calibration.py`).
 """
 
+from imagehub._callable import make_module_callable
+from imagehub.retrain._calibration import Calibration
+from imagehub.retrain._calibration import calibration
+from imagehub.retrain._calibration import write_reliability_diagram
 from imagehub.retrain._config import ProgressEvent
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._config import old_flag_names
@@ -32,15 +40,12 @@ from imagehub.retrain._errors import MissingDependencyError
 from imagehub.retrain._errors import RetrainError
 from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._errors import TrainingDivergedError
-from imagehub.retrain._evaluate import Calibration
-from imagehub.retrain._evaluate import FolderEvaluation
-from imagehub.retrain._evaluate import MultiLabelEvaluation
-from imagehub.retrain._evaluate import calibration
-from imagehub.retrain._evaluate import evaluate_classifier
-from imagehub.retrain._evaluate import evaluate_model
-from imagehub.retrain._evaluate import evaluate_multi_label
-from imagehub.retrain._evaluate import write_misclassified_page
-from imagehub.retrain._evaluate import write_reliability_diagram
+from imagehub.retrain._evaluate_model import FolderEvaluation
+from imagehub.retrain._evaluate_model import evaluate_classifier
+from imagehub.retrain._evaluate_model import evaluate_model
+from imagehub.retrain._evaluate_model import write_misclassified_page
+from imagehub.retrain._evaluate_multilabel import MultiLabelEvaluation
+from imagehub.retrain._evaluate_multilabel import evaluate_multi_label
 from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import TrainData
@@ -93,3 +98,7 @@ __all__ = [
     "prepare",
     "train",
 ]
+
+# `imagehub.retrain(...)` is `make_image_classifier(...)` (the subpackage
+# is callable like `imagehub.embed`; see imagehub/_callable.py).
+make_module_callable(__name__, "make_image_classifier")

@@ -105,7 +105,8 @@ class Checkpointer:
         os.makedirs(self.directory, exist_ok=True)
         name = f"ckpt-{epoch:04d}.npz"
         path = os.path.join(self.directory, name)
-        arrays = {
+        # Any: np.savez's own keyword (allow_pickle) is typed bool.
+        arrays: dict[str, Any] = {
             f"m{i:05d}": np.asarray(v) for i, v in enumerate(model_variables)
         }
         arrays.update(

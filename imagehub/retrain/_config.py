@@ -4,8 +4,9 @@ where a run reads and writes; the progress events it reports.
 `RetrainConfig` holds every flag of tensorflow_hub's old
 `make_image_classifier` under the same name, with the same default and the
 same meaning, plus imagehub's new options. The command-line flags take their
-names, defaults and help from the fields below (see `_flags.py`), and the
-resolved config is saved beside every output.
+names and defaults from the fields below and their help from the docstring
+under each field (see `_flags.py`); a numeric field also declares its valid
+range. The resolved config is saved beside every output.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.engines import ENGINE_CHOICES
 from imagehub.spec import RESIZE_MODES
 
 # The old tool's default module (TF2 MobileNet V2 feature vector).
@@ -53,11 +55,48 @@ RECIPE_OLD = "make_image_classifier"
 RECIPES = (RECIPE_IMAGEHUB, RECIPE_OLD)
 
 
-def _field(default: Any, help: str, *, old: bool = True, **extra: Any):
-    """A dataclass field carrying its flag help; `old` marks the old tool's
-    flags (same name, default and meaning as in make_image_classifier)."""
+@dataclasses.dataclass(frozen=True)
+class _Range:
+    """The values a field accepts: `holds(value)`, and how an error names
+    them (``expected ...``)."""
+
+    holds: Callable[[Any], bool]
+    expected: str
+
+
+# The ranges of the numeric fields, checked by `RetrainConfig`.
+_AT_LEAST_ONE = _Range(lambda v: int(v) >= 1, "an integer >= 1")
+_AT_LEAST_ONE_OR_NONE = _Range(
+    lambda v: v is None or v >= 1, "an integer >= 1 or None"
+)
+_PIXELS_OR_NONE = _Range(
+    lambda v: v is None or int(v) >= 1, "a positive number of pixels or None"
+)
+_POSITIVE = _Range(lambda v: math.isfinite(v) and v > 0, "a positive number")
+_NOT_NEGATIVE = _Range(lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+_OPEN_FRACTION = _Range(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
+_FRACTION_BELOW_ONE = _Range(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
+_FRACTION = _Range(lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
+_FRACTION_OR_NONE = _Range(
+    lambda v: v is None or 0.0 <= v <= 1.0, "a number in [0, 1]"
+)
+
+
+def _field(
+    default: Any,
+    help: str | None = None,
+    *,
+    old: bool = True,
+    valid: _Range | None = None,
+    **extra: Any,
+) -> Any:
+    """A dataclass field: its default, for a number its `valid` range, and
+    `old` for the old tool's flags (same name, default and meaning as in
+    make_image_classifier). The flag's help is `help` when given (a text
+    computed from constants), else the docstring under the field."""
     return dataclasses.field(
-        default=default, metadata={"help": help, "old": old, **extra}
+        default=default,
+        metadata={"help": help, "old": old, "valid": valid, **extra},
     )
 
 
@@ -77,286 +116,173 @@ class RetrainConfig:
     """
 
     # --- the old make_image_classifier flags ---------------------------
-    image_dir: str | None = _field(
-        None,
-        "A directory with subdirectories of images, one per class. If "
-        "unset, the flower photos bundled with imagehub are used. The "
-        "images are split into training and validation parts.",
-    )
-    tfhub_module: str = _field(
-        DEFAULT_TFHUB_MODULE,
-        "Handle of the image feature-vector SavedModel to retrain on (a "
-        "directory, file:// or https:// URL); --model is an alias.",
-    )
-    image_size: int | None = _field(
-        None,
-        "Height and width of the images fed to the module. Taken from "
-        "the model card, else from the module's traced input signature; "
-        "needed only for variable-size modules without a card.",
-    )
-    saved_model_dir: str | None = _field(
-        None,
-        "Export the trained classifier as a SavedModel directory here "
-        "(the imagehub classification API, with model card and serving "
-        "signatures).",
-    )
-    tflite_output_file: str | None = _field(
-        None, "Export the trained classifier as a .tflite file here."
-    )
-    labels_output_file: str | None = _field(
-        None,
-        "Write the class names (image subdirectory names) here, one a "
-        "line, in the order of the model's outputs.",
-    )
-    summaries_dir: str | None = _field(
-        None,
-        "Where to save summary logs for TensorBoard (loss, accuracy and "
-        "learning rate per epoch; written without TensorBoard installed).",
-    )
+    image_dir: str | None = _field(None)
+    """A directory with subdirectories of images, one per class. If unset, the
+    flower photos bundled with imagehub are used. The images are split into
+    training and validation parts."""
+    tfhub_module: str = _field(DEFAULT_TFHUB_MODULE)
+    """Handle of the image feature-vector SavedModel to retrain on (a directory,
+    file:// or https:// URL); --model is an alias."""
+    image_size: int | None = _field(None, valid=_PIXELS_OR_NONE)
+    """Height and width of the images fed to the module. Taken from the model
+    card, else from the module's traced input signature; needed only for
+    variable-size modules without a card."""
+    saved_model_dir: str | None = _field(None)
+    """Export the trained classifier as a SavedModel directory here (the
+    imagehub classification API, with model card and serving signatures)."""
+    tflite_output_file: str | None = _field(None)
+    """Export the trained classifier as a .tflite file here."""
+    labels_output_file: str | None = _field(None)
+    """Write the class names (image subdirectory names) here, one a line, in the
+    order of the model's outputs."""
+    summaries_dir: str | None = _field(None)
+    """Where to save summary logs for TensorBoard (loss, accuracy and learning
+    rate per epoch; written without TensorBoard installed)."""
     assert_accuracy_at_least: float | None = _field(
-        None,
-        "If set, fail (non-zero exit, nothing exported) when the final "
-        "validation accuracy is below this number (between 0 and 1).",
+        None, valid=_FRACTION_OR_NONE
     )
-    train_epochs: int = _field(
-        5, "Training makes this many passes over the training images."
-    )
-    do_fine_tuning: bool = _field(
-        False,
-        "Train the module together with the new classification layer.",
-    )
-    batch_size: int = _field(
-        32, "Number of images in each training step's batch."
-    )
-    learning_rate: float = _field(
-        0.005, "The learning rate of gradient descent."
-    )
-    momentum: float = _field(
-        0.9, "The momentum of gradient descent (SGD optimizer)."
-    )
-    dropout_rate: float = _field(
-        0.2,
-        "Fraction of the features dropped before the classification "
-        "layer during training.",
-    )
-    l1_regularizer: float = _field(
-        0.0, "L1 regularization coefficient of the classification layer."
-    )
-    l2_regularizer: float = _field(
-        0.0001, "L2 regularization coefficient of the classification layer."
-    )
-    label_smoothing: float = _field(
-        0.1, "Label smoothing coefficient of the cross-entropy loss."
-    )
-    validation_split: float = _field(
-        0.2, "Fraction of the images held out for validation."
-    )
-    do_data_augmentation: bool = _field(
-        False,
-        "Randomly distort the training images (rotation, flip, shifts, "
-        "shear, zoom as set by the flags below).",
-    )
-    rotation_range: float = _field(
-        40,
-        "Random rotation range in DEGREES (converted correctly for "
-        "Keras, which expects a fraction of a full turn).",
-    )
-    horizontal_flip: bool = _field(
-        True, "Randomly flip training images horizontally."
-    )
-    width_shift_range: float = _field(
-        0.2,
-        "Random horizontal shift: a fraction of the width if < 1, else pixels.",
-    )
-    height_shift_range: float = _field(
-        0.2,
-        "Random vertical shift: a fraction of the height if < 1, else pixels.",
-    )
-    shear_range: float = _field(0.2, "Random shear angle range in degrees.")
-    zoom_range: float = _field(
-        0.2, "Random zoom range: images are zoomed by 1 +- this fraction."
-    )
-    distribution_strategy: str = _field(
-        "",
-        "Distribution strategy: '' (none) or 'mirrored' (all local GPUs).",
-        choices=DISTRIBUTION_STRATEGIES,
-    )
-    use_mixed_precision: bool = _field(
-        False,
-        "Train with the mixed_float16 policy (float16 compute, float32 "
-        "weights and logits); useful on recent GPUs.",
-    )
-    set_memory_growth: bool = _field(
-        False, "Let TensorFlow grow GPU memory as needed."
-    )
+    """If set, fail (non-zero exit, nothing exported) when the final validation
+    accuracy is below this number (between 0 and 1)."""
+    train_epochs: int = _field(5, valid=_AT_LEAST_ONE)
+    """Training makes this many passes over the training images."""
+    do_fine_tuning: bool = _field(False)
+    """Train the module together with the new classification layer."""
+    batch_size: int = _field(32, valid=_AT_LEAST_ONE)
+    """Number of images in each training step's batch."""
+    learning_rate: float = _field(0.005, valid=_POSITIVE)
+    """The learning rate of gradient descent."""
+    momentum: float = _field(0.9, valid=_NOT_NEGATIVE)
+    """The momentum of gradient descent (SGD optimizer)."""
+    dropout_rate: float = _field(0.2, valid=_FRACTION_BELOW_ONE)
+    """Fraction of the features dropped before the classification layer during
+    training."""
+    l1_regularizer: float = _field(0.0, valid=_NOT_NEGATIVE)
+    """L1 regularization coefficient of the classification layer."""
+    l2_regularizer: float = _field(0.0001, valid=_NOT_NEGATIVE)
+    """L2 regularization coefficient of the classification layer."""
+    label_smoothing: float = _field(0.1, valid=_FRACTION)
+    """Label smoothing coefficient of the cross-entropy loss."""
+    validation_split: float = _field(0.2, valid=_OPEN_FRACTION)
+    """Fraction of the images held out for validation."""
+    do_data_augmentation: bool = _field(False)
+    """Randomly distort the training images (rotation, flip, shifts, shear, zoom
+    as set by the flags below)."""
+    rotation_range: float = _field(40, valid=_NOT_NEGATIVE)
+    """Random rotation range in DEGREES (converted correctly for Keras, which
+    expects a fraction of a full turn)."""
+    horizontal_flip: bool = _field(True)
+    """Randomly flip training images horizontally."""
+    width_shift_range: float = _field(0.2, valid=_NOT_NEGATIVE)
+    """Random horizontal shift: a fraction of the width if < 1, else pixels."""
+    height_shift_range: float = _field(0.2, valid=_NOT_NEGATIVE)
+    """Random vertical shift: a fraction of the height if < 1, else pixels."""
+    shear_range: float = _field(0.2, valid=_NOT_NEGATIVE)
+    """Random shear angle range in degrees."""
+    zoom_range: float = _field(0.2, valid=_NOT_NEGATIVE)
+    """Random zoom range: images are zoomed by 1 +- this fraction."""
+    distribution_strategy: str = _field("", choices=DISTRIBUTION_STRATEGIES)
+    """Distribution strategy: '' (none) or 'mirrored' (all local GPUs)."""
+    use_mixed_precision: bool = _field(False)
+    """Train with the mixed_float16 policy (float16 compute, float32 weights and
+    logits); useful on recent GPUs."""
+    set_memory_growth: bool = _field(False)
+    """Let TensorFlow grow GPU memory as needed."""
     # --- new in imagehub ------------------------------------------------
-    cache_features: bool | None = _field(
-        None,
-        "Run the frozen module once per image and train the classifier "
-        "on the cached features (default: on when the module is frozen "
-        "and augmentation is off).",
-        old=False,
-    )
-    resize: str = _field(
-        "stretch",
-        "How images are brought to the module's size: stretch (the old "
-        "tool's behaviour), crop (central crop) or pad (letterbox).",
-        old=False,
-        choices=RESIZE_MODES,
-    )
-    class_weights: str = _field(
-        "none",
-        "'auto' weights each class by the inverse of its frequency "
-        "among the training images; 'none' weights all images alike.",
-        old=False,
-        choices=CLASS_WEIGHTS,
-    )
+    cache_features: bool | None = _field(None, old=False)
+    """Run the frozen module once per image and train the classifier on the
+    cached features (default: on when the module is frozen and augmentation
+    is off)."""
+    resize: str = _field("stretch", old=False, choices=RESIZE_MODES)
+    """How images are brought to the module's size: stretch (the old tool's
+    behaviour), crop (central crop) or pad (letterbox)."""
+    class_weights: str = _field("none", old=False, choices=CLASS_WEIGHTS)
+    """'auto' weights each class by the inverse of its frequency among the
+    training images; 'none' weights all images alike."""
     early_stopping_patience: int | None = _field(
-        None,
-        "Stop when the validation loss has not improved for this many "
-        "epochs, and keep the best epoch's weights.",
-        old=False,
+        None, old=False, valid=_AT_LEAST_ONE_OR_NONE
     )
-    seed: int | None = _field(
-        None,
-        "Seed of the split, the initial weights, dropout and the batch "
-        "order; also makes TensorFlow's ops deterministic.",
-        old=False,
-    )
-    resume: bool = _field(
-        False,
-        "Continue an interrupted run from its last checkpoint (in "
-        "--checkpoint_dir).",
-        old=False,
-    )
-    checkpoint_dir: str | None = _field(
-        None,
-        "Where a checkpoint is written after each epoch (default: "
-        "beside the first output, '<name>_checkpoints').",
-        old=False,
-    )
+    """Stop when the validation loss has not improved for this many epochs, and
+    keep the best epoch's weights."""
+    seed: int | None = _field(None, old=False)
+    """Seed of the split, the initial weights, dropout and the batch order; also
+    makes TensorFlow's ops deterministic."""
+    resume: bool = _field(False, old=False)
+    """Continue an interrupted run from its last checkpoint (in
+    --checkpoint_dir)."""
+    checkpoint_dir: str | None = _field(None, old=False)
+    """Where a checkpoint is written after each epoch (default: beside the first
+    output, '<name>_checkpoints')."""
     tflite_quantize: str = _field(
-        "none",
-        "TFLite post-training quantization: none, dynamic (int8 "
-        "weights), float16, or int8 (calibrated on training images).",
-        old=False,
-        choices=TFLITE_QUANTIZATIONS,
+        "none", old=False, choices=TFLITE_QUANTIZATIONS
     )
-    report_dir: str | None = _field(
-        None,
-        "Where metrics.json, the hyperparameters, the plots and "
-        "report.html go (default: beside the SavedModel, "
-        "'<name>_report').",
-        old=False,
-    )
-    optimizer: str = _field(
-        "sgd",
-        "sgd (with --momentum, the old tool's) or adam.",
-        old=False,
-        choices=OPTIMIZERS,
-    )
-    validate_images: bool = _field(
-        True,
-        "Decode every image once before training and leave out (and "
-        "report) the ones that do not decode. With cached features the "
-        "feature pass does this instead.",
-        old=False,
-    )
-    recipe: str = _field(
-        RECIPE_IMAGEHUB,
-        "How the head is trained on cached features. imagehub: try a "
-        "small grid of learning rates and L2 strengths, each with early "
-        "stopping on the validation images, keep the best, then train it "
-        "on training + validation images (flags set to other values than "
-        "their defaults fix their part: --learning_rate, "
-        "--l2_regularizer, --train_epochs); with --do_fine_tuning, the "
-        "head is searched that way on the frozen module's features before "
-        "the whole model trains. make_image_classifier: the old tool's "
-        "training exactly (--train_epochs of SGD from a random head).",
-        old=False,
-        choices=RECIPES,
-    )
+    """TFLite post-training quantization: none, dynamic (int8 weights), float16,
+    or int8 (calibrated on training images)."""
+    report_dir: str | None = _field(None, old=False)
+    """Where metrics.json, the hyperparameters, the plots and report.html go
+    (default: beside the SavedModel, '<name>_report')."""
+    optimizer: str = _field("sgd", old=False, choices=OPTIMIZERS)
+    """sgd (with --momentum, the old tool's) or adam."""
+    validate_images: bool = _field(True, old=False)
+    """Decode every image once before training and leave out (and report) the
+    ones that do not decode. With cached features the feature pass does this
+    instead."""
+    recipe: str = _field(RECIPE_IMAGEHUB, old=False, choices=RECIPES)
+    """How the head is trained on cached features. imagehub: try a small grid of
+    learning rates and L2 strengths, each with early stopping on the
+    validation images, keep the best, then train it on training + validation
+    images (flags set to other values than their defaults fix their part:
+    --learning_rate, --l2_regularizer, --train_epochs); with
+    --do_fine_tuning, the head is searched that way on the frozen module's
+    features before the whole model trains. make_image_classifier: the old
+    tool's training exactly (--train_epochs of SGD from a random head)."""
     augmentation: str = _field(
         AUGMENTATION_FLAGS,
-        "With --do_data_augmentation: flags (rotation, flip, shifts, "
-        "shear, zoom as set by their flags) or randaugment (a horizontal "
-        "flip if --horizontal_flip, then keras.layers.RandAugment: "
-        f"{RANDAUGMENT_OPS} random operations per image at magnitude "
-        f"{RANDAUGMENT_MAGNITUDE}).",
+        # Computed, so not a docstring: it names RandAugment's settings.
+        help=(
+            "With --do_data_augmentation: flags (rotation, flip, shifts, "
+            "shear, zoom as set by their flags) or randaugment (a horizontal "
+            "flip if --horizontal_flip, then keras.layers.RandAugment: "
+            f"{RANDAUGMENT_OPS} random operations per image at magnitude "
+            f"{RANDAUGMENT_MAGNITUDE})."
+        ),
         old=False,
         choices=AUGMENTATIONS,
     )
-    multi_label: bool = _field(
-        False,
-        "Each image may show several classes: a sigmoid head trained "
-        "with binary cross-entropy on cached features, one threshold per "
-        "class chosen on the validation images (stored in the model "
-        "card), scored by mAP and per-class F1. Needs --labels_csv.",
-        old=False,
-    )
-    labels_csv: str | None = _field(
-        None,
-        "With --multi_label: a CSV file of 'path,labels' rows, labels "
-        "separated by ';' (e.g. 'img/1.jpg,cat;dog'); relative paths are "
-        "read from --image_dir, else from the CSV's folder. An optional "
-        "first row 'path,labels' is a header.",
-        old=False,
-    )
-    overwrite: bool = _field(
-        False,
-        "Replace existing outputs (--saved_model_dir, "
-        "--tflite_output_file, --labels_output_file, the report folder) "
-        "and start the checkpoint folder over. Without it an existing "
-        "output is refused before training starts; the old one stays "
-        "until the new one is complete.",
-        old=False,
-    )
+    multi_label: bool = _field(False, old=False)
+    """Each image may show several classes: a sigmoid head trained with binary
+    cross-entropy on cached features, one threshold per class chosen on the
+    validation images (stored in the model card), scored by mAP and per-class
+    F1. Needs --labels_csv."""
+    labels_csv: str | None = _field(None, old=False)
+    """With --multi_label: a CSV file of 'path,labels' rows, labels separated by
+    ';' (e.g. 'img/1.jpg,cat;dog'); relative paths are read from --image_dir,
+    else from the CSV's folder. An optional first row 'path,labels' is a
+    header."""
+    engine: str = _field("auto", old=False, choices=ENGINE_CHOICES)
+    """What runs the frozen module's feature pass: auto (as for imagehub
+    embed: the fastest engine that keeps parity with TensorFlow, measured
+    once per model on this machine; TensorFlow for jobs under 1000 images
+    until then), tensorflow, litert or openvino (compiled once, checked
+    against TensorFlow within 1e-4, cached). Not with --do_fine_tuning,
+    whose module trains in TensorFlow."""
+    overwrite: bool = _field(False, old=False)
+    """Replace existing outputs (--saved_model_dir, --tflite_output_file,
+    --labels_output_file, the report folder) and start the checkpoint folder
+    over. Without it an existing output is refused before training starts;
+    the old one stays until the new one is complete."""
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
             value = getattr(self, name)
             return ValueError(f"{name}={value!r}; expected {expected}")
 
-        for name in ("train_epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise bad(name, "an integer >= 1")
-        if self.image_size is not None and int(self.image_size) < 1:
-            raise bad("image_size", "a positive number of pixels or None")
-        if not 0.0 < self.validation_split < 1.0:
-            raise bad("validation_split", "a fraction in (0, 1)")
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise bad("dropout_rate", "a fraction in [0, 1)")
-        if not 0.0 <= self.label_smoothing <= 1.0:
-            raise bad("label_smoothing", "a fraction in [0, 1]")
-        for name in ("learning_rate",):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise bad(name, "a positive number")
-        for name in (
-            "momentum",
-            "l1_regularizer",
-            "l2_regularizer",
-            "rotation_range",
-            "width_shift_range",
-            "height_shift_range",
-            "shear_range",
-            "zoom_range",
-        ):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise bad(name, "a number >= 0")
-        if self.assert_accuracy_at_least is not None and not (
-            0.0 <= self.assert_accuracy_at_least <= 1.0
-        ):
-            raise bad("assert_accuracy_at_least", "a number in [0, 1]")
-        if (
-            self.early_stopping_patience is not None
-            and self.early_stopping_patience < 1
-        ):
-            raise bad("early_stopping_patience", "an integer >= 1 or None")
         for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            valid = f.metadata["valid"]
+            if valid is not None and not valid.holds(value):
+                raise bad(f.name, valid.expected)
             choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
+            if choices and value not in choices:
                 raise bad(f.name, f"one of {choices}")
         if (
             self.augmentation != AUGMENTATION_FLAGS
@@ -379,6 +305,21 @@ class RetrainConfig:
                 "do_fine_tuning or do_data_augmentation is set); drop "
                 "--cache_features or those flags"
             )
+        if self.engine not in ("auto", "tensorflow"):
+            if self.do_fine_tuning:
+                raise ValueError(
+                    f"engine={self.engine!r} runs the feature pass of a "
+                    "frozen module; with do_fine_tuning the module trains "
+                    "in TensorFlow; drop --engine (or use --engine auto) or "
+                    "--do_fine_tuning"
+                )
+            if not self.use_feature_cache:
+                raise ValueError(
+                    f"engine={self.engine!r} runs the feature pass, which "
+                    "a run without cached features does not make "
+                    "(--do_data_augmentation or --cache_features=false); "
+                    "drop --engine or those flags"
+                )
 
     @property
     def frozen_backbone_without_aug(self) -> bool:
@@ -421,6 +362,39 @@ def old_flag_names() -> tuple[str, ...]:
     return tuple(
         f.name for f in dataclasses.fields(RetrainConfig) if f.metadata["old"]
     )
+
+
+def field_help() -> dict[str, str]:
+    """The help of each `RetrainConfig` field: the docstring under it in
+    the source (what IDEs and documentation tools show for the attribute),
+    on one line, else its ``help`` metadata; "" when the source cannot be
+    read (a build without .py files)."""
+    import ast
+    import inspect
+    import textwrap
+
+    helps = {
+        f.name: f.metadata["help"] or ""
+        for f in dataclasses.fields(RetrainConfig)
+    }
+    try:
+        source = textwrap.dedent(inspect.getsource(RetrainConfig))
+    except (OSError, TypeError):
+        return helps
+    cls = ast.parse(source).body[0]
+    if not isinstance(cls, ast.ClassDef):
+        return helps
+    for field, after in zip(cls.body, cls.body[1:], strict=False):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+            and not helps[field.target.id]
+        ):
+            helps[field.target.id] = " ".join(after.value.value.split())
+    return helps
 
 
 # --- where a run reads and writes -----------------------------------------

@@ -40,9 +40,9 @@ from imagehub.retrain._errors import TFLiteMismatchError
 from imagehub.retrain._evaluate import Evaluation
 from imagehub.retrain._features import Data
 from imagehub.retrain._features import images
+from imagehub.retrain._fit import FitResult
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
-from imagehub.retrain._train import FitResult
 from imagehub.spec import SIGNATURE_FLOAT
 from imagehub.spec import write_labels
 
@@ -312,7 +312,7 @@ class TFLiteClassifier:
         self._interpreter = tf.lite.Interpreter(model_content=model_content)
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        self._batch = None
+        self._batch: tuple[int, ...] | None = None
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, np.float32)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from imagehub import outputs
+from imagehub.engines import EngineChoice
 from imagehub.retrain._config import STAGE_FEATURES
 from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import report
@@ -110,15 +111,35 @@ class FeatureCache:
         logger.info("features loaded from %s", self.npy_path)
         return features, positions
 
+    def engine(self) -> str:
+        """The engine that computed the cached features (TensorFlow for
+        caches written before engines were recorded)."""
+        try:
+            with open(self.meta_path, encoding="utf-8") as f:
+                engine = json.load(f).get("engine")
+        except (OSError, ValueError, AttributeError):
+            return "tensorflow"
+        return engine if isinstance(engine, str) else "tensorflow"
+
     def save(
-        self, key: str, features: np.ndarray, positions: np.ndarray
+        self,
+        key: str,
+        features: np.ndarray,
+        positions: np.ndarray,
+        engine: str | None = None,
     ) -> None:
-        """Writes the features atomically (the key file last)."""
+        """Writes the features atomically (the key file last); `engine`,
+        what computed them, is recorded beside them, not in the key."""
         os.makedirs(os.path.dirname(self.npy_path) or ".", exist_ok=True)
         with outputs.atomic_file(self.npy_path, overwrite=True) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, features, allow_pickle=False)
-        meta = {"key": key, "positions": [int(p) for p in positions]}
+        meta: dict[str, Any] = {
+            "key": key,
+            "positions": [int(p) for p in positions],
+        }
+        if engine is not None:
+            meta["engine"] = engine
         with outputs.atomic_file(self.meta_path, overwrite=True) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(meta, f)
@@ -172,16 +193,83 @@ def cached_features(
     cache: FeatureCache | None,
     key: str,
     compute: Callable[[], tuple[np.ndarray, np.ndarray]],
+    computed_by: Callable[[], str | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features from `cache` under `key`, else computed (and cached)."""
+    """Features from `cache` under `key`, else computed (and cached, with
+    the engine `computed_by` names once `compute` ran)."""
     if cache is not None:
         hit = cache.load(key)
         if hit is not None:
             return hit
     features, positions = compute()
     if cache is not None:
-        cache.save(key, features, positions)
+        engine = computed_by() if computed_by is not None else None
+        cache.save(key, features, positions, engine=engine)
     return features, positions
+
+
+class FeatureEngine:
+    """The frozen module's feature pass, run by `--engine`.
+
+    The engine is chosen (`auto`, as `imagehub embed` chooses) or
+    compiled at the first batch, whose decoded images are the parity
+    probes (`imagehub.engines.select_engine`): real images of the job.
+    When TensorFlow runs the pass it is today's traced function, so
+    `auto` choosing TensorFlow costs nothing.
+
+    Args:
+        prepared: The run's prepared inputs (config, module folder).
+        model: The run's models (the frozen backbone, the input size).
+        num_images: Images in the pass (`auto` compiles only for big
+            jobs).
+
+    Attributes:
+        used: What ran the pass and why, once the first batch ran.
+    """
+
+    def __init__(self, prepared: Prepared, model: Model, num_images: int):
+        self._prepared = prepared
+        self._model = model
+        self._num_images = num_images
+        self._run: Callable[[Any], Any] | None = None
+        self.used: EngineChoice | None = None
+
+    def __call__(self, images: Any) -> Any:
+        if self._run is None:
+            self._run, self.used = self._start(images)
+            logger.debug(  # the CLI prints it; `RetrainResult.engine`
+                "feature pass: engine %s (%s)",
+                self.used.engine,
+                self.used.reason,
+            )
+        return self._run(images)
+
+    def _start(self, images: Any) -> tuple[Callable[[Any], Any], EngineChoice]:
+        from imagehub import engines
+
+        config = self._prepared.config
+        tensorflow = _feature_fn(self._model)
+        if config.engine == "tensorflow":
+            return tensorflow, EngineChoice("tensorflow", "--engine tensorflow")
+        if config.do_fine_tuning:
+            # The config refuses other engines with fine-tuning: `auto`.
+            return tensorflow, EngineChoice(
+                "tensorflow",
+                "auto: --do_fine_tuning trains the module in TensorFlow; "
+                "the other engines run a frozen module only",
+            )
+        compiled, choice = engines.select_engine(
+            self._prepared.module_dir,
+            config.engine,
+            image_size=self._model.image_size,
+            batch_size=config.batch_size,
+            probe_images=np.asarray(images, np.float32),
+            reference=self._model.backbone.resolved_object,
+            num_images=self._num_images,
+        )
+        if choice.engine == "tensorflow":
+            return tensorflow, choice
+        return compiled, choice
 
 
 # --- the data stage ----------------------------------------------------------
@@ -216,6 +304,9 @@ class Data:
         train_features: Cached features of `train`, or None.
         val_features: Cached features of `val`, or None.
         batches: The datasets `_train.fit` reads.
+        engine: What ran the module over the images before training
+            (the feature pass's engine) and why; None when the module
+            runs only inside training.
     """
 
     train: Any
@@ -224,6 +315,7 @@ class Data:
     train_features: np.ndarray | None
     val_features: np.ndarray | None
     batches: TrainData
+    engine: EngineChoice | None = None
 
 
 def images(prepared: Prepared, model: Model, index, with_paths: bool = False):
@@ -282,6 +374,23 @@ def _features_of(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(features, positions)`` of `index`'s images that decode, in
     the order of `index`, from the feature cache when it is current."""
+    features, positions, _ = feature_pass(prepared, model, index, progress)
+    return features, positions
+
+
+def feature_pass(
+    prepared: Prepared, model: Model, index, progress: ProgressFn | None
+) -> tuple[np.ndarray, np.ndarray, EngineChoice]:
+    """`_features_of`, and what computed the features and why.
+
+    The cache key leaves the engine out on purpose: every engine other
+    than TensorFlow passed parity (1e-4 relative) on this module before
+    it ran, and only float32 engines run here, so features from any
+    engine stand for TensorFlow's within that tolerance. With the engine
+    in the key, `auto` changing its choice (or `imagehub compare`, which
+    fills the same cache) would recompute the same features. What
+    computed them is recorded beside them and reported.
+    """
     key = cache_key(
         prepared.module_dir,
         model.image_size,
@@ -295,18 +404,29 @@ def _features_of(
         if prepared.checkpoint_dir
         else None
     )
+    runner = FeatureEngine(prepared, model, len(index))
     features, positions = cached_features(
         cache,
         key,
         lambda: compute_features(
-            _feature_fn(model),
+            runner,
             images(prepared, model, index, with_paths=True),
             index.paths,
             progress,
         ),
+        computed_by=lambda: runner.used.engine if runner.used else None,
     )
+    used = runner.used
+    if used is None:  # read from the cache: no engine ran
+        engine = cache.engine() if cache is not None else "tensorflow"
+        where = cache.npy_path if cache is not None else ""
+        used = EngineChoice(
+            engine,
+            f"features read from the feature cache {where}, "
+            f"computed by {engine} earlier",
+        )
     order = np.argsort(positions, kind="stable")
-    return features[order], positions[order]
+    return features[order], positions[order], used
 
 
 def _undecodable(bad_index) -> list[tuple[str, str]]:
@@ -325,13 +445,20 @@ def _undecodable(bad_index) -> list[tuple[str, str]]:
 
 def _cache_all_features(
     prepared: Prepared, model: Model, progress: ProgressFn | None
-) -> tuple[Any, Any, tuple[tuple[str, str], ...], np.ndarray, np.ndarray]:
+) -> tuple[
+    Any,
+    Any,
+    tuple[tuple[str, str], ...],
+    np.ndarray,
+    np.ndarray,
+    EngineChoice,
+]:
     """Features of the training and validation images, in one pass (one
     pipeline, one trace); images that fail to decode drop out of the
     training and validation parts and into the skipped.
 
     Returns:
-        ``(train, val, skipped, train_features, val_features)``.
+        ``(train, val, skipped, train_features, val_features, engine)``.
     """
     from imagehub import data
 
@@ -350,7 +477,7 @@ def _cache_all_features(
             else list(train.plain_jpeg) + list(val.plain_jpeg)
         ),
     )
-    features, positions = _features_of(prepared, model, both, progress)
+    features, positions, engine = feature_pass(prepared, model, both, progress)
     in_train = positions < n
     kept_train, kept_val = positions[in_train], positions[~in_train] - n
     missing = sorted(set(range(len(both))) - set(positions.tolist()))
@@ -362,7 +489,14 @@ def _cache_all_features(
     if len(kept_val) < len(val):
         val = val.subset(kept_val)
     check_classes(train, prepared.image_dir)
-    return train, val, skipped, features[in_train], features[~in_train]
+    return (
+        train,
+        val,
+        skipped,
+        features[in_train],
+        features[~in_train],
+        engine,
+    )
 
 
 def load_data(
@@ -378,9 +512,10 @@ def load_data(
     k = len(prepared.class_names)
     train, val, skipped = prepared.train, prepared.val, prepared.skipped
     train_features = val_features = None
+    engine = None
     if model.cached or config.warm_starts:
-        train, val, skipped, train_features, val_features = _cache_all_features(
-            prepared, model, progress
+        (train, val, skipped, train_features, val_features, engine) = (
+            _cache_all_features(prepared, model, progress)
         )
     labels = np.asarray(train.labels, np.int64)
     weights = None
@@ -439,4 +574,5 @@ def load_data(
             epoch_dataset=epoch_dataset,
             val_dataset=val_ds,
         ),
+        engine=engine,
     )

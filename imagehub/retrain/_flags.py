@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from imagehub.retrain._config import RetrainConfig
+from imagehub.retrain._config import field_help
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
@@ -48,12 +49,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     """Adds one flag per `RetrainConfig` field (defaults from it)."""
     old = parser.add_argument_group("make_image_classifier flags")
     new = parser.add_argument_group("imagehub additions")
+    helps = field_help()
     for f in dataclasses.fields(RetrainConfig):
         group = old if f.metadata["old"] else new
         kind = _base_type(f.type)
         aliases = [a for a, target in ALIASES.items() if target == f.name]
         names = [f"--{f.name}"] + [f"--{a}" for a in aliases]
-        help_text = f.metadata["help"]
+        help_text = helps[f.name]
         # Some help texts say what the default means (None stands for
         # "decided at run time"); do not print a second, bare default.
         explained = "(default:" in help_text

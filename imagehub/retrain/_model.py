@@ -20,7 +20,7 @@ from imagehub.retrain._config import RANDAUGMENT_MAGNITUDE
 from imagehub.retrain._config import RANDAUGMENT_OPS
 from imagehub.retrain._config import RetrainConfig
 from imagehub.retrain._prepare import Prepared
-from imagehub.retrain._prepare import resolve_image_size
+from imagehub.retrain._prepare import module_image_size
 
 HEAD_NAME = "head"
 FINE_TUNING_BN_MOMENTUM = 0.997
@@ -69,7 +69,6 @@ def build(prepared: Prepared) -> Model:
 
 
 def _build(prepared: Prepared) -> Model:
-    from imagehub import hub
     from imagehub.keras import KerasLayer
 
     config = prepared.config
@@ -89,16 +88,7 @@ def _build(prepared: Prepared) -> Model:
     )
     # The layer's loaded object: its traces tell a card-less module's input
     # size without loading the SavedModel a second time.
-    facts = hub.facts_from(
-        backbone.resolved_object,
-        prepared.card,
-        handle=config.tfhub_module,
-        path=prepared.module_dir,
-        resize=config.resize,
-    )
-    image_size = resolve_image_size(
-        facts, config.image_size, config.tfhub_module
-    )
+    image_size = module_image_size(prepared, backbone.resolved_object)
     shape = backbone.compute_output_shape((None, *image_size, 3))
     num_features = int(shape[-1])
     head = build_head(

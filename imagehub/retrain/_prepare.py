@@ -128,25 +128,27 @@ def prepare(config: RetrainConfig, progress: ProgressFn | None) -> Prepared:
 def resolve_module(config: RetrainConfig) -> tuple[str, ModelCard | None]:
     """The --tfhub_module's local folder and its model card.
 
+    Its task comes from `imagehub.hub.resolve_facts` (the card; the
+    module is not loaded here, `build` loads it once).
+
     Raises:
         FlagValueError: It does not resolve or is not a feature vector.
     """
     from imagehub import hub
     from imagehub.hub import HubError
-    from imagehub.spec import read_card
 
     try:
         module_dir = hub.resolve(config.tfhub_module)
     except HubError as e:
         raise FlagValueError(f"--tfhub_module: {e}") from e
-    card = read_card(module_dir)
-    if card is not None and card.task != TASK_FEATURE_VECTOR:
+    facts = hub.resolve_facts(module_dir, load=False)
+    if facts.task not in (None, TASK_FEATURE_VECTOR):
         raise FlagValueError(
-            f"--tfhub_module {config.tfhub_module!r} is a {card.task} "
+            f"--tfhub_module {config.tfhub_module!r} is a {facts.task} "
             "model; retraining needs an image feature vector model (export "
             "one with `imagehub export`)"
         )
-    return module_dir, card
+    return module_dir, facts.card
 
 
 def split_images(images: Any, validation_split: float, seed: int):
@@ -224,15 +226,9 @@ def scan(config: RetrainConfig, progress: ProgressFn | None, validate: bool):
 
     image_dir = resolved_image_dir(config)
     try:
-        index = data.scan(image_dir)
-    except FileNotFoundError as e:
+        index = data.scan_classes(image_dir)
+    except (FileNotFoundError, ValueError) as e:
         raise FlagValueError(f"--image_dir: {e}") from e
-    if not index.labelled or len(index.class_names) < 2:
-        raise FlagValueError(
-            f"--image_dir {image_dir!r} must hold one subfolder of images "
-            f"per class, and at least two classes; found "
-            f"{len(index.class_names)} class folders"
-        )
     # Files that are not images (a LICENSE.txt, .DS_Store) are noted;
     # images that do not decode are warned about.
     for path, reason in index.skipped:
@@ -256,6 +252,25 @@ def warn_left_out(path: str, reason: str) -> None:
 
 
 # --- the module's input size -------------------------------------------------
+
+
+def module_image_size(prepared: Prepared, loaded: Any) -> tuple[int, int]:
+    """The input size to train at (`resolve_image_size`), from the
+    module's card, else the traces of its `loaded` object.
+
+    Raises:
+        ImageSizeError: --image_size does not fit, or no size is known.
+    """
+    from imagehub import hub
+
+    config = prepared.config
+    facts = hub.facts_from(
+        loaded,
+        prepared.card,
+        handle=config.tfhub_module,
+        path=prepared.module_dir,
+    )
+    return resolve_image_size(facts, config.image_size, config.tfhub_module)
 
 
 def resolve_image_size(

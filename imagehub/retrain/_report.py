@@ -17,12 +17,12 @@ from imagehub.retrain._config import image_dir
 from imagehub.retrain._config import quantization_label
 from imagehub.retrain._evaluate import Evaluation
 from imagehub.retrain._features import Data
+from imagehub.retrain._fit import FitResult
 from imagehub.retrain._model import Model
 from imagehub.retrain._prepare import Prepared
 from imagehub.retrain._thumbnails import THUMB_SIZE
 from imagehub.retrain._thumbnails import thumbnail_figures
 from imagehub.retrain._thumbnails import write_thumbnails
-from imagehub.retrain._train import FitResult
 
 if TYPE_CHECKING:
     from imagehub.retrain._export import TFLiteCheck

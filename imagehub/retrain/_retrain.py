@@ -60,6 +60,9 @@ class RetrainResult:
         epochs_run: Number of epochs trained.
         recipe: What imagehub's recipe chose, in one line, or None for
             the old tool's training.
+        engine: What ran the module's feature pass (`--engine`), or
+            None when the module runs only inside training.
+        engine_reason: Why that engine, in one line.
     """
 
     model: Any
@@ -80,6 +83,8 @@ class RetrainResult:
     val_count: int = 0
     epochs_run: int = 0
     recipe: str | None = None
+    engine: str | None = None
+    engine_reason: str = ""
 
 
 def make_image_classifier(
@@ -170,6 +175,8 @@ def _make_image_classifier(
         val_count=evaluation.metrics.count,
         epochs_run=fit.epochs_run,
         recipe=None if fit.recipe is None else fit.recipe.describe(),
+        engine=data.engine.engine if data.engine else None,
+        engine_reason=data.engine.reason if data.engine else "",
     )
 
 

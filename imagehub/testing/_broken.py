@@ -68,72 +68,49 @@ class _Flaws:
     card: tuple[tuple[str, Any], ...] = ()
 
 
-# kind -> (flaws, rule IDs that must FAIL; empty = the scan refuses it).
-_KINDS: dict[str, tuple[_Flaws, frozenset[str]]] = {
-    "softmax_output": (
-        _Flaws(task=TASK_CLASSIFICATION, softmax=True),
-        frozenset({"C3"}),
-    ),
-    "dropout_on_output": (_Flaws(output_dropout=True), frozenset({"F3"})),
-    "fixed_batch": (_Flaws(batch=2), frozenset({"R8"})),
-    "nchw": (_Flaws(nchw=True), frozenset({"I5"})),
-    "no_training_trace": (_Flaws(trace_training=(False,)), frozenset({"R3"})),
-    "loss_takes_argument": (_Flaws(loss_takes_arg=True), frozenset({"R7"})),
-    "trainable_not_in_variables": (
-        _Flaws(stray_trainable=True),
-        frozenset({"R6"}),
-    ),
-    "features_change_with_size": (_Flaws(flatten=True), frozenset({"F2"})),
-    "integer_output": (_Flaws(int_output=True), frozenset({"F1"})),
+# kind -> (the rule ID `imagehub.check` must FAIL for it, or None when the
+# scan must refuse it; its one flaw).
+_KINDS: dict[str, tuple[str | None, _Flaws]] = {
+    "softmax_output": ("C3", _Flaws(task=TASK_CLASSIFICATION, softmax=True)),
+    "dropout_on_output": ("F3", _Flaws(output_dropout=True)),
+    "fixed_batch": ("R8", _Flaws(batch=2)),
+    "nchw": ("I5", _Flaws(nchw=True)),
+    "no_training_trace": ("R3", _Flaws(trace_training=(False,))),
+    "loss_takes_argument": ("R7", _Flaws(loss_takes_arg=True)),
+    "trainable_not_in_variables": ("R6", _Flaws(stray_trainable=True)),
+    "features_change_with_size": ("F2", _Flaws(flatten=True)),
+    "integer_output": ("F1", _Flaws(int_output=True)),
     "classes_change_with_size": (
+        "C2",
         _Flaws(task=TASK_CLASSIFICATION, flatten=True),
-        frozenset({"C2"}),
     ),
-    "integer_logits": (
-        _Flaws(task=TASK_CLASSIFICATION, int_output=True),
-        frozenset({"C1"}),
-    ),
-    "two_positional_inputs": (
-        _Flaws(second_input=True),
-        frozenset({"R2"}),
-    ),
-    "variable_not_listed": (
-        _Flaws(unlisted_variable=True),
-        frozenset({"R5"}),
-    ),
-    "uint8_input_trace": (
-        _Flaws(extra_input_dtype="uint8"),
-        frozenset({"I1"}),
-    ),
-    "hparam_not_a_tensor": (
-        _Flaws(hparam_as_tensor=False),
-        frozenset({"R4"}),
-    ),
-    "card_min_size_too_small": (
-        _Flaws(valid_padding=True),
-        frozenset({"I4"}),
-    ),
+    "integer_logits": ("C1", _Flaws(task=TASK_CLASSIFICATION, int_output=True)),
+    "two_positional_inputs": ("R2", _Flaws(second_input=True)),
+    "variable_not_listed": ("R5", _Flaws(unlisted_variable=True)),
+    "uint8_input_trace": ("I1", _Flaws(extra_input_dtype="uint8")),
+    "hparam_not_a_tensor": ("R4", _Flaws(hparam_as_tensor=False)),
+    "card_min_size_too_small": ("I4", _Flaws(valid_padding=True)),
     "card_input_range_255": (
+        "I2",
         _Flaws(card=(("input_range", (0.0, 255.0)),)),
-        frozenset({"I2"}),
     ),
     "card_wrong_num_outputs": (
+        "M1",
         _Flaws(card=(("num_outputs", NUM_FEATURES + 1),)),
-        frozenset({"M1"}),
     ),
     "card_lists_missing_signature": (
+        "M2",
         _Flaws(card=(("signatures", (SIGNATURE_FLOAT, SIGNATURE_BYTES)),)),
-        frozenset({"M2"}),
     ),
-    "read_file_nested_function": (_Flaws(read_file="function"), frozenset()),
-    "read_file_dataset_map": (_Flaws(read_file="dataset"), frozenset()),
-    "read_file_serialized_graph": (
-        _Flaws(read_file="serialized"),
-        frozenset(),
-    ),
-    "save_outside_saver": (_Flaws(read_file="save"), frozenset()),
+    "read_file_nested_function": (None, _Flaws(read_file="function")),
+    "read_file_dataset_map": (None, _Flaws(read_file="dataset")),
+    "read_file_serialized_graph": (None, _Flaws(read_file="serialized")),
+    "save_outside_saver": (None, _Flaws(read_file="save")),
 }
-BROKEN_KINDS: dict[str, frozenset[str]] = {k: v[1] for k, v in _KINDS.items()}
+BROKEN_KINDS: dict[str, frozenset[str]] = {
+    kind: frozenset() if rule is None else frozenset({rule})
+    for kind, (rule, _) in _KINDS.items()
+}
 # The path the ReadFile models would read (they are never run).
 SECRET_PATH = "/etc/imagehub-check-secret"
 
@@ -382,7 +359,7 @@ def write_broken_model(path: str | os.PathLike[str], kind: str) -> str:
         raise ValueError(
             f"Unknown kind {kind!r}; expected one of {sorted(_KINDS)}"
         )
-    flaws = _KINDS[kind][0]
+    flaws = _KINDS[kind][1]
     net = _net(flaws)
     if flaws.flatten:
         num_outputs = SIZE * SIZE * NUM_FEATURES

@@ -24,14 +24,11 @@ def run_cli(
     cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs `python -m imagehub ARGS` on this checkout; captures output."""
-    full_env = cli_env()
-    full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    full_env.update(env or {})
     return subprocess.run(
         cli_command(*args),
         capture_output=True,
         text=True,
-        env=full_env,
+        env=cli_env(env),
         timeout=timeout,
         cwd=cwd,
     )
@@ -42,12 +39,28 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "imagehub", *args]
 
 
-def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with this checkout first on PYTHONPATH,
-    updated with `env`."""
+def cli_env(
+    env: dict[str, str] | None = None, *, terminal: bool = False
+) -> dict[str, str]:
+    """The environment the CLI runs in under test: this process's, with
+    this checkout first on PYTHONPATH, updated with `env` last.
+
+    Args:
+        env: Variables to set.
+        terminal: As a user's shell at a terminal has it (TERM set, the
+            size from the terminal, TensorFlow's logging at its defaults);
+            else TensorFlow's C++ logging is quiet unless the environment
+            sets it, so that captured stderr holds what imagehub says.
+    """
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = os.pathsep.join(
         [_PACKAGE_PARENT, full_env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
+    if terminal:
+        for name in ("COLUMNS", "LINES", "TF_CPP_MIN_LOG_LEVEL"):
+            full_env.pop(name, None)
+        full_env["TERM"] = "xterm-256color"
+    else:
+        full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     full_env.update(env or {})
     return full_env

@@ -54,12 +54,6 @@ def run_cli_in_pty(
     import struct
     import termios
 
-    full_env = cli_env({"TERM": "xterm-256color"})
-    # As a user's shell has it: the size comes from the terminal, and
-    # TensorFlow's logging is at its defaults.
-    for name in ("COLUMNS", "LINES", "TF_CPP_MIN_LOG_LEVEL"):
-        full_env.pop(name, None)
-    full_env.update(env or {})
     master, slave = os.openpty()
     size = struct.pack("HHHH", lines, columns, 0, 0)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
@@ -69,7 +63,7 @@ def run_cli_in_pty(
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=full_env,
+            env=cli_env(env, terminal=True),
             start_new_session=True,
         )
     finally:

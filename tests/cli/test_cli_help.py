@@ -65,6 +65,57 @@ def test_help_states_each_default_once_when_the_text_explains_it():
     assert not twice, "default given twice:\n" + "\n".join(twice)
 
 
+def _flag(command, flag):
+    """What a user sees of `imagehub COMMAND FLAG`, or None without it."""
+    parser = dict(_command_parsers())[f"imagehub {command}"]
+    for action in _options(parser):
+        if flag in action.option_strings:
+            return (
+                action.default,
+                action.type,
+                action.choices,
+                action.metavar,
+                action.required,
+                action.help,
+            )
+    return None
+
+
+@pytest.mark.parametrize(
+    "flag, commands",
+    [
+        ("--model", ("classify", "embed", "evaluate")),
+        ("--batch_size", ("classify", "embed", "evaluate")),
+        ("--image_size", ("classify", "embed", "evaluate")),
+        ("--resize", ("classify", "embed", "evaluate")),
+        ("--labels", ("classify", "evaluate")),
+        ("--engine", ("classify", "embed")),
+        ("--no_progress", ("classify", "embed")),
+        ("--overwrite", ("embed", "compare", "demo", "export")),
+    ],
+)
+def test_shared_flag_reads_alike_when_several_commands_take_it(flag, commands):
+    seen = {command: _flag(command, flag) for command in commands}
+    assert None not in seen.values(), f"{flag} missing from some of {seen}"
+    if flag == "--overwrite":  # each names what it replaces
+        seen = {
+            c: (*s[:-1], s[-1].split(" if it exists")[1])
+            for c, s in seen.items()
+        }
+    assert len(set(map(repr, seen.values()))) == 1, (
+        f"{flag} differs between commands: {seen}"
+    )
+
+
+def test_description_keeps_its_line_breaks_when_it_shows_an_example():
+    parser = dict(_command_parsers())["imagehub lock"]
+    lines = parser.format_help().splitlines()
+    assert "  imagehub lock \\" in lines, (
+        "the example of `imagehub lock --help` is not on lines of its own:\n"
+        + "\n".join(lines)
+    )
+
+
 def test_unknown_flag_error_names_the_command_when_misspelled(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "--model", "m", "--topk", "3", "photo.jpg"])

@@ -191,3 +191,22 @@ def test_retrain_outputs_when_written_get_umask_modes_and_clear_litter(
                     os.stat(path).st_mode & 0o777
                 )
     assert not wrong, f"outputs not readable by others: {wrong}"
+
+
+def test_lock_out_replaces_the_old_file_whole_when_given(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("IMAGEHUB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("IMAGEHUB_LOCKFILE", "")
+    out = tmp_path / "locks" / "imagehub.lock"
+    out.parent.mkdir()
+    out.write_text("an older lock file\n")
+    code = main(["lock", testing.TFHUB_CLASSIFIER_DIR, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    (model,) = json.loads(out.read_text())["models"]
+    assert model["handle"] == testing.TFHUB_CLASSIFIER_DIR, model
+    assert len(model["sha256"]) == 64, f"no content digest in {model}"
+    assert os.listdir(out.parent) == ["imagehub.lock"], (
+        "a temporary file was left beside the lock file"
+    )
+    assert capsys.readouterr().out == "", "the lock file went to --out only"

@@ -6,6 +6,7 @@ import json
 import shlex
 
 import numpy as np
+import pytest
 
 from imagehub import compare
 from imagehub import retrain
@@ -80,6 +81,7 @@ def test_classifier_is_refused_with_a_message_when_compared(ranked, workdir):
     refused = _score(result, workdir.classifier)
     assert not refused.ok
     assert "classification model" in refused.error
+    assert "outputs 3 class logits" in refused.error, refused.error
     assert "--task feature_vector" in refused.error
 
 
@@ -163,3 +165,14 @@ def test_undecodable_image_drops_out_for_every_model_when_present(ranked):
     for s in result.scores:
         if s.ok:
             assert len(s.probe.predictions) == 60
+
+
+def test_compare_names_image_dir_when_it_has_one_class(tmp_path):
+    from imagehub import testing
+
+    testing.write_image_folder(tmp_path / "one", num_classes=1, per_class=2)
+    with pytest.raises(compare.CompareError) as caught:
+        compare.compare(tmp_path / "one", ["never_loaded_model"])
+    message = str(caught.value)
+    assert message.startswith("--image_dir: "), message
+    assert "found 1 class folders" in message, message

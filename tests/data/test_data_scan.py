@@ -180,3 +180,35 @@ def test_scan_reads_vendored_flowers_when_real_photos():
     assert len(index) == 150, len(index)
     assert [os.path.basename(p) for p, _ in index.skipped] == ["LICENSE.txt"]
     assert np.bincount(index.labels).tolist() == [30] * 5
+
+
+def test_scan_classes_reads_class_folders_when_two_or_more(write):
+    write("a/1.jpg", JPEG)
+    root = os.path.dirname(os.path.dirname(write("b/2.png", PNG)))
+    index = data.scan_classes(root)
+    assert index.class_names == ["a", "b"] and index.labels == [0, 1], (
+        f"expected classes a, b labelled 0, 1; got {index}"
+    )
+
+
+@pytest.mark.parametrize(
+    "files,found",
+    [(["only/1.jpg"], 1), (["1.jpg", "2.jpg"], 0)],
+    ids=["one_class_folder", "no_class_folders"],
+)
+def test_scan_classes_names_folder_count_when_fewer_than_two(
+    write, tmp_path, files, found
+):
+    for name in files:
+        write(name, JPEG)
+    with pytest.raises(ValueError) as caught:
+        data.scan_classes(tmp_path)
+    message = str(caught.value)
+    assert repr(str(tmp_path)) in message, message
+    assert "one subfolder of images per class" in message, message
+    assert f"found {found} class folders" in message, message
+
+
+def test_scan_classes_raises_file_not_found_when_folder_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.scan_classes(tmp_path / "missing")

@@ -118,7 +118,7 @@ def test_beam_direct_runner_uses_the_engine(
     pytest.importorskip("apache_beam")
     folder, _ = tiny_images
     out = str(tmp_path / "beam.parquet")
-    with caplog.at_level(logging.INFO, logger="imagehub"):
+    with caplog.at_level(logging.DEBUG, logger="imagehub"):
         summary = imagehub.embed(
             tiny_model, folder, out, runner="beam", engine="openvino"
         )
@@ -140,7 +140,10 @@ def test_embed_refuses_an_engine_for_a_loaded_object(tiny_model, tmp_path):
         imagehub.embed(obj, [], engine="litert")
 
 
-def test_cli_embed_engine_prints_the_engine(tiny_model, tiny_images, tmp_path):
+@pytest.mark.parametrize("engine", FLOAT_ENGINES)
+def test_cli_embed_engine_prints_the_engine_and_no_info_lines(
+    tiny_model, tiny_images, tmp_path, engine
+):
     folder, _ = tiny_images
     out = str(tmp_path / "cli.parquet")
     result = testing.run_cli(
@@ -152,9 +155,15 @@ def test_cli_embed_engine_prints_the_engine(tiny_model, tiny_images, tmp_path):
         "--output",
         out,
         "--engine",
-        "openvino",
+        engine,
         "--no_progress",
         env={"IMAGEHUB_CACHE_DIR": os.environ["IMAGEHUB_CACHE_DIR"]},
     )
     assert result.returncode == 0, result.stderr
-    assert "engine: openvino (--engine openvino" in result.stdout, result.stdout
+    assert f"engine: {engine} (--engine {engine}" in result.stdout, (
+        result.stdout
+    )
+    # The engine line above is the user's; the engines' own records and
+    # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" are not.
+    info = [line for line in result.stderr.splitlines() if "INFO" in line]
+    assert not info, f"INFO lines on stderr without -v: {info}"

@@ -65,9 +65,9 @@ def test_cache_reuses_a_compiled_model(tmp_path, caplog):
     artifact = os.path.join(first.path, "model.tflite")
     stamp = os.stat(artifact).st_mtime_ns
     # Only the second call's records: an earlier test may have left the
-    # imagehub loggers at INFO, so the first compilation's are kept too.
+    # imagehub loggers at DEBUG, so the first compilation's are kept too.
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="imagehub.engines"):
+    with caplog.at_level(logging.DEBUG, logger="imagehub.engines"):
         second = engines.compile_model(model, "litert")
     assert second.from_cache, "the second run reads the cache"
     assert second.path == first.path
@@ -129,3 +129,21 @@ def test_auto_runs_tensorflow_for_a_small_job(tmp_path):
     digest = engines.content_hash(model)
     model_root = os.path.join(engines.engines_root(), digest[:32])
     assert not os.path.exists(model_root), "nothing compiled for a small job"
+
+
+def test_cache_clear_deletes_the_compiled_models(tmp_path, monkeypatch):
+    from imagehub import hub
+
+    monkeypatch.setenv("IMAGEHUB_CACHE_DIR", str(tmp_path / "cache"))
+    model = testing.write_tiny_model(tmp_path / "m", seed=6)
+    compiled = engines.compile_model(model, "litert")
+    assert compiled.path.startswith(hub.compiled_models_dir())
+    done = testing.run_cli("cache", "clear", "--yes")
+    assert done.returncode == 0, done.stderr
+    said = "and the compiled engine models of 1 SavedModel(s) ("
+    assert said in done.stdout, f"the summary should say {said!r}: {done}"
+    assert not os.path.exists(hub.compiled_models_dir()), os.listdir(
+        tmp_path / "cache"
+    )
+    assert engines.load_compiled(model, "litert") is None, "compiled again"
+    assert os.listdir(tmp_path / "cache") == [], "nothing left behind"

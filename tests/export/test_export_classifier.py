@@ -1,11 +1,14 @@
 """Classifiers: logits out (C1, C3), the final activation recorded."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from imagehub.export import export_classifier
+from imagehub.export import export_feature_vector
 from imagehub.spec import read_card
 from imagehub.testing import assert_reusable
 from imagehub.testing import tiny_keras_model
@@ -108,3 +111,26 @@ def test_conformance_checker_passes_classifier(exported):
     report = check(exported)
     failed = [r for r in report.results if r.status == "FAIL"]
     assert report.exit_code == 0, failed or report.error
+
+
+def test_classifier_takes_the_feature_vector_keywords_plus_its_own():
+    def keywords(fn):
+        return {
+            name: (p.kind, p.default, p.annotation)
+            for name, p in inspect.signature(fn).parameters.items()
+            if name not in ("model", "path")
+        }
+
+    classifier = keywords(export_classifier)
+    own = {name: classifier.pop(name) for name in ("labels", "activation")}
+    assert classifier == keywords(export_feature_vector), (
+        "export_classifier and export_feature_vector should take the same "
+        "keyword-only parameters with the same defaults"
+    )
+    assert all(
+        kind is inspect.Parameter.KEYWORD_ONLY
+        for kind, _, _ in classifier.values()
+    )
+    assert [kind for kind, _, _ in own.values()] == [
+        inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ] * 2

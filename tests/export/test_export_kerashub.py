@@ -20,6 +20,7 @@ import dataclasses
 import io
 import os
 import sys
+import urllib.request
 
 import numpy as np
 import pytest
@@ -58,6 +59,22 @@ NO_NETWORK = {
     name: "http://127.0.0.1:9"
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
 } | {"NO_PROXY": "", "no_proxy": ""}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Proxies that refuse every connection, for one test.
+
+    `urllib.request.urlopen` builds its opener, with the proxies of the
+    moment, on its first call and keeps it for the process: it is dropped
+    on both sides so that the test sees these proxies and the tests after
+    it see theirs.
+    """
+    urllib.request.install_opener(None)
+    for name, value in NO_NETWORK.items():
+        monkeypatch.setenv(name, value)
+    yield
+    urllib.request.install_opener(None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,10 +373,8 @@ def test_family_imagehub_cannot_export_is_named_with_the_reason(tmp_path):
     ["kaggle://keras/vit/keras/vit_base_patch16_224_imagenet", "hf://a/b"],
 )
 def test_remote_preset_without_network_gives_the_offline_message(
-    tmp_path, monkeypatch, preset
+    tmp_path, monkeypatch, no_network, preset
 ):
-    for name, value in NO_NETWORK.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
     code, _, stderr = _export_cli(
         "--preset", preset, "--out", str(tmp_path / "m")
@@ -371,11 +386,11 @@ def test_remote_preset_without_network_gives_the_offline_message(
 
 
 def test_built_in_preset_with_imagehub_offline_fails_before_any_download(
-    tmp_path, monkeypatch
+    tmp_path,
+    monkeypatch,
+    no_network,  # a download would fail anyway
 ):
     monkeypatch.setenv("IMAGEHUB_OFFLINE", "1")
-    for name, value in NO_NETWORK.items():  # a download would fail anyway
-        monkeypatch.setenv(name, value)
     code, _, stderr = _export_cli(
         "--preset",
         "vit_base_patch16_224_imagenet",

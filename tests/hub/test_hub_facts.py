@@ -4,6 +4,7 @@ signatures, then the handle's name; one frozen value."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import shutil
 
@@ -49,6 +50,18 @@ def test_facts_read_the_card_without_loading_the_weights(models, tmp_path):
     shutil.rmtree(os.path.join(copy, "variables"))
     facts = hub.resolve_facts(copy)
     assert facts.image_size == (20, 20) and facts.num_outputs == 3
+
+
+def test_facts_without_loading_a_cardless_model_come_from_its_name(
+    models, tmp_path
+):
+    # Without variables it cannot be loaded: load=False must not try.
+    copy = str(tmp_path / "mobilenet_v1_025_128_feature_vector_4")
+    shutil.copytree(models["cardless"], copy)
+    shutil.rmtree(os.path.join(copy, "variables"))
+    facts = hub.resolve_facts(copy, load=False)
+    assert (facts.image_size, facts.size_source) == ((128, 128), "handle")
+    assert facts.card is None and facts.traced_size is None
 
 
 def test_arguments_win_over_the_card(models, tmp_path):
@@ -134,3 +147,16 @@ def test_facts_are_frozen(models):
 def test_bad_arguments_name_the_choices(argument, message):
     with pytest.raises(ValueError, match=message):
         hub.facts_from(None, None, **argument)
+
+
+def test_resolve_facts_takes_the_explicit_values_facts_from_takes():
+    def explicit(fn, located):
+        return {
+            name: (p.kind, p.default, p.annotation)
+            for name, p in inspect.signature(fn).parameters.items()
+            if name not in located
+        }
+
+    assert explicit(hub.resolve_facts, ("model", "obj", "load")) == explicit(
+        hub.facts_from, ("obj", "card", "handle", "path")
+    ), "resolve_facts should pass every explicit value on to facts_from"

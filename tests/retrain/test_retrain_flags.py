@@ -226,3 +226,32 @@ def test_cli_exits_2_naming_the_flag_when_its_path_is_missing(
     assert f"imagehub retrain: error: --{bad}" in err, err
     assert "Traceback" not in err, err
     assert not (tmp_path / "out").exists(), "nothing may be exported"
+
+
+def test_image_dir_with_one_class_is_a_flag_error_when_retraining(tmp_path):
+    from imagehub import testing
+    from imagehub.retrain import FlagValueError
+    from imagehub.retrain import make_image_classifier
+
+    testing.write_image_folder(tmp_path / "one", num_classes=1, per_class=2)
+    with pytest.raises(FlagValueError) as caught:
+        make_image_classifier(image_dir=str(tmp_path / "one"))
+    message = str(caught.value)
+    assert message.startswith("--image_dir: "), message
+    assert "at least 2 classes; found 1 class folders" in message, message
+
+
+def test_every_field_has_help_when_flags_are_built():
+    from imagehub.retrain._config import field_help
+
+    helps = field_help()
+    names = [f.name for f in dataclasses.fields(RetrainConfig)]
+    assert list(helps) == names, "one help text per field, in field order"
+    missing = [name for name, text in helps.items() if not text.strip()]
+    assert not missing, (
+        f"fields without a docstring (their flag's help): {missing}"
+    )
+    assert helps["batch_size"] == (
+        "Number of images in each training step's batch."
+    ), helps["batch_size"]
+    assert "2 random operations" in helps["augmentation"], helps["augmentation"]

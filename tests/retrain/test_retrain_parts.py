@@ -11,9 +11,9 @@ from imagehub.retrain import ImageSizeError
 from imagehub.retrain import RetrainConfig
 from imagehub.retrain import _evaluate
 from imagehub.retrain import _features
+from imagehub.retrain import _fit
 from imagehub.retrain import _model
 from imagehub.retrain import _report
-from imagehub.retrain import _train
 from imagehub.retrain._checkpoint import Checkpointer
 from imagehub.retrain._checkpoint import CheckpointMismatchError
 from imagehub.retrain._prepare import resolve_image_size
@@ -267,10 +267,10 @@ def test_class_weights_balance_classes_when_auto():
 
 
 def test_epoch_order_is_seeded_and_differs_by_epoch():
-    a = _train.epoch_order(3, 0, 50)
-    np.testing.assert_array_equal(a, _train.epoch_order(3, 0, 50))
+    a = _fit.epoch_order(3, 0, 50)
+    np.testing.assert_array_equal(a, _fit.epoch_order(3, 0, 50))
     assert sorted(a.tolist()) == list(range(50))
-    assert not np.array_equal(a, _train.epoch_order(3, 1, 50))
+    assert not np.array_equal(a, _fit.epoch_order(3, 1, 50))
 
 
 def _head_data(flip_validation: bool):
@@ -305,7 +305,7 @@ def test_early_stopping_keeps_best_epoch_when_validation_worsens(tmp_path):
         if event.stage == "epoch_end" and event.epoch == 1:
             saved.extend(np.array(v) for v in head.variables)
 
-    outcome = _train.fit(
+    outcome = _fit.fit(
         head,
         _head_data(flip_validation=True),
         config,
@@ -391,8 +391,8 @@ def test_summaries_are_written_when_tensorboard_is_not_installed(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['tensorboard'] = None  # as if not installed\n"
-        "from imagehub.retrain import _train\n"
-        f"_train.write_summaries({str(tmp_path)!r}, 1, "
+        "from imagehub.retrain import _summaries\n"
+        f"_summaries.write_summaries({str(tmp_path)!r}, 1, "
         "{'loss': 0.5, 'val_loss': 0.7}, 0.01)\n"
     )
     done = subprocess.run(

@@ -47,15 +47,17 @@ def add_parser(subparsers: Subparsers) -> None:
         "--precision",
         choices=PRECISIONS,
         default=PRECISIONS[0],
-        help="int8: LiteRT's post-training quantized model (needs "
-        "--calibration_images); its agreement with the float model is "
-        "measured on the job's first images, printed and enforced "
+        help="int8: LiteRT's post-training quantized model; its agreement "
+        "with the float model is measured on the job's first images, "
+        "printed, written to OUT.config.json and enforced "
         "(default: %(default)s)",
     )
     p.add_argument(
         "--calibration_images",
         metavar="DIR|GLOB|LIST_FILE",
-        help="--precision int8: images to calibrate the quantization on",
+        help="--precision int8: images to calibrate the quantization on "
+        "(default: a seeded sample of up to 100 of the job's own images, "
+        "none of those its agreement is measured on)",
     )
     p.add_argument(
         "--min_agreement",

@@ -24,6 +24,7 @@ import numpy as np
 
 from imagehub.data._decode import DEFAULT_MAX_PIXELS
 from imagehub.data._decode import INV_255
+from imagehub.data._decode import DecodeTarget
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_bytes
@@ -90,6 +91,7 @@ def decode_batch(
             f"plain_sizes has {len(plain_sizes)} entries for {n} files"
         )
     names = names if names is not None else ["<bytes>"] * n
+    fit = DecodeTarget(size, resize, max_pixels)
     images = np.empty((n, *size, 3), np.float32)
     failed: dict[int, str] = {}
     groups: dict[int, list[int]] = {}
@@ -100,7 +102,7 @@ def decode_batch(
             else found
         )
         if header is None:
-            reason = _decode_one(data, names[i], size, resize, max_pixels)
+            reason = _decode_one(data, names[i], fit)
             if isinstance(reason, str):
                 failed[i] = reason
             else:
@@ -114,7 +116,7 @@ def decode_batch(
             images[members] = decoded.numpy()
         except Exception:  # noqa: BLE001 - find the bad file(s) one by one
             for i in members:
-                one = _decode_one(datas[i], names[i], size, resize, max_pixels)
+                one = _decode_one(datas[i], names[i], fit)
                 if isinstance(one, str):
                     failed[i] = one
                 else:
@@ -127,16 +129,10 @@ def decode_batch(
     )
 
 
-def _decode_one(
-    data: bytes,
-    name: str,
-    size: tuple[int, int],
-    resize: str,
-    max_pixels: int,
-) -> np.ndarray | str:
+def _decode_one(data: bytes, name: str, fit: DecodeTarget) -> np.ndarray | str:
     """One file by `decode_bytes`: its image, or the reason it failed."""
     try:
-        return decode_bytes(bytes(data), name, size, resize, max_pixels)
+        return decode_bytes(bytes(data), name, fit)
     except ImageError as e:
         return e.reason
     except Exception as e:  # noqa: BLE001 - one bad file never stops a batch

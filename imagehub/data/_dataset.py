@@ -13,6 +13,7 @@ import numpy as np
 
 from imagehub.data._decode import INV_255
 from imagehub.data._decode import RAW_TO_255
+from imagehub.data._decode import DecodeTarget
 from imagehub.data._decode import ImageSize
 from imagehub.data._decode import check_resize
 from imagehub.data._decode import decode_pillow
@@ -150,10 +151,12 @@ def dataset(
     has_pillow = 0 in used
     branch_of = np.asarray([used.index(r) for r in routes], dtype=np.int32)
 
+    fit = DecodeTarget(size, resize, max_pixels)
+
     def load_pillow(data: bytes, path: bytes) -> tuple[np.ndarray, np.bool_]:
         name = path.decode("utf-8", "surrogateescape")
         try:
-            raw = decode_pillow(data, name, size, resize, max_pixels)
+            raw = decode_pillow(data, name, fit)
             return raw, np.bool_(True)
         except ImageError as e:
             logger.warning("skipping an image that does not decode: %s", e)
@@ -216,9 +219,11 @@ def dataset(
     ds = ds.batch(int(batch_size))
     # `finalize` of load_image, on whole batches: 0-255 floats to [0, 1].
     ds = ds.map(
-        lambda images, targets: (
-            tf.minimum(images, 255.0) * INV_255,
-            targets,
+        _as_graph(
+            lambda images, targets: (
+                tf.minimum(images, 255.0) * INV_255,
+                targets,
+            )
         )
     )
     return ds.prefetch(PREFETCH_BATCHES).with_options(dataset_options())
@@ -228,15 +233,31 @@ def _decode_map(
     ds: Any, load: Callable[..., Any], has_pillow: bool, tf: Any
 ) -> Any:
     ds = ds.map(
-        load, num_parallel_calls=decode_parallelism(), deterministic=True
+        _as_graph(load),
+        num_parallel_calls=decode_parallelism(),
+        deterministic=True,
     )
     # The fast path's decoder raises on a corrupt JPEG (the Pillow path
     # flags it instead); either way the file is dropped, never the epoch.
     ds = ds.ignore_errors(log_warning=True)
     if not has_pillow:
         return ds
-    ds = ds.filter(lambda image, target, ok: ok)
-    return ds.map(lambda image, target, ok: (image, target))
+    ds = ds.filter(_as_graph(lambda image, target, ok: ok))
+    return ds.map(_as_graph(lambda image, target, ok: (image, target)))
+
+
+def _as_graph(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` traced as written, without AutoGraph's conversion.
+
+    The pipeline's functions branch on Python values only (tensor-valued
+    choices go through `tf.switch_case`), so AutoGraph has nothing to
+    convert, yet rewriting their source took 1.5 s of every run's start
+    (4 s on a busy machine; bench/embed.py's pipeline section).
+    """
+    import tensorflow as tf
+
+    converted: Callable[..., Any] = tf.autograph.experimental.do_not_convert(fn)
+    return converted
 
 
 def _regular_files_only(index: ImageIndex) -> ImageIndex:

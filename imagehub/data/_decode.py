@@ -44,6 +44,7 @@ import math
 import os
 from collections.abc import Sequence
 from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,6 +80,22 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 ImageSize = int | Sequence[int]
+
+
+class DecodeTarget(NamedTuple):
+    """What a file is decoded to: the three settings every reader passes
+    from its arguments down to the decoder.
+
+    Attributes:
+        image_size: (height, width) to resize to, or None for the image's
+            own size.
+        resize: One of RESIZE_MODES.
+        max_pixels: Largest width * height accepted.
+    """
+
+    image_size: tuple[int, int] | None
+    resize: str = "stretch"
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def check_resize(resize: str) -> str:
@@ -125,7 +142,7 @@ def load_image(
     else:
         source = os.fspath(path_or_bytes)
         data = read_file(source)
-    return decode_bytes(data, source, size, resize, max_pixels)
+    return decode_bytes(data, source, DecodeTarget(size, resize, max_pixels))
 
 
 def read_file(path: str) -> bytes:
@@ -143,13 +160,7 @@ def read_file(path: str) -> bytes:
         raise ImageError(path, f"cannot read file: {e.strerror}") from None
 
 
-def decode_bytes(
-    data: bytes,
-    source: str,
-    image_size: tuple[int, int] | None,
-    resize: str = "stretch",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> np.ndarray:
+def decode_bytes(data: bytes, source: str, target: DecodeTarget) -> np.ndarray:
     """Decodes encoded bytes by the route every reader takes for them.
 
     Plain JPEGs (see `imagehub.data._fastjpeg`) go through TensorFlow's
@@ -159,9 +170,7 @@ def decode_bytes(
     Args:
         data: The encoded file.
         source: Name of the file for error messages.
-        image_size: (height, width) to resize to, or None.
-        resize: One of RESIZE_MODES.
-        max_pixels: Largest width * height accepted.
+        target: Its output size, resize mode and pixel limit.
 
     Returns:
         float32 (height, width, 3) in [0, 1].
@@ -169,12 +178,13 @@ def decode_bytes(
     Raises:
         ImageError: For any file that does not decode.
     """
-    size = inspect_plain_jpeg(data, max_pixels)
+    size = inspect_plain_jpeg(data, target.max_pixels)
     if size is None:
-        raw = decode_pillow(data, source, image_size, resize, max_pixels)
+        raw = decode_pillow(data, source, target)
         return finalize(raw.astype(np.float32) * RAW_TO_255)
     import tensorflow as tf
 
+    image_size, resize = target.image_size, target.resize
     try:
         decoder = plain_jpeg_decoder(
             image_size, resize, plan(size, image_size, resize)
@@ -184,7 +194,7 @@ def decode_bytes(
         tf_reason = str(e.message).strip().splitlines()[0]
     # Pillow usually names the problem better ("truncated"); if it accepts
     # the file the error stands anyway, so every reader drops this file.
-    decode_pillow(data, source, image_size, resize, max_pixels)
+    decode_pillow(data, source, target)
     raise ImageError(source, f"corrupt JPEG file: {tf_reason}")
 
 
@@ -202,13 +212,7 @@ def finalize(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def decode_pillow(
-    data: bytes,
-    source: str,
-    image_size: tuple[int, int] | None,
-    resize: str = "stretch",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> np.ndarray:
+def decode_pillow(data: bytes, source: str, target: DecodeTarget) -> np.ndarray:
     """Decodes with Pillow; see the module docstring for the rules.
 
     Returns uint16 RGB (0 to RAW_MAX): sixteen bits keep 16-bit sources
@@ -228,8 +232,8 @@ def decode_pillow(
     # DecompressionBombWarning (over 89 megapixels) is let through.
     try:
         im = Image.open(io.BytesIO(data), formats=[fmt])
-        check_pixels(im.size, max_pixels, source)
-        return _decode_opened(im, image_size, resize)
+        check_pixels(im.size, target.max_pixels, source)
+        return _decode_opened(im, target.image_size, target.resize)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:

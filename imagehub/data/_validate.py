@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 
+from imagehub.data._decode import DecodeTarget
 from imagehub.data._decode import decode_bytes
 from imagehub.data._decode import read_file
 from imagehub.data._errors import ImageError
@@ -46,17 +47,12 @@ def validate(
     workers = workers or min(8, os.cpu_count() or 1)
     ok = [False] * total
     reasons: dict[int, str] = {}
+    fit = DecodeTarget(_CHECK_SIZE, "stretch", index.max_pixels)
 
     def check(i: int) -> None:
         path = index.paths[i]
         try:
-            decode_bytes(
-                read_file(path),
-                path,
-                _CHECK_SIZE,
-                "stretch",
-                index.max_pixels,
-            )
+            decode_bytes(read_file(path), path, fit)
         except ImageError as e:
             reasons[i] = e.reason
         else:

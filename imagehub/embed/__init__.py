@@ -24,6 +24,7 @@ _LAZY = {
     "list_inputs": "_inputs",
     "scores_from_logits": "_classify",
     "RUNNERS": "_run",
+    "Agreement": "_run",
     "EmbedResult": "_run",
     "EmbedSummary": "_run",
     "embed": "_embed",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from imagehub.embed._embed import embed as embed
     from imagehub.embed._inputs import list_inputs as list_inputs
     from imagehub.embed._run import RUNNERS as RUNNERS
+    from imagehub.embed._run import Agreement as Agreement
     from imagehub.embed._run import EmbedResult as EmbedResult
     from imagehub.embed._run import EmbedSummary as EmbedSummary
     from imagehub.embed._writer import FORMATS as FORMATS

@@ -18,6 +18,8 @@ between stages (bench/beam.py measures the CPU per image of both).
 
 The same rows as the local runner: path, vector, and logits for classifiers.
 Runs on the DirectRunner by default; any runner by pipeline options.
+Needs Apache Beam: `imagehub.embed` checks for it (`require_beam`) before
+importing this module.
 """
 
 from __future__ import annotations
@@ -32,25 +34,18 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
+import apache_beam as beam
 import numpy as np
-
-try:
-    import apache_beam as beam
-    from apache_beam.io import fileio
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.io.parquetio import WriteToParquetBatched
-    from apache_beam.metrics.metric import Metrics
-    from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.ml.inference.base import ModelHandler
-    from apache_beam.ml.inference.base import PredictionResult
-    from apache_beam.ml.inference.base import RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions
-except ImportError as e:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "runner='beam' needs Apache Beam, which is not installed: "
-        "pip install 'imagehub[beam]'"
-    ) from e
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import WriteToParquetBatched
+from apache_beam.metrics.metric import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import ModelHandler
+from apache_beam.ml.inference.base import PredictionResult
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagehub import hub
 from imagehub import outputs

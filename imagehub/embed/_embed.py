@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from imagehub.embed._defaults import DEFAULTS
 from imagehub.embed._engine import engine_used
 from imagehub.embed._engine import open_with_engine
 from imagehub.embed._engine import set_num_images
+from imagehub.embed._engine import start_engine
 from imagehub.embed._inputs import check_inputs_exist
 from imagehub.embed._inputs import list_inputs
 from imagehub.embed._model import OpenedModel
@@ -28,6 +30,7 @@ from imagehub.embed._run import EmbedSummary
 from imagehub.embed._run import Inputs
 from imagehub.embed._run import Progress
 from imagehub.embed._run import check_resize
+from imagehub.embed._run import require_beam
 from imagehub.embed._run import run_config
 
 if TYPE_CHECKING:
@@ -54,7 +57,11 @@ def run_batches(
         index, opened.image_size, resize, batch_size, workers=workers
     )
     for batch in batches:
-        outputs = opened(batch.images) if batch.images is not None else None
+        outputs = None
+        if batch.images is not None:
+            # The first images compile (or choose) the engine: its probes.
+            start_engine(opened, batch.images, batch.paths)
+            outputs = opened(batch.images)
         on_batch(batch, outputs)
         done += batch.size
         if progress is not None:
@@ -122,11 +129,13 @@ def embed(
             agree within 1e-4 relative, checked before use).
         precision: ``"float32"``, or ``"int8"``: LiteRT's post-training
             quantized model (local runner), calibrated on
-            `calibration_images` (a folder, glob or list file), its
-            agreement with the float model measured on the job's first
-            images and refused below `min_agreement` (default
+            `calibration_images` (a folder, glob or list file; default: a
+            seeded sample of up to 100 of the job's own images, none of
+            the first batch's 8 its agreement is measured on), refused
+            below `min_agreement` (default
             `imagehub.engines.MIN_AGREEMENT`) with an
-            `imagehub.engines.AgreementError`.
+            `imagehub.engines.AgreementError`. The agreement is returned
+            (`EmbedSummary.agreement`) and saved in OUT.config.json.
 
     Returns:
         An `EmbedResult` when `output` is None, else an `EmbedSummary`.
@@ -151,6 +160,7 @@ def embed(
     check_resize(resize)
     check_inputs_exist(inputs)  # before anything is loaded or written
     if runner == "beam":
+        require_beam()
         from imagehub.embed import _beam
 
         if precision != "float32":
@@ -184,6 +194,9 @@ def embed(
         _writer.output_stem(os.fspath(output))  # fail before loading
     index = list_inputs(inputs)
 
+    def job(opened: OpenedModel) -> LocalJob:
+        return LocalJob(opened, index, batch_size, resize, progress, workers)
+
     def open_job_model() -> OpenedModel:
         return open_with_engine(
             model,
@@ -194,38 +207,65 @@ def embed(
             precision=precision,
             calibration_images=calibration_images,
             min_agreement=min_agreement,
+            job_paths=index.paths,
         )
 
     if output is None:
-        opened = open_job_model()
-        return _embed_in_memory(
-            opened, index, batch_size, resize, progress, workers
-        )
+        return _embed_in_memory(job(open_job_model()))
     output = os.fspath(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with outputs.output_lock(output):
-        opened = open_job_model()
         return _embed_to_file(
-            opened,
-            index,
+            job(open_job_model()),
             output,
-            batch_size,
-            resize,
-            progress,
             part_size=part_size,
-            workers=workers,
             overwrite=overwrite,
             engine=engine,
             precision=precision,
         )
 
 
-def _embed_in_memory(
-    opened, index, batch_size, resize, progress, workers
-) -> EmbedResult:
+@dataclasses.dataclass(frozen=True)
+class LocalJob:
+    """What the local runner runs: a model, its images and how.
+
+    Attributes:
+        opened: The model.
+        index: The images.
+        batch_size: Images per model call.
+        resize: How images are fitted to the input size.
+        progress: Called with (files done, files to do), or None.
+        workers: Decoding threads, or None for TensorFlow's.
+    """
+
+    opened: OpenedModel
+    index: ImageIndex
+    batch_size: int
+    resize: str
+    progress: Progress | None
+    workers: int | None
+
+    def run(
+        self,
+        on_batch: Callable[[Batch, np.ndarray | None], None],
+        index: ImageIndex | None = None,
+    ) -> None:
+        """`run_batches` on `index` (default: all of the job's images)."""
+        run_batches(
+            self.opened,
+            self.index if index is None else index,
+            on_batch,
+            self.batch_size,
+            self.resize,
+            self.progress,
+            self.workers,
+        )
+
+
+def _embed_in_memory(job: LocalJob) -> EmbedResult:
     good: list[str] = []
     chunks: list[np.ndarray] = []
-    errors = list(index.skipped)
+    errors = list(job.index.skipped)
 
     def on_batch(batch: Batch, outputs: np.ndarray | None) -> None:
         errors.extend(batch.errors)
@@ -233,7 +273,8 @@ def _embed_in_memory(
             good.extend(batch.paths)
             chunks.append(outputs)
 
-    run_batches(opened, index, on_batch, batch_size, resize, progress, workers)
+    job.run(on_batch)
+    opened = job.opened
     vectors = (
         np.concatenate(chunks)
         if chunks
@@ -248,18 +289,15 @@ def _embed_in_memory(
 
 
 def _embed_to_file(
-    opened,
-    index,
-    output,
-    batch_size,
-    resize,
-    progress,
-    part_size,
-    workers,
-    overwrite,
-    engine=DEFAULTS.engine,
-    precision="float32",
+    job: LocalJob,
+    output: str,
+    *,
+    part_size: int,
+    overwrite: bool,
+    engine: str,
+    precision: str,
 ) -> EmbedSummary:
+    opened, index = job.opened, job.index
     writer = _writer.PartWriter(
         output,
         num_outputs=opened.num_outputs,
@@ -267,8 +305,8 @@ def _embed_to_file(
         part_size=part_size,
         config=run_config(
             opened.facts,
-            batch_size=batch_size,
-            resize=resize,
+            batch_size=job.batch_size,
+            resize=job.resize,
             precision=precision,
         ),
         overwrite=overwrite,
@@ -291,9 +329,11 @@ def _embed_to_file(
             writer.add(batch.paths, outputs)
 
     set_num_images(opened, len(todo))
-    run_batches(opened, todo, on_batch, batch_size, resize, progress, workers)
-    rows, errors = writer.close()
+    job.run(on_batch, todo)
     used = engine_used(opened, engine)
+    if used.agreement is not None:
+        writer.annotate(agreement=dataclasses.asdict(used.agreement))
+    rows, errors = writer.close()
     return EmbedSummary(
         output=output,
         errors_path=_writer.errors_path(output),
@@ -302,4 +342,5 @@ def _embed_to_file(
         processed=len(todo),
         engine=used.engine,
         engine_reason=used.reason,
+        agreement=used.agreement,
     )

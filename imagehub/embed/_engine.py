@@ -23,19 +23,54 @@ import numpy as np
 from imagehub import hub
 from imagehub.embed._model import OpenedModel
 from imagehub.embed._model import open_model
+from imagehub.embed._run import Agreement
 from imagehub.spec import read_card
 
 logger = logging.getLogger(__name__)
 
 ENGINE_DEFAULT = "auto"
+# int8 without --calibration_images: how many of the job's own images it
+# is calibrated on at most, and the seed of their choice.
+CALIBRATION_SAMPLE = 100
+CALIBRATION_SEED = 0
+# int8: the job images held back from calibration, the first batch's
+# first ones: the probes the agreement with the float model is measured on.
+HELD_BACK = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class EngineUsed:
-    """The engine that ran a job, and why (printed by the CLI)."""
+    """The engine that ran a job, and why (printed by the CLI).
+
+    Attributes:
+        engine: The engine.
+        reason: Why it was used, and how it was checked.
+        agreement: int8 only: its measured agreement.
+    """
 
     engine: str
     reason: str
+    agreement: Agreement | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Options:
+    """How an int8 model is calibrated and accepted.
+
+    Attributes:
+        calibration_images: A folder, glob or list file (or decoded
+            images) to calibrate on; None: a sample of `job_paths`.
+        min_agreement: The smallest agreement with the float model that
+            may run (a cached model's measured one is checked too); None:
+            `imagehub.engines.MIN_AGREEMENT`.
+        job_paths: The job's images: the default calibration's pool,
+            of which a seeded sample of up to `CALIBRATION_SAMPLE` (none
+            of the held-back images) is calibrated on.
+    """
+
+    calibration_images: Any = None
+    min_agreement: float | None = None
+    job_paths: Sequence[str] | None = None
 
 
 class EngineRunner:
@@ -51,10 +86,8 @@ class EngineRunner:
         reference: The SavedModel loaded by TensorFlow, when it is.
         compiled: A compiled model read from the cache, if any.
         used: Why `compiled` was chosen, when it is given.
-        precision: "float32", or "int8" (LiteRT; see `compile_model`).
-        calibration_images: int8: a folder (or images) to calibrate on.
-        min_agreement: int8: the smallest agreement with the float model
-            that may run (a cached model's measured one is checked too).
+        int8: How LiteRT's int8 model is calibrated and accepted (see
+            `imagehub.engines.compile_model`); None runs float32.
     """
 
     def __init__(
@@ -67,9 +100,7 @@ class EngineRunner:
         reference: Any = None,
         compiled: Any = None,
         used: EngineUsed | None = None,
-        precision: str = "float32",
-        calibration_images: Any = None,
-        min_agreement: float | None = None,
+        int8: Int8Options | None = None,
     ) -> None:
         self.model_dir = model_dir
         self.engine = engine
@@ -79,12 +110,14 @@ class EngineRunner:
         self.reference = reference
         self.compiled = compiled
         self.used = used
-        self.precision = precision
-        self.calibration_images = calibration_images
-        self.min_agreement = min_agreement
+        self.int8 = int8
+        self.precision = "float32" if int8 is None else "int8"
 
-    def start(self, probes: np.ndarray | None) -> None:
-        """Compiles or chooses the engine; `probes` are job images."""
+    def start(
+        self, probes: np.ndarray | None, paths: Sequence[str] = ()
+    ) -> None:
+        """Compiles or chooses the engine; `probes` are job images (the
+        first batch), `paths` their files."""
         from imagehub import engines
 
         if self.engine == "auto":
@@ -98,18 +131,20 @@ class EngineRunner:
             )
             self.used = EngineUsed(choice.engine, choice.reason)
         else:
-            minimum = self.min_agreement
-            if minimum is None:
-                minimum = engines.MIN_AGREEMENT
+            minimum = engines.MIN_AGREEMENT
+            if self.int8 is not None and self.int8.min_agreement is not None:
+                minimum = self.int8.min_agreement
+            calibration, calibrated_on = self._calibration(probes, paths)
+            if self.int8 is not None and probes is not None:
+                # Exactly the images kept out of the calibration sample.
+                probes = probes[:HELD_BACK]
             self.compiled = engines.compile_model(
                 self.model_dir,
                 self.engine,
                 image_size=self.image_size,
                 precision=self.precision,
                 probe_images=probes,
-                calibration_images=_decoded(
-                    self.calibration_images, self.image_size
-                ),
+                calibration_images=calibration,
                 min_agreement=minimum,
                 reference=self.reference,
             )
@@ -123,17 +158,128 @@ class EngineRunner:
                     f"the minimum {minimum}; use --precision float32, or "
                     "lower --min_agreement"
                 )
-            self.used = EngineUsed(
-                self.engine,
-                f"--engine {self.engine}; "
-                + engines.describe_check(self.compiled.info),
-            )
+            self.used = _used(self.engine, info, minimum, calibrated_on)
         logger.debug("Engine %s (%s)", self.used.engine, self.used.reason)
+
+    def _calibration(
+        self, probes: np.ndarray | None, paths: Sequence[str]
+    ) -> tuple[Any, str]:
+        """int8: (calibration images, what they are); float32: (None, "")."""
+        from imagehub import engines
+
+        int8 = self.int8
+        if int8 is None:
+            return None, ""
+        if int8.calibration_images is not None:
+            images = _decoded(int8.calibration_images, self.image_size)
+            if isinstance(int8.calibration_images, (str, os.PathLike)):
+                what = f"--calibration_images {int8.calibration_images}"
+            else:
+                what = "the calibration images given"
+            return images, f"{len(images)} images of {what}"
+        cached = engines.load_compiled(
+            self.model_dir,
+            self.engine,
+            image_size=self.image_size,
+            precision=self.precision,
+        )
+        if cached is not None:  # compile_model reads it, uncalibrated
+            return None, "the images of the run that compiled it (cached)"
+        if int8.job_paths is None or probes is None:
+            raise ValueError(
+                "precision int8 needs calibration images: pass "
+                "calibration_images (--calibration_images DIR)"
+            )
+        held_back = paths[:HELD_BACK]
+        chosen = calibration_sample(int8.job_paths, held_back)
+        return _decode_sample(chosen, self.image_size)
 
     def __call__(self, images: Any) -> np.ndarray:
         if self.compiled is None:
             self.start(np.asarray(images, np.float32))
         return self.compiled(images)
+
+
+def _used(
+    engine: str, info: Any, minimum: float, calibrated_on: str
+) -> EngineUsed:
+    """What ran, from a compiled model's `imagehub.engines.CompiledInfo`."""
+    from imagehub import engines
+
+    if info.agreement is None:
+        reason = engines.describe_check(info)
+        return EngineUsed(engine, f"--engine {engine}; {reason}")
+    agreement = Agreement(
+        metric=info.agreement_metric,
+        value=info.agreement,
+        images=info.probes,
+        image_source=info.probe_source,
+        min_agreement=minimum,
+        calibration=calibrated_on,
+    )
+    return EngineUsed(
+        engine, f"--engine {engine}; {agreement.describe()}", agreement
+    )
+
+
+def calibration_sample(
+    job_paths: Sequence[str], held_back: Sequence[str]
+) -> list[str]:
+    """int8's default calibration images: a seeded sample of the job's.
+
+    Args:
+        job_paths: The job's images.
+        held_back: The images the agreement is measured on; none of them
+            is chosen.
+
+    Returns:
+        Up to `CALIBRATION_SAMPLE` paths, in the job's order; the same
+        ones for the same job.
+    """
+    skip = set(held_back)
+    pool = [p for p in job_paths if p not in skip]
+    count = min(CALIBRATION_SAMPLE, len(pool))
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    return [pool[i] for i in sorted(rng.choice(len(pool), count, False))]
+
+
+def _decode_sample(
+    paths: Sequence[str], size: tuple[int, int]
+) -> tuple[np.ndarray, str]:
+    """(float32 images, what they are) of `calibration_sample`'s paths;
+    files that do not decode are left out."""
+    from imagehub.data import ImageError
+    from imagehub.data import load_image
+
+    images = []
+    for path in paths:
+        try:
+            images.append(load_image(path, size))
+        except ImageError as e:
+            logger.warning("Not calibrating on %s: %s", path, e.reason)
+    if not images:
+        raise ValueError(
+            f"precision int8: of the job's images, {len(paths)} are left "
+            f"to calibrate on besides the first {HELD_BACK} (held back to "
+            "measure agreement), and none decodes; pass "
+            "--calibration_images DIR"
+        )
+    what = (
+        f"{len(images)} of the job's own images (a seeded sample, none of "
+        "the held-back ones)"
+    )
+    logger.info("int8: calibrating on %s", what)
+    return np.stack(images).astype(np.float32), what
+
+
+def start_engine(
+    opened: OpenedModel, images: Any, paths: Sequence[str]
+) -> None:
+    """Compiles (or chooses) a runner's engine on the job's first batch
+    (its probe images), before the batch is run; no-op otherwise."""
+    runner = opened.obj
+    if isinstance(runner, EngineRunner) and runner.compiled is None:
+        runner.start(np.asarray(images, np.float32), paths)
 
 
 def _decoded(images: Any, size: tuple[int, int]) -> Any:
@@ -181,12 +327,16 @@ def open_with_engine(
     precision: str = "float32",
     calibration_images: Any = None,
     min_agreement: float | None = None,
+    job_paths: Sequence[str] | None = None,
 ) -> OpenedModel:
     """`open_model`, with `engine` (see the module docstring) running it.
 
     `precision="int8"` runs LiteRT's int8 model (`engine` "auto" or
-    "litert"), calibrated on `calibration_images` and refused below
-    `min_agreement` (default `imagehub.engines.MIN_AGREEMENT`).
+    "litert"), calibrated on `calibration_images` (default: a seeded
+    sample of up to `CALIBRATION_SAMPLE` of `job_paths`, none of the
+    first batch's `HELD_BACK` images its agreement is measured on) and
+    refused below `min_agreement` (default
+    `imagehub.engines.MIN_AGREEMENT`).
 
     Raises:
         ValueError: An unknown engine, or an engine other than TensorFlow
@@ -199,7 +349,12 @@ def open_with_engine(
             f"Unknown engine {engine!r}; expected one of "
             f"{engines.ENGINE_CHOICES}"
         )
-    int8: dict[str, Any] = {}
+    if precision not in engines.PRECISIONS:
+        raise ValueError(
+            f"Unknown precision {precision!r}; expected one of "
+            f"{engines.PRECISIONS}"
+        )
+    int8 = None
     if precision != "float32":
         if engine not in ("auto", "litert"):
             raise ValueError(
@@ -207,11 +362,7 @@ def open_with_engine(
                 f"got engine {engine!r}; use --engine litert"
             )
         engine = "litert"
-        int8 = {
-            "precision": precision,
-            "calibration_images": calibration_images,
-            "min_agreement": min_agreement,
-        }
+        int8 = Int8Options(calibration_images, min_agreement, job_paths)
     if engine == "tensorflow":
         return open_model(model, image_size, labels=labels)
     if not isinstance(model, (str, os.PathLike)):
@@ -221,7 +372,7 @@ def open_with_engine(
             f"engine={engine!r} compiles a SavedModel; pass its handle or "
             "path, not a loaded object (or use engine='tensorflow')"
         )
-    if not int8 and read_card(hub.resolve(model)) is not None:
+    if int8 is None and read_card(hub.resolve(model)) is not None:
         # With a card the facts need no TensorFlow; a cached compiled
         # model then runs without the SavedModel ever being loaded.
         facts = hub.resolve_facts(model, image_size=image_size, labels=labels)
@@ -243,7 +394,7 @@ def open_with_engine(
         batch_size,
         num_images,
         reference=opened.obj,
-        **int8,
+        int8=int8,
     )
     return OpenedModel(obj=runner, facts=facts)
 

@@ -16,6 +16,7 @@ from imagehub._version import __version__
 from imagehub.hub import ModelFacts
 from imagehub.spec import RESIZE_MODES
 
+BEAM_PIP_LINE = "pip install 'imagehub[beam]'"
 Progress = Callable[[int, int], None]
 Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 RUNNERS = ("local", "beam")
@@ -39,6 +40,37 @@ class EmbedResult:
     errors: list[tuple[str, str]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """How closely an int8 model agreed with the float model, measured
+    when it was compiled (written beside the output as ``agreement``).
+
+    Attributes:
+        metric: "mean cosine similarity" (feature vectors) or "top-1
+            agreement" (classifiers).
+        value: The measured agreement.
+        images: How many held-back images it was measured on.
+        image_source: What they were ("job images", "generated images").
+        min_agreement: The minimum the run enforced.
+        calibration: What the quantization was calibrated on.
+    """
+
+    metric: str
+    value: float
+    images: int
+    image_source: str
+    min_agreement: float
+    calibration: str
+
+    def describe(self) -> str:
+        """One line, as printed after the run."""
+        return (
+            f"int8 {self.metric} {self.value:.4f} with the float model on "
+            f"{self.images} held-back {self.image_source} (min_agreement "
+            f"{self.min_agreement}); calibrated on {self.calibration}"
+        )
+
+
 @dataclasses.dataclass
 class EmbedSummary:
     """What `embed` returns after writing an output file.
@@ -52,6 +84,9 @@ class EmbedSummary:
         processed: Files read in this run (the rest were already done).
         engine: The engine that ran the model (see `imagehub.engines`).
         engine_reason: Why that engine.
+        agreement: int8: the agreement with the float model measured when
+            the model was compiled (also in OUT.config.json as
+            ``agreement``); None for float32 (or when no batch ran).
     """
 
     output: str
@@ -61,12 +96,25 @@ class EmbedSummary:
     processed: int
     engine: str = "tensorflow"
     engine_reason: str = ""
+    agreement: Agreement | None = None
 
 
 def check_resize(resize: str) -> None:
     if resize not in RESIZE_MODES:
         raise ValueError(
             f"Unknown resize {resize!r}; expected one of {RESIZE_MODES}"
+        )
+
+
+def require_beam() -> None:
+    """Raises ImportError, with the pip line, when Apache Beam (the
+    runner='beam' extra) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("apache_beam") is None:
+        raise ImportError(
+            "runner='beam' needs Apache Beam, which is not installed: "
+            + BEAM_PIP_LINE
         )
 
 

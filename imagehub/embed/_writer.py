@@ -338,6 +338,12 @@ class PartWriter:
             if len(self._paths) >= self.part_size:
                 self.flush()
 
+    def annotate(self, **facts: object) -> None:
+        """Adds facts measured during the run (int8's agreement) to the
+        settings saved as OUT.config.json; they are not compared when a
+        later run resumes OUT."""
+        self.config.update(facts)
+
     def add_errors(self, errors: Sequence[tuple[str, str]]) -> None:
         """Records failed files; they are written with the next part."""
         self._errors.extend(errors)

@@ -250,9 +250,10 @@ class RetrainConfig:
     )
     multi_label: bool = _field(False, old=False)
     """Each image may show several classes: a sigmoid head trained with binary
-    cross-entropy on cached features, one threshold per class chosen on the
-    validation images (stored in the model card), scored by mAP and per-class
-    F1. Needs --labels_csv."""
+    cross-entropy (on cached features, or with --do_fine_tuning /
+    --do_data_augmentation on the images after a warm start), one threshold
+    per class chosen on the validation images (stored in the model card),
+    scored by mAP and per-class F1. Needs --labels_csv."""
     labels_csv: str | None = _field(None, old=False)
     """With --multi_label: a CSV file of 'path,labels' rows, labels separated by
     ';' (e.g. 'img/1.jpg,cat;dog'); relative paths are read from --image_dir,
@@ -293,11 +294,6 @@ class RetrainConfig:
             raise bad("labels_csv", "a CSV file with --multi_label")
         if self.labels_csv and not self.multi_label:
             raise bad("labels_csv", "None without --multi_label")
-        if self.multi_label and not self.frozen_backbone_without_aug:
-            raise ValueError(
-                "multi_label=True trains on cached features of a frozen "
-                "module; drop --do_fine_tuning and --do_data_augmentation"
-            )
         if self.cache_features and not self.frozen_backbone_without_aug:
             raise ValueError(
                 "cache_features=True needs a frozen module without "
@@ -352,7 +348,10 @@ class RetrainConfig:
         out = dataclasses.asdict(self)
         out["resolved"] = {
             "cache_features": self.use_feature_cache,
-            "recipe": self.recipe if self.searches else RECIPE_OLD,
+            "recipe": (
+                self.recipe if self.searches or self.warm_starts else RECIPE_OLD
+            ),
+            "warm_start": self.warm_starts,
         }
         return out
 

@@ -13,6 +13,7 @@ top-1 classes is the agreement rate.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -20,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -111,55 +113,16 @@ def export(
         TFLiteMismatchError: The float TFLite model disagrees with the
             SavedModel; nothing is written then.
     """
-    from imagehub.export import export_classifier
-
     config = prepared.config
-    staged: list[tuple[str, str]] = []  # (tmp, final)
-    scratch = tempfile.mkdtemp(prefix="imagehub-retrain-")
-    wanted = [path for _, path in output_paths(config)]
-    total = sum(1 for w in [*wanted, prepared.report_dir] if w)
-    done = 0
+    written = export_progress(prepared, progress)
 
-    def written() -> None:
-        nonlocal done
-        done += 1
-        report(progress, STAGE_EXPORT, done, total)
+    def convert(path: str) -> tuple[TFLiteCheck, bytes]:
+        return _tflite(prepared, model, data, path)
 
-    tflite = None
-    try:
-        saved_model = None
-        if config.saved_model_dir or config.tflite_output_file:
-            if config.saved_model_dir:
-                tmp = outputs.temp_sibling(
-                    config.saved_model_dir, directory=True
-                )
-                os.rmdir(tmp)
-                staged.append((tmp, config.saved_model_dir))
-            else:
-                tmp = os.path.join(scratch, "saved_model")
-            export_classifier(
-                model.classifier,
-                tmp,
-                labels=list(prepared.class_names),
-                activation="softmax",
-                image_size=model.image_size,
-                source=f"imagehub retrain on {config.tfhub_module}",
-            )
-            saved_model = tmp
-            if config.saved_model_dir:
-                written()
-        if config.tflite_output_file and saved_model is not None:
-            tflite, content = _tflite(prepared, model, data, saved_model)
-            tmp = outputs.temp_sibling(config.tflite_output_file)
-            with open(tmp, "wb") as f:
-                f.write(content)
-            staged.append((tmp, config.tflite_output_file))
-            written()
-        if config.labels_output_file:
-            tmp = outputs.temp_sibling(config.labels_output_file)
-            write_labels(tmp, prepared.class_names)
-            staged.append((tmp, config.labels_output_file))
-            written()
+    with staging() as (staged, scratch):
+        tflite = stage_models(
+            prepared, model, staged, scratch, written, convert
+        )
         metrics = _report.metrics_document(
             prepared, model, data, fit, evaluation, tflite
         )
@@ -179,24 +142,117 @@ def export(
             )
             written()
         written_to = commit_staged(staged, config)
-        staged = []
+    return Exported(outputs=written_to, tflite=tflite, metrics=metrics)
+
+
+def stage_models(
+    prepared: Prepared,
+    model: Model,
+    staged: list[tuple[str, str]],
+    scratch: str,
+    written: Callable[[], None],
+    tflite: Callable[[str], tuple[TFLiteCheck, bytes]],
+    extra: dict[str, Any] | None = None,
+) -> TFLiteCheck | None:
+    """Exports the classifier SavedModel (a temporary sibling of
+    --saved_model_dir, or a folder in `scratch` for a TFLite model only),
+    its TFLite model and the labels file, each added to `staged` as
+    ``(tmp, final)``. The card's activation is ``sigmoid`` for a
+    --multi_label run, else ``softmax``.
+
+    Args:
+        written: Called after each output is staged.
+        tflite: Converts and checks the SavedModel at the path given
+            (`check_tflite`); called with --tflite_output_file only.
+        extra: The card's ``extra`` facts.
+
+    Returns:
+        The TFLite check, or None without a TFLite output.
+    """
+    from imagehub.export import export_classifier
+
+    config = prepared.config
+    activation = "sigmoid" if config.multi_label else "softmax"
+    kind = " --multi_label" if config.multi_label else ""
+    source = f"imagehub retrain{kind} on {config.tfhub_module}"
+    check = None
+    if config.saved_model_dir or config.tflite_output_file:
+        if config.saved_model_dir:
+            path = outputs.temp_sibling(config.saved_model_dir, directory=True)
+            os.rmdir(path)
+            staged.append((path, config.saved_model_dir))
+        else:
+            path = os.path.join(scratch, "saved_model")
+        export_classifier(
+            model.classifier,
+            path,
+            labels=list(prepared.class_names),
+            activation=activation,
+            image_size=model.image_size,
+            source=source,
+            extra=extra,
+        )
+        if config.saved_model_dir:
+            written()
+    if config.tflite_output_file:
+        check, content = tflite(path)
+        tmp = outputs.temp_sibling(config.tflite_output_file)
+        with open(tmp, "wb") as f:
+            f.write(content)
+        staged.append((tmp, config.tflite_output_file))
+        written()
+    if config.labels_output_file:
+        tmp = outputs.temp_sibling(config.labels_output_file)
+        write_labels(tmp, prepared.class_names)
+        staged.append((tmp, config.labels_output_file))
+        written()
+    return check
+
+
+def export_progress(
+    prepared: Prepared, progress: ProgressFn | None
+) -> Callable[[], None]:
+    """A function to call after each output is staged: it sends the
+    ``export`` event (outputs done / outputs asked for, the report
+    folder included)."""
+    wanted = [path for _, path in output_paths(prepared.config)]
+    total = sum(1 for w in [*wanted, prepared.report_dir] if w)
+    done = 0
+
+    def written() -> None:
+        nonlocal done
+        done += 1
+        report(progress, STAGE_EXPORT, done, total)
+
+    return written
+
+
+@contextlib.contextmanager
+def staging() -> Iterator[tuple[list[tuple[str, str]], str]]:
+    """A list for staged ``(tmp, final)`` outputs and a scratch folder.
+    On leaving, the outputs still staged (an error came before
+    `commit_staged`) are discarded and the scratch folder removed."""
+    staged: list[tuple[str, str]] = []
+    scratch = tempfile.mkdtemp(prefix="imagehub-retrain-")
+    try:
+        yield staged, scratch
     finally:
         for tmp, _ in staged:
             outputs.discard(tmp)
         shutil.rmtree(scratch, ignore_errors=True)
-    return Exported(outputs=written_to, tflite=tflite, metrics=metrics)
 
 
 def commit_staged(
     staged: list[tuple[str, str]], config: RetrainConfig
 ) -> dict[str, str]:
-    """Moves each staged ``(tmp, final)`` output into place; returns
-    output kind -> absolute path written."""
+    """Moves each staged ``(tmp, final)`` output into place, then empties
+    `staged`; returns output kind -> absolute path written."""
     written: dict[str, str] = {}
     for tmp, final in staged:
         outputs.commit(tmp, final, overwrite=config.overwrite)
         written[output_kind(final, config)] = os.path.abspath(final)
         logger.info("wrote %s", final)
+    staged.clear()
     return written
 
 
@@ -218,15 +274,43 @@ def _representative(prepared: Prepared, model: Model, data: Data):
 def _tflite(
     prepared: Prepared, model: Model, data: Data, saved_model: str
 ) -> tuple[TFLiteCheck, bytes]:
-    """Converts the staged SavedModel and checks the TFLite model agrees
-    with it on the validation images; returns the check and the model."""
+    return check_tflite(
+        saved_model,
+        prepared.config.tflite_quantize,
+        representative_images=lambda: _representative(prepared, model, data),
+        validation_images=lambda: _val_images(prepared, model, data),
+    )
+
+
+def check_tflite(
+    saved_model: str,
+    quantize: str,
+    *,
+    representative_images: Callable[[], Iterable[np.ndarray]],
+    validation_images: Callable[[], Iterable[np.ndarray]],
+    decide: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[TFLiteCheck, bytes]:
+    """Converts a staged SavedModel and checks the TFLite model agrees
+    with it on the validation images.
+
+    Args:
+        saved_model: The exported classifier.
+        quantize: One of ``TFLITE_QUANTIZATIONS``.
+        representative_images: Training images for ``int8`` calibration
+            (see `convert`).
+        validation_images: Returns an iterable of image batches.
+        decide: Maps logits to the decisions compared (see `agreement`).
+
+    Returns:
+        The check and the .tflite model's bytes.
+
+    Raises:
+        TFLiteMismatchError: A float model disagrees.
+    """
     import tensorflow as tf
 
-    config = prepared.config
     content = convert(
-        saved_model,
-        config.tflite_quantize,
-        representative_images=lambda: _representative(prepared, model, data),
+        saved_model, quantize, representative_images=representative_images
     )
     loaded = tf.saved_model.load(saved_model)
     serving = loaded.signatures[SIGNATURE_FLOAT]
@@ -236,16 +320,11 @@ def _tflite(
         return next(iter(out.values())).numpy()
 
     rate, count = agreement(
-        reference,
-        TFLiteClassifier(content),
-        _val_images(prepared, model, data),
+        reference, TFLiteClassifier(content), validation_images(), decide
     )
-    check_agreement(rate, count, config.tflite_quantize)
+    check_agreement(rate, count, quantize)
     check = TFLiteCheck(
-        quantize=config.tflite_quantize,
-        agreement=rate,
-        count=count,
-        bytes=len(content),
+        quantize=quantize, agreement=rate, count=count, bytes=len(content)
     )
     return check, content
 
@@ -331,19 +410,32 @@ def agreement(
     reference: Callable[[np.ndarray], Any],
     lite: Callable[[np.ndarray], np.ndarray],
     batches: Iterable[np.ndarray],
+    decide: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, int]:
-    """The share of images whose top-1 class is the same in both models.
+    """The share of images on which both models decide the same.
+
+    Args:
+        reference: The SavedModel: image batch -> logits.
+        lite: The TFLite model: image batch -> logits.
+        batches: Image batches.
+        decide: Logits [n, classes] -> decisions [n, ...]; an image agrees
+            when all of its decisions are equal. None: the top-1 class
+            (a multi-label model passes its thresholds instead).
 
     Returns:
         ``(rate, count)``; rate is 1.0 when there are no images.
     """
+    if decide is None:
+
+        def decide(logits: np.ndarray) -> np.ndarray:
+            return np.argmax(logits, axis=-1)
+
     same = count = 0
     for batch in batches:
         batch = np.asarray(batch, np.float32)
-        a = np.argmax(np.asarray(reference(batch)), axis=-1)
-        b = np.argmax(lite(batch), axis=-1)
-        same += int(np.sum(a == b))
-        count += len(a)
+        equal = decide(np.asarray(reference(batch))) == decide(lite(batch))
+        same += int(np.sum(equal.reshape(len(batch), -1).all(axis=1)))
+        count += len(batch)
     return (same / count if count else 1.0), count
 
 

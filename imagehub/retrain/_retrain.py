@@ -25,7 +25,7 @@ from imagehub.retrain._export import TFLiteCheck
 from imagehub.retrain._export import export
 from imagehub.retrain._features import load_data
 from imagehub.retrain._model import build
-from imagehub.retrain._multilabel import train_multi_label
+from imagehub.retrain._multilabel_run import train_multi_label
 from imagehub.retrain._prepare import prepare
 from imagehub.retrain._train import deterministic_ops
 from imagehub.retrain._train import train
@@ -183,7 +183,7 @@ def _make_image_classifier(
 def _multi_label(
     config: RetrainConfig, progress: ProgressFn | None
 ) -> RetrainResult:
-    """A `--multi_label` run (`_multilabel.py`); `val_accuracy` is the
+    """A `--multi_label` run (`_multilabel_run.py`); `val_accuracy` is the
     fraction of validation images whose whole set of classes is right."""
     start = time.perf_counter()
     run = train_multi_label(config, progress)
@@ -209,6 +209,7 @@ def _multi_label(
             f"multi-label (exact set of classes): mAP "
             f"{run.mean_average_precision:.4f}; F1 per class: {f1}"
         ),
+        tflite=run.tflite,
         val_count=run.val_count,
         epochs_run=run.epochs_run,
         recipe=(run.recipe or "recipe make_image_classifier")

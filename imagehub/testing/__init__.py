@@ -58,6 +58,7 @@ from imagehub.testing._paths import TFHUB_CLASSIFIER_DIR
 from imagehub.testing._paths import run_cli
 from imagehub.testing._pty import PtyResult
 from imagehub.testing._pty import run_cli_in_pty
+from imagehub.testing._summaries import read_scalars
 
 __all__ = [
     "MULTI_LABEL_NAMES",
@@ -83,6 +84,7 @@ __all__ = [
     "pack_saved_model",
     "page_colours",
     "random_image",
+    "read_scalars",
     "read_tree",
     "run_cli",
     "run_cli_in_pty",

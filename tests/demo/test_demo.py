@@ -237,6 +237,18 @@ def test_demo_accuracy_when_printed_matches_metrics(demo):
     ), f"printed {match.group(1)}, metrics.json {metrics['val_accuracy']}"
 
 
+def test_demo_names_the_recipe_and_points_to_evaluate(demo):
+    metrics = json.loads(
+        (demo.report / "metrics.json").read_text(encoding="utf-8")
+    )
+    summary = metrics.get("recipe_summary")
+    assert summary and summary.startswith("recipe imagehub"), metrics
+    assert summary in demo.result.stdout, demo.result.stdout[-3000:]
+    assert "imagehub evaluate --model" in demo.result.stdout, (
+        f"no pointer to imagehub evaluate:\n{demo.result.stdout[-3000:]}"
+    )
+
+
 def test_demo_rerun_when_out_exists_exits_2_and_touches_nothing(demo):
     before = _snapshot(demo.out)
     result = testing.run_cli("demo", "--fast", "--out", os.fspath(demo.out))

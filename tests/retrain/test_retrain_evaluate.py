@@ -44,6 +44,14 @@ def retrained(tmp_path_factory):
     return root, result
 
 
+def _evaluate_json(model, *args):
+    """`imagehub evaluate --model M ... --json`'s report, asserted to
+    succeed."""
+    done = run_cli("evaluate", "--model", str(model), *map(str, args), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
 def _name(path):
     """class/file: file names repeat across the class folders."""
     return os.path.join(*os.path.normpath(path).split(os.sep)[-2:])
@@ -172,12 +180,7 @@ def test_evaluate_multi_label_reports_map_and_f1_at_card_thresholds(
     from imagehub.retrain._multilabel import mean_average_precision
 
     root, _ = multi_label
-    done = run_cli(
-        "evaluate", "--model", str(root / "model"), "--labels_csv",
-        str(root / "labels.csv"), "--json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = _evaluate_json(root / "model", "--labels_csv", root / "labels.csv")
     assert report["count"] == 48, report["count"]
     assert report["mean_average_precision"] >= 0.9, report
     # The numbers follow from the scores as retrain's own metrics do.
@@ -357,3 +360,79 @@ def test_evaluate_out_writes_misclassified_page_with_thumbnails(
         "--out", str(out),
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
+
+
+# --- any reusable classifier: TF Hub's, with --labels ------------------------
+
+
+def test_evaluate_scores_a_tfhub_classifier_with_labels_file(tmp_path):
+    """TF Hub's ImageNet classifier (no card, 1001 logits): its own top-1
+    and top-5 on 128x128 images, read here with Pillow and run through
+    the SavedModel directly, give the accuracy evaluate must report."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from imagehub import data
+    from imagehub.testing import TFHUB_CLASSIFIER_DIR
+
+    write_image_folder(
+        tmp_path / "images", per_class=4, size=(128, 128), fmt="png"
+    )
+    index = data.scan(tmp_path / "images")
+    images = np.stack(
+        [
+            np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0
+            for p in index.paths
+        ]
+    )
+    logits = np.asarray(tf.saved_model.load(TFHUB_CLASSIFIER_DIR)(images))
+    top1 = np.argmax(logits, axis=1)
+    labels = np.asarray(index.labels)
+    # Class k's folder is named as the model's favourite for class k's
+    # images, except the last class, named as an index it never predicts.
+    names = [f"imagenet_{i}" for i in range(logits.shape[1])]
+    folder_index = {}
+    for k, name in enumerate(index.class_names):
+        favourite = int(np.bincount(top1[labels == k]).argmax())
+        if k == len(index.class_names) - 1:
+            favourite = next(i for i in range(1001) if i not in top1)
+        folder_index[k] = favourite
+        names[favourite] = name
+    (tmp_path / "labels.txt").write_text("\n".join(names) + "\n")
+    truth = np.array([folder_index[k] for k in labels])
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    report = _evaluate_json(
+        TFHUB_CLASSIFIER_DIR, "--image_dir", tmp_path / "images",
+        "--labels", tmp_path / "labels.txt",
+    )  # fmt: skip
+    assert report["count"] == len(index)
+    assert report["accuracy"] == pytest.approx(np.mean(top1 == truth))
+    assert 0.0 < report["accuracy"] < 1.0, report["accuracy"]
+    assert report["top5_accuracy"] == pytest.approx(
+        np.mean([t in row for t, row in zip(truth, top5, strict=True)])
+    )
+
+
+def test_evaluate_multi_label_matches_retrain_map_on_its_validation_images(
+    multi_label, tmp_path
+):
+    from imagehub import data
+
+    root, result = multi_label
+    rows = (root / "labels.csv").read_text().splitlines()[1:]
+    labels = {str(root / r.split(",")[0]): r.split(",")[1] for r in rows}
+    # The validation images, as retrain split them (seed 1, 20%).
+    index = data.ImageIndex(paths=list(labels), labels=None, class_names=[])
+    _, val = data.split(index, 0.2, result.config.seed)
+    (tmp_path / "val.csv").write_text(
+        "".join(f"{p},{labels[p]}\n" for p in val.paths)
+    )
+    report = _evaluate_json(
+        root / "model", "--labels_csv", tmp_path / "val.csv"
+    )
+    assert report["count"] == result.val_count
+    assert report["mean_average_precision"] == pytest.approx(
+        result.metrics["mean_average_precision"], abs=1e-6
+    )
+    f1 = {c["class"]: c["f1"] for c in report["per_class"]}
+    assert f1 == pytest.approx(result.metrics["per_class_f1"], abs=1e-6)

@@ -14,6 +14,7 @@ from imagehub.retrain._multilabel import average_precision
 from imagehub.retrain._multilabel import choose_thresholds
 from imagehub.retrain._multilabel import read_labels_csv
 from imagehub.testing import MULTI_LABEL_NAMES as NAMES
+from imagehub.testing import read_scalars
 from imagehub.testing import run_cli
 from imagehub.testing import write_tiny_model
 from imagehub.testing import write_two_shape_images
@@ -25,17 +26,24 @@ def run(tmp_path_factory):
     csv_path = write_two_shape_images(root)
     write_tiny_model(root / "module")
     out = root / "out"
-    result = make_image_classifier(
-        RetrainConfig(
-            multi_label=True,
-            labels_csv=str(csv_path),
-            tfhub_module=str(root / "module"),
-            saved_model_dir=str(out / "model"),
-            labels_output_file=str(out / "labels.txt"),
-            seed=1,
-        )
+    result = _retrain(
+        root,
+        labels_csv=str(csv_path),
+        saved_model_dir=str(out / "model"),
+        labels_output_file=str(out / "labels.txt"),
     )
     return root, result
+
+
+def _retrain(root, **changes):
+    """A multi-label run on `root`'s images and module (seed 1)."""
+    settings = dict(
+        multi_label=True,
+        labels_csv=str(root / "labels.csv"),
+        tfhub_module=str(root / "module"),
+        seed=1,
+    )
+    return make_image_classifier(RetrainConfig(**{**settings, **changes}))
 
 
 def test_multi_label_reaches_high_map_when_trained_on_two_shape_images(run):
@@ -149,3 +157,146 @@ def test_multi_label_cli_prints_map_and_writes_metrics(run, tmp_path):
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["mean_average_precision"] >= 0.9, metrics
     assert set(metrics["thresholds"]) == set(NAMES)
+
+
+def test_multi_label_run_is_identical_when_seed_is_repeated(run):
+    root, first = run
+
+    def again(seed):
+        return _retrain(root, seed=seed)
+
+    a, b = again(1), again(2)
+    for x, y in zip(_head_weights(first), _head_weights(a), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.history == first.history
+    same = ("thresholds", "mean_average_precision", "per_class_f1", "recipe")
+    assert {k: a.metrics[k] for k in same} == {
+        k: first.metrics[k] for k in same
+    }
+    assert not np.array_equal(_head_weights(a)[0], _head_weights(b)[0]), (
+        "another seed must give other weights"
+    )
+
+
+def _head_weights(result):
+    logits = result.model.get_layer("head").get_layer("logits")
+    return [np.asarray(v) for v in logits.weights]
+
+
+# --- fine-tuning, augmentation and TFLite ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tuned(run):
+    """Fine-tuned with RandAugment, and a TFLite model, on the same
+    images and module as `run`."""
+    root, _ = run
+    out = root / "tuned"
+    result = _retrain(
+        root,
+        do_fine_tuning=True,
+        do_data_augmentation=True,
+        augmentation="randaugment",
+        train_epochs=3,
+        saved_model_dir=str(out / "model"),
+        tflite_output_file=str(out / "model.tflite"),
+    )
+    return root, result
+
+
+def _module_changes(a, b):
+    """Per module variable: whether runs a and b ended with other values."""
+    weights = [
+        [np.asarray(v) for v in r.model.get_layer("module").weights]
+        for r in (a, b)
+    ]
+    return [not np.array_equal(x, y) for x, y in zip(*weights, strict=True)]
+
+
+def test_multi_label_fine_tuning_keeps_high_map_when_augmented(tuned):
+    _, result = tuned
+    metrics = result.metrics
+    assert metrics["do_fine_tuning"] and metrics["do_data_augmentation"]
+    assert result.epochs_run == 3 == len(result.history["val_loss"]), (
+        "--train_epochs epochs on the images after the warm start"
+    )
+    assert metrics["warm_start"]["chosen"]["val_loss"] < 0.5, metrics
+    assert metrics["mean_average_precision"] >= 0.9, metrics
+    assert min(metrics["per_class_f1"].values()) >= 0.7, metrics
+
+
+def test_multi_label_fine_tuning_trains_the_module(run, tuned):
+    _, frozen = run
+    _, result = tuned
+    module = result.model.get_layer("module")
+    assert module.trainable and module.arguments == {
+        "batch_norm_momentum": 0.997
+    }, module.arguments
+    assert any(_module_changes(frozen, result)), (
+        "fine-tuning must change the module's weights"
+    )
+
+
+def test_multi_label_tflite_predicts_the_saved_models_label_sets(tuned):
+    import tensorflow as tf
+    from PIL import Image
+
+    from imagehub.spec import read_card
+
+    root, result = tuned
+    assert result.tflite is not None and result.tflite.agreement == 1.0
+    assert result.tflite.count == result.val_count
+    thresholds = np.array(
+        read_card(result.outputs["saved_model"]).extra["thresholds"]
+    )
+    paths = sorted((root / "img").glob("*.png"))[::5]
+    images = np.stack(
+        [np.asarray(Image.open(p), np.float32) / 255.0 for p in paths]
+    )
+    saved = tf.saved_model.load(result.outputs["saved_model"])
+    want = np.asarray(saved(images)) >= np.log(thresholds / (1 - thresholds))
+    interpreter = tf.lite.Interpreter(result.outputs["tflite"])
+    interpreter.resize_tensor_input(0, images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_array_equal(
+        got >= np.log(thresholds / (1 - thresholds)), want
+    )
+
+
+def test_multi_label_augmentation_alone_keeps_the_module_frozen(run):
+    root, frozen = run
+    result = _retrain(root, do_data_augmentation=True, train_epochs=2)
+    assert result.epochs_run == 2
+    assert result.metrics["mean_average_precision"] >= 0.9, result.metrics
+    assert not any(_module_changes(frozen, result)), (
+        "augmentation alone leaves the module as it was"
+    )
+
+
+@pytest.mark.parametrize("fine_tuning", [False, True])
+def test_multi_label_summaries_dir_writes_scalars_tensorboard_reads(
+    run, tmp_path, fine_tuning
+):
+    pytest.importorskip("tensorboard")  # the reader, a test dependency
+    root, _ = run
+    result = _retrain(
+        root,
+        summaries_dir=str(tmp_path / "logs"),
+        do_fine_tuning=fine_tuning,
+        train_epochs=2,
+    )
+    train = read_scalars(tmp_path / "logs" / "train")
+    val = read_scalars(tmp_path / "logs" / "validation")
+    history = result.history
+    steps = list(range(1, len(history["loss"]) + 1))
+    assert [s for s, _ in train["epoch_loss"]] == steps, train
+    assert [v for _, v in train["epoch_loss"]] == pytest.approx(
+        history["loss"], rel=1e-5
+    )
+    assert [v for _, v in val["epoch_accuracy"]] == pytest.approx(
+        history["val_accuracy"], rel=1e-5
+    )
+    assert len(train["epoch_learning_rate"]) == len(steps)

@@ -465,3 +465,23 @@ def test_recipe_keeps_flags_given_other_values_than_defaults():
         "--train_epochs given: exactly that many epochs, no early stopping"
     )
     assert len(result.history["loss"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("changes", "recipe", "warm_start"),
+    [
+        ({}, "imagehub", False),
+        ({"do_fine_tuning": True}, "imagehub", True),
+        (
+            {"do_fine_tuning": True, "recipe": "make_image_classifier"},
+            "make_image_classifier",
+            False,
+        ),
+        ({"do_data_augmentation": True}, "make_image_classifier", False),
+    ],
+)
+def test_hparams_name_the_recipe_that_trained_when_resolved(
+    changes, recipe, warm_start
+):
+    resolved = RetrainConfig(**changes).to_dict()["resolved"]
+    assert (resolved["recipe"], resolved["warm_start"]) == (recipe, warm_start)

@@ -10,6 +10,7 @@ import pytest
 from imagehub.retrain import RetrainConfig
 from imagehub.retrain import TrainingDivergedError
 from imagehub.retrain import make_image_classifier
+from imagehub.testing import read_scalars
 from imagehub.testing import run_cli
 from imagehub.testing import write_image_folder
 from imagehub.testing import write_tiny_model
@@ -61,6 +62,8 @@ def old_run(workdir):
         "0.0",
         "--assert_accuracy_at_least",
         "0.9",
+        "--summaries_dir",
+        str(out / "my_log_dir"),
     )
     return done, out
 
@@ -90,6 +93,20 @@ def test_old_command_line_runs_unchanged(old_run):
     )
     assert "Final validation accuracy" in done.stdout, done.stdout
     assert "ACCURACY PASSED" in done.stdout, done.stdout
+
+
+def test_old_command_line_summaries_dir_holds_each_epochs_scalars(old_run):
+    pytest.importorskip("tensorboard")  # the reader, a test dependency
+    done, out = old_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    train = read_scalars(out / "my_log_dir" / "train")
+    val = read_scalars(out / "my_log_dir" / "validation")
+    epochs = json.loads(
+        (out / "new_model_report" / "metrics.json").read_text()
+    )["epochs_run"]
+    assert [s for s, _ in train["epoch_loss"]] == list(range(1, epochs + 1))
+    assert [s for s, _ in val["epoch_accuracy"]] == list(range(1, epochs + 1))
+    assert train["epoch_learning_rate"][0][1] == pytest.approx(0.1)
 
 
 def test_all_outputs_exist_when_run_finishes(old_run):
@@ -357,24 +374,6 @@ def test_missing_module_fails_with_clear_error_when_run(workdir, capsys):
     assert "--tfhub_module" in err and "no_such_module" in err, err
 
 
-def _scalars(directory):
-    """{tag: [(step, value)]} of the scalar summaries TensorBoard reads in
-    `directory` (its scalars plugin's data)."""
-    from tensorboard.backend.event_processing import plugin_event_accumulator
-    from tensorboard.util import tensor_util
-
-    acc = plugin_event_accumulator.EventAccumulator(str(directory))
-    acc.Reload()
-    tags = acc.PluginTagToContent("scalars")
-    return {
-        tag: [
-            (e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-            for e in acc.Tensors(tag)
-        ]
-        for tag in tags
-    }
-
-
 @pytest.mark.parametrize("recipe", ["imagehub", "make_image_classifier"])
 def test_summaries_dir_writes_scalars_tensorboard_reads(
     workdir, tmp_path, recipe
@@ -388,8 +387,8 @@ def test_summaries_dir_writes_scalars_tensorboard_reads(
             recipe=recipe,
         )
     )
-    train = _scalars(tmp_path / "logs" / "train")
-    val = _scalars(tmp_path / "logs" / "validation")
+    train = read_scalars(tmp_path / "logs" / "train")
+    val = read_scalars(tmp_path / "logs" / "validation")
     assert set(train) == {
         "epoch_loss",
         "epoch_accuracy",

@@ -44,6 +44,7 @@ from imagehub.hub._maintenance import cache_dir
 from imagehub.hub._maintenance import clear_cache
 from imagehub.hub._maintenance import compiled_models_dir
 from imagehub.hub._maintenance import list_cache
+from imagehub.hub._maintenance import scan_memo_dir
 from imagehub.hub._maintenance import verify_cache
 from imagehub.hub._resolver import load
 from imagehub.hub._resolver import resolve
@@ -83,6 +84,7 @@ __all__ = [
     "read_lockfile",
     "read_record",
     "resolve",
+    "scan_memo_dir",
     "resolve_facts",
     "traced_size",
     "verify_cache",

@@ -39,6 +39,17 @@ def compiled_models_dir() -> str:
     return os.path.join(_config.cache_dir(), COMPILED_DIR)
 
 
+# The cache root's folder of remembered clean scan verdicts (one small
+# file per SavedModel content and scan rules; see `imagehub.scan`).
+SCAN_MEMO_DIR = "scan"
+
+
+def scan_memo_dir() -> str:
+    """Where `load` and `KerasLayer` remember clean safety-scan verdicts:
+    ``scan/`` in the cache root, deleted by ``clear_cache()``."""
+    return os.path.join(_config.cache_dir(), SCAN_MEMO_DIR)
+
+
 def _names(
     cache: _cache.Cache, handles: Iterable[str] | str | None
 ) -> list[str]:
@@ -122,7 +133,8 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
     what crashed processes left behind (temporary directories, lock
     files nobody holds) and, when clearing everything, the compiled
     models of `imagehub.engines` (`compiled_models_dir()`; they are keyed
-    by content, so a handle's own cannot be told apart).
+    by content, so a handle's own cannot be told apart) and the
+    remembered scan verdicts (`scan_memo_dir()`).
 
     Returns:
         The entry directories removed.
@@ -149,6 +161,7 @@ def clear_cache(handles: Iterable[str] | str | None = None) -> list[str]:
             os.rename(compiled, trash)
             shutil.rmtree(trash, ignore_errors=True)
             logger.info("Deleted the compiled models in %s", compiled)
+        shutil.rmtree(scan_memo_dir(), ignore_errors=True)
         cache.remove_leftovers()
         _lock.remove_unheld_locks(cache.root, _cache.is_lock_name)
     return removed

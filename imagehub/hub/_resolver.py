@@ -14,6 +14,7 @@ from imagehub.hub._cache import SAVED_MODEL_FILES
 from imagehub.hub._errors import LockMismatchError
 from imagehub.hub._errors import ModelNotFoundError
 from imagehub.hub._errors import NotASavedModelError
+from imagehub.hub._maintenance import scan_memo_dir
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,10 @@ def load(
     """Resolves `handle` and loads it with `tf.saved_model.load` (SPEC K1).
 
     Loading runs the SavedModel's graphs, so unless `trust`, it must first
-    pass `imagehub.scan` (protobuf only, nothing runs).
+    pass `imagehub.scan` (protobuf only, nothing runs). A clean verdict
+    is remembered in `scan_memo_dir()` under a hash of the model's
+    saved_model.pb(txt) and of the scan's rules, so loading the same
+    bytes again skips the walk; a refusal is found again every time.
 
     Args:
         handle: Any handle `resolve` accepts.
@@ -212,7 +216,7 @@ def load(
     if not trust:
         from imagehub.scan import scan
 
-        scan(path).raise_if_refused(
+        scan(path, memo_dir=scan_memo_dir()).raise_if_refused(
             f"to load {os.fspath(handle)!r}",
             "If you trust it, pass trust=True",
         )

@@ -88,9 +88,10 @@ def refuse_if_unsafe(handle: str, path: str) -> None:
         ValueError: The scan refuses the model; the message names the
             handle, each finding and how to load it anyway.
     """
+    from imagehub import hub
     from imagehub.scan import scan
 
-    result = scan(path)
+    result = scan(path, memo_dir=hub.scan_memo_dir())
     if not result.refused:
         return
     shown = result.findings[:_MAX_FINDINGS_SHOWN]

@@ -5,6 +5,9 @@ it only when every op is on imagehub's allowlist and every checkpoint op
 forms the standard saver; `trust=True` is the only way past a refusal.
 `hub.load`, `KerasLayer` under Keras safe mode and `check` all ask it
 first, so it sits below `hub` and imports nothing of imagehub above it.
+`hub.load` and `KerasLayer` pass `memo_dir` (in the cache root), so a
+clean verdict on the same bytes under the same rules is remembered;
+`check` always scans in full.
 """
 
 from imagehub._callable import make_module_callable
@@ -16,6 +19,8 @@ from imagehub.scan._allowlist import NAMED_LIKE_IO
 from imagehub.scan._allowlist import Family
 from imagehub.scan._allowlist import allowed_family
 from imagehub.scan._allowlist import refusal_reason
+from imagehub.scan._memo import MAX_MEMOS
+from imagehub.scan._memo import rules_version
 from imagehub.scan._result import Finding
 from imagehub.scan._result import ScanResult
 from imagehub.scan._result import UnsafeModelError
@@ -32,6 +37,7 @@ __all__ = [
     "CHECKPOINT_OPS",
     "FAMILIES",
     "LIMITS",
+    "MAX_MEMOS",
     "NAMED_LIKE_IO",
     "Family",
     "Finding",
@@ -43,6 +49,7 @@ __all__ = [
     "denied_reason",
     "find_saved_model_file",
     "refusal_reason",
+    "rules_version",
     "scan",
 ]
 

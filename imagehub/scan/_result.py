@@ -52,6 +52,8 @@ class ScanResult:
         num_meta_graphs: MetaGraphs scanned.
         num_functions: Functions scanned (all libraries, nested graphs too).
         num_nodes: Nodes scanned.
+        from_memo: True when the bytes and the rules were those of a
+            clean verdict remembered earlier, so the walk was skipped.
     """
 
     path: str
@@ -61,6 +63,7 @@ class ScanResult:
     num_meta_graphs: int = 0
     num_functions: int = 0
     num_nodes: int = 0
+    from_memo: bool = False
 
     @property
     def ops(self) -> tuple[str, ...]:

@@ -14,6 +14,12 @@ dataflow (`_saver.py`). Anything else is refused, naming the op, where it
 sits (with the chain of callers) and why; nothing is loaded or run.
 `trust=True` (`--trust`) is the only way past, and gives all of this up.
 
+Remembered verdicts (`_memo.py`): given a `memo_dir`, a clean verdict is
+remembered under a hash of the file's bytes and of the rules, and a later
+scan of the same bytes under the same rules skips the parse and the walk;
+finding the file and the size cap still run every time, and a refusal is
+never remembered.
+
 Bounded work: each serialized graph is parsed and walked once (memoised by
 content), every walk is iterative, and caps on the file size, the bytes of
 nested graphs, their nesting depth, the function call depth and the number
@@ -30,6 +36,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from imagehub.scan import _memo
 from imagehub.scan._allowlist import ALLOWED
 from imagehub.scan._allowlist import CHECKPOINT_OPS
 from imagehub.scan._allowlist import refusal_reason
@@ -133,17 +140,41 @@ def read_saved_model(path: str):  # -> saved_model_pb2.SavedModel
         ScanLimitError: The file is larger than `LIMITS.max_file_bytes`.
         ValueError: It does not parse (nested too deeply, among others).
     """
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
+    return parse_saved_model(path, read_capped(path))
 
+
+def read_capped(path: str) -> bytes:
+    """The bytes of saved_model.pb(txt), refused beyond the size cap.
+
+    Raises:
+        ScanLimitError: The file is larger than `LIMITS.max_file_bytes`.
+    """
     size = os.path.getsize(path)
     if size > LIMITS.max_file_bytes:
         raise ScanLimitError(
             "max_file_bytes", f"{os.path.basename(path)} ({size:,} bytes)", path
         )
-    proto = saved_model_pb2.SavedModel()
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(LIMITS.max_file_bytes + 1)
+    if len(data) > LIMITS.max_file_bytes:  # grew since the stat
+        raise ScanLimitError(
+            "max_file_bytes",
+            f"{os.path.basename(path)} (over {LIMITS.max_file_bytes:,} bytes)",
+            path,
+        )
+    return data
+
+
+def parse_saved_model(path: str, data: bytes):  # -> saved_model_pb2...
+    """Parses `data`, the bytes of the saved_model.pb or .pbtxt `path`.
+
+    Raises:
+        ValueError: It does not parse (nested too deeply, among others).
+    """
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
     try:
         if path.endswith(".pbtxt"):
             text_format.Parse(data.decode("utf-8"), proto)
@@ -462,6 +493,8 @@ def default_is_registered(op: str) -> bool:
 def scan(
     path: str | os.PathLike[str],
     is_registered: Callable[[str], bool] | None = default_is_registered,
+    *,
+    memo_dir: str | os.PathLike[str] | None = None,
 ) -> ScanResult:
     """Scans a SavedModel for ops outside the allowlist without loading it.
 
@@ -471,6 +504,13 @@ def scan(
         is_registered: Tells whether TensorFlow registers an op name;
             None skips the registry check. The default asks TensorFlow's
             op registry, which loads no model.
+        memo_dir: A folder of remembered clean verdicts (`hub.load` passes
+            `hub.scan_memo_dir()`): when the file's bytes and the rules
+            are those of a clean verdict found there, the walk is skipped
+            (`ScanResult.from_memo`); a clean verdict is written there.
+            Refusals are never remembered. Only used with the default
+            `is_registered`. None (the default, and `imagehub check`'s)
+            always scans in full.
 
     Returns:
         The ScanResult: `refused` is True when any op is not on the
@@ -484,7 +524,45 @@ def scan(
             than `LIMITS.max_file_bytes` (`ScanLimitError`).
     """
     pb_path = find_saved_model_file(path)
-    proto = read_saved_model(pb_path)
+    file_name = os.path.basename(pb_path)
+    # The verdict is about exactly these bytes: hashed and parsed alike.
+    data = read_capped(pb_path)
+    key = None
+    if memo_dir is not None and is_registered is default_is_registered:
+        key = _memo.memo_key(file_name, data)
+        memo = _memo.recall(memo_dir, key)
+        if memo:
+            logger.debug("Scan of %s: clean, remembered (memo %s)", path, key)
+            return ScanResult(
+                path=os.fspath(path),
+                file=file_name,
+                refused=False,
+                num_meta_graphs=memo["meta_graphs"],
+                num_functions=memo["functions"],
+                num_nodes=memo["nodes"],
+                from_memo=True,
+            )
+    result = _scan_proto(
+        path, file_name, parse_saved_model(pb_path, data), is_registered
+    )
+    if key is not None and memo_dir is not None and not result.refused:
+        _memo.remember(
+            memo_dir,
+            key,
+            meta_graphs=result.num_meta_graphs,
+            functions=result.num_functions,
+            nodes=result.num_nodes,
+        )
+    return result
+
+
+def _scan_proto(
+    path: str | os.PathLike[str],
+    file_name: str,
+    proto: Any,
+    is_registered: Callable[[str], bool] | None,
+) -> ScanResult:
+    """The full scan of a parsed SavedModel proto."""
     walker = _Walker(is_registered)
     functions: set[str] = set()
     try:
@@ -518,7 +596,7 @@ def scan(
         walker.judge_ops(functions)
     result = ScanResult(
         path=os.fspath(path),
-        file=os.path.basename(pb_path),
+        file=file_name,
         refused=bool(walker.findings),
         findings=tuple(walker.findings),
         num_meta_graphs=len(proto.meta_graphs),

@@ -48,7 +48,7 @@ sys.path.insert(0, ROOT)
 WALL_GOAL_S = 300.0
 BASELINE_ACCURACY = 0.72  # linear classifier, shared/data README
 # main before `imagehub demo` ran its steps in its own process (issue 14).
-BEFORE = "a9df6de"
+BEFORE = "a9df6de8ca1d2a68541c9888ca85f814a9644ec5"  # a9df6de
 
 
 def checkout(rev: str, scratch: str) -> str:
@@ -169,6 +169,7 @@ def main() -> int:
     if not args.skip_demo:
         load_before = load_average()
         walls, accs = demo_before_after(scratch, args.before, args.rounds)
+        rev = args.before[:7]
         load_after = load_average()
         load = f"load average {load_before:.1f} before, {load_after:.1f} after"
         module = os.path.join(
@@ -192,7 +193,7 @@ def main() -> int:
                 "name": "demo: steps in one process vs one subprocess each "
                 "(issue 14), wall time",
                 "ours": f"{wall:.1f} s (median of {args.rounds})",
-                "baseline": f"{before:.1f} s, commit {args.before}",
+                "baseline": f"{before:.1f} s, commit {rev}",
                 "ratio": round(before / wall, 3),
                 "goal": "> 1.0 (speed-up), same validation accuracy",
                 "passed": before > wall and same,
@@ -210,14 +211,14 @@ def main() -> int:
             "",
             "`imagehub demo --out TMP --overwrite`, full (not `--fast`), "
             f"{args.rounds} interleaved rounds, median. Before: commit "
-            f"`{args.before}`, each step a subprocess `python -m imagehub` "
+            f"`{rev}`, each step a subprocess `python -m imagehub` "
             "(a fresh Python and TensorFlow import each). After: this "
             "tree, each step through the CLI's `main(argv)` in the demo's "
             "own process.",
             "",
             "| demo | runs (s) | median | validation accuracy (seed 0) |",
             "|---|---|---|---|",
-            f"| before ({args.before}) | {runs('before')} | {before:.1f} s | "
+            f"| before ({rev}) | {runs('before')} | {before:.1f} s | "
             + ", ".join(f"{a:.3f}" for a in sorted(accs["before"]))
             + " |",
             f"| after (this tree) | {runs('after')} | {wall:.1f} s | {shown} |",

@@ -27,8 +27,9 @@ WEIGHTS = os.path.join(_DEFAULT, "weights", "mobilenet_2_5_224_tf_no_top.h5")
 FLOWERS = os.path.join(_DEFAULT, "flowers")
 
 # The demo retrains with retrain's default recipe (settings chosen on the
-# validation photos; bench/results/retrain_quality.md). --fast fixes the
-# epochs, which skips early stopping.
+# validation photos; bench/results/retrain_quality.md). --fast gives
+# --train_epochs: every setting of the learning rate and L2 grid trains
+# exactly that many epochs, without early stopping.
 FAST_EPOCHS = 5
 
 HELP = (

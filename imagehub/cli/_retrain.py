@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     out = Console()
     try:
-        epochs = None if config.searches else config.train_epochs
+        epochs = None if config.searches else config.resolved_train_epochs
         with retrain_progress(epochs) as progress:
             result = make_image_classifier(config, progress=progress)
     except (FlagValueError, FileExistsError) as e:

@@ -73,7 +73,15 @@ _PIXELS_OR_NONE = _Range(
     lambda v: v is None or int(v) >= 1, "a positive number of pixels or None"
 )
 _POSITIVE = _Range(lambda v: math.isfinite(v) and v > 0, "a positive number")
+_POSITIVE_OR_NONE = _Range(
+    lambda v: v is None or (math.isfinite(v) and v > 0),
+    "a positive number or None",
+)
 _NOT_NEGATIVE = _Range(lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+_NOT_NEGATIVE_OR_NONE = _Range(
+    lambda v: v is None or (math.isfinite(v) and v >= 0),
+    "a number >= 0 or None",
+)
 _OPEN_FRACTION = _Range(lambda v: 0.0 < v < 1.0, "a fraction in (0, 1)")
 _FRACTION_BELOW_ONE = _Range(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 _FRACTION = _Range(lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
@@ -93,7 +101,11 @@ def _field(
     """A dataclass field: its default, for a number its `valid` range, and
     `old` for the old tool's flags (same name, default and meaning as in
     make_image_classifier). The flag's help is `help` when given (a text
-    computed from constants), else the docstring under the field."""
+    computed from constants), else the docstring under the field.
+
+    A field imagehub's recipe chooses when it is not given defaults to None
+    and names make_image_classifier's default as ``old_default`` (see
+    `RetrainConfig.resolved`)."""
     return dataclasses.field(
         default=default,
         metadata={"help": help, "old": old, "valid": valid, **extra},
@@ -104,10 +116,14 @@ def _field(
 class RetrainConfig:
     """Everything `make_image_classifier` needs: data, model, training,
     outputs. Build one with keyword arguments; unset fields keep the old
-    tool's defaults. On cached features the default `recipe` searches its
-    own learning rate, L2 strength and epochs; fields among those given
-    another value than their default are kept (see `_recipe.py`), and
-    ``recipe="make_image_classifier"`` trains exactly as the old tool.
+    tool's defaults, except `train_epochs`, `learning_rate` and
+    `l2_regularizer` (`RECIPE_CHOSEN`): None, "chosen by the recipe". On
+    cached features the default `recipe` searches those it is not given
+    (see `_recipe.py`) and keeps those given, whatever their value; every
+    other training (``recipe="make_image_classifier"``, which trains
+    exactly as the old tool, and training on images without cached
+    features) uses the given value, else make_image_classifier's default
+    (`resolved`).
 
     Example:
         >>> config = RetrainConfig(
@@ -143,14 +159,22 @@ class RetrainConfig:
     )
     """If set, fail (non-zero exit, nothing exported) when the final validation
     accuracy is below this number (between 0 and 1)."""
-    train_epochs: int = _field(5, valid=_AT_LEAST_ONE)
-    """Training makes this many passes over the training images."""
+    train_epochs: int | None = _field(
+        None, valid=_AT_LEAST_ONE_OR_NONE, old_default=5
+    )
+    """Training makes this many passes over the training images (default:
+    chosen by the recipe, by early stopping on the validation images;
+    make_image_classifier's, and without cached features: 5)."""
     do_fine_tuning: bool = _field(False)
     """Train the module together with the new classification layer."""
     batch_size: int = _field(32, valid=_AT_LEAST_ONE)
     """Number of images in each training step's batch."""
-    learning_rate: float = _field(0.005, valid=_POSITIVE)
-    """The learning rate of gradient descent."""
+    learning_rate: float | None = _field(
+        None, valid=_POSITIVE_OR_NONE, old_default=0.005
+    )
+    """The learning rate of gradient descent (default: chosen by the recipe
+    on the validation images; make_image_classifier's, and without cached
+    features: 0.005; fine-tuning after a warm start: the head's / 10)."""
     momentum: float = _field(0.9, valid=_NOT_NEGATIVE)
     """The momentum of gradient descent (SGD optimizer)."""
     dropout_rate: float = _field(0.2, valid=_FRACTION_BELOW_ONE)
@@ -158,8 +182,12 @@ class RetrainConfig:
     training."""
     l1_regularizer: float = _field(0.0, valid=_NOT_NEGATIVE)
     """L1 regularization coefficient of the classification layer."""
-    l2_regularizer: float = _field(0.0001, valid=_NOT_NEGATIVE)
-    """L2 regularization coefficient of the classification layer."""
+    l2_regularizer: float | None = _field(
+        None, valid=_NOT_NEGATIVE_OR_NONE, old_default=0.0001
+    )
+    """L2 regularization coefficient of the classification layer (default:
+    chosen by the recipe on the validation images; make_image_classifier's,
+    and without cached features: 0.0001)."""
     label_smoothing: float = _field(0.1, valid=_FRACTION)
     """Label smoothing coefficient of the cross-entropy loss."""
     validation_split: float = _field(0.2, valid=_OPEN_FRACTION)
@@ -230,7 +258,7 @@ class RetrainConfig:
     """How the head is trained on cached features. imagehub: try a small grid of
     learning rates and L2 strengths, each with early stopping on the
     validation images, keep the best, then train it on training + validation
-    images (flags set to other values than their defaults fix their part:
+    images (given flags fix their part, whatever their value:
     --learning_rate, --l2_regularizer, --train_epochs); with
     --do_fine_tuning, the head is searched that way on the frozen module's
     features before the whole model trains. make_image_classifier: the old
@@ -339,14 +367,65 @@ class RetrainConfig:
             return self.frozen_backbone_without_aug
         return bool(self.cache_features)
 
+    def given(self, name: str) -> bool:
+        """Whether a field of `RECIPE_CHOSEN` was given (is not None)."""
+        return getattr(self, name) is not None
+
+    def resolved(self, name: str) -> Any:
+        """A field's value; for a field of `RECIPE_CHOSEN` left None,
+        make_image_classifier's default: what every training but imagehub's
+        search uses (the one place those defaults are applied)."""
+        value = getattr(self, name)
+        if value is None and name in RECIPE_CHOSEN:
+            return _FIELDS[name].metadata["old_default"]
+        return value
+
+    @property
+    def resolved_train_epochs(self) -> int:
+        """--train_epochs, else make_image_classifier's 5."""
+        return int(self.resolved("train_epochs"))
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """--learning_rate, else make_image_classifier's 0.005."""
+        return float(self.resolved("learning_rate"))
+
+    @property
+    def resolved_l2_regularizer(self) -> float:
+        """--l2_regularizer, else make_image_classifier's 0.0001."""
+        return float(self.resolved("l2_regularizer"))
+
+    def image_learning_rate(self, warm_rate: float | None) -> float:
+        """The learning rate of training on images: --learning_rate when
+        given, else after a warm start whose head was trained at
+        `warm_rate` that rate / 10, else make_image_classifier's."""
+        if self.given("learning_rate") or warm_rate is None:
+            return self.resolved_learning_rate
+        return warm_rate / 10
+
+    def _used(self, name: str) -> Any:
+        """How hparams.json's ``resolved`` records a `RECIPE_CHOSEN`
+        field: its value as used, or what the recipe does instead."""
+        if self.given(name) or not (self.searches or self.warm_starts):
+            return self.resolved(name)
+        if self.searches:
+            return "searched"
+        if name == "learning_rate":
+            return "searched head's / 10"
+        return self.resolved(name)  # fine-tuning's epochs and Keras L2
+
     def replace(self, **changes: Any) -> RetrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-ready dict, plus the resolved choices."""
+        """The fields as given, as a JSON-ready dict, plus the resolved
+        choices: under ``resolved``, each field of `RECIPE_CHOSEN` as used,
+        "searched" when imagehub's recipe chooses it (metrics.json's
+        ``recipe`` has the chosen value)."""
         out = dataclasses.asdict(self)
         out["resolved"] = {
+            **{name: self._used(name) for name in RECIPE_CHOSEN},
             "cache_features": self.use_feature_cache,
             "recipe": (
                 self.recipe if self.searches or self.warm_starts else RECIPE_OLD
@@ -354,6 +433,13 @@ class RetrainConfig:
             "warm_start": self.warm_starts,
         }
         return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RetrainConfig)}
+# The fields imagehub's recipe chooses when they are not given (None).
+RECIPE_CHOSEN = tuple(
+    name for name, f in _FIELDS.items() if "old_default" in f.metadata
+)
 
 
 def old_flag_names() -> tuple[str, ...]:

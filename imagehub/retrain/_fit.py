@@ -186,7 +186,7 @@ def fit(
     if patience is not None and wait >= patience:
         stopped_early = True  # the interrupted run had already stopped
     epoch = start
-    while epoch < config.train_epochs and not stopped_early:
+    while epoch < config.resolved_train_epochs and not stopped_early:
         step_cb = _step_callback(progress, epoch + 1, steps)
         with warnings.catch_warnings():
             # Keras warns when a validation pass of unknown length ends.
@@ -199,12 +199,12 @@ def fit(
             math.isfinite(logs.get(k, 0.0)) for k in ("loss", "val_loss")
         ):
             step = step_cb.bad_step or steps
+            rate = float(np.asarray(model.optimizer.learning_rate))
             raise TrainingDivergedError(
                 f"The training loss became NaN or infinite at epoch "
                 f"{epoch + 1}, step {step}; training stopped and nothing "
                 "was exported. Lower --learning_rate (it is "
-                f"{config.learning_rate:g}), or check the images and "
-                "labels."
+                f"{rate:g}), or check the images and labels."
             )
         for k, v in logs.items():
             history.setdefault(k, []).append(v)
@@ -234,7 +234,7 @@ def fit(
             progress,
             STAGE_EPOCH_END,
             epoch,
-            config.train_epochs,
+            config.resolved_train_epochs,
             epoch=epoch,
             logs=logs,
         )

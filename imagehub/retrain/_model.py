@@ -127,7 +127,7 @@ def build_head(
             num_classes,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
             kernel_regularizer=keras.regularizers.L1L2(
-                l1=config.l1_regularizer, l2=config.l2_regularizer
+                l1=config.l1_regularizer, l2=config.resolved_l2_regularizer
             ),
             name=LOGITS_NAME,
             dtype=policy,
@@ -154,8 +154,10 @@ def make_optimizer(config: RetrainConfig):
     import keras
 
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+        return keras.optimizers.Adam(config.resolved_learning_rate)
+    return keras.optimizers.SGD(
+        config.resolved_learning_rate, momentum=config.momentum
+    )
 
 
 def compile_model(model, config: RetrainConfig) -> None:

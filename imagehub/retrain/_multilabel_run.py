@@ -197,11 +197,7 @@ def _fit_head(
     k = len(prepared.class_names)
     if config.recipe == RECIPE_IMAGEHUB:
         if not config.use_feature_cache:
-            defaults = RetrainConfig()
-            config = config.replace(
-                train_epochs=defaults.train_epochs,
-                learning_rate=defaults.learning_rate,
-            )
+            config = config.replace(train_epochs=None, learning_rate=None)
         result = run_recipe(
             (train.features, train.targets),
             (val.features, val.targets),
@@ -218,9 +214,9 @@ def _fit_head(
             train.targets,
             num_classes=k,
             config=config,
-            learning_rate=config.learning_rate,
-            l2=config.l2_regularizer,
-            epochs=config.train_epochs,
+            learning_rate=config.resolved_learning_rate,
+            l2=config.resolved_l2_regularizer,
+            epochs=config.resolved_train_epochs,
             seed=prepared.seed,
             val=(val.features, val.targets),
             patience=config.early_stopping_patience,
@@ -260,9 +256,9 @@ def _train_on_images(
     from imagehub.retrain._summaries import summary_callback
 
     config = prepared.config
-    rate = config.learning_rate
-    if warm is not None and rate == RetrainConfig().learning_rate:
-        rate = warm.chosen.learning_rate / 10
+    rate = config.image_learning_rate(
+        None if warm is None else warm.chosen.learning_rate
+    )
     model.classifier.compile(
         optimizer=make_optimizer(config.replace(learning_rate=rate)),
         loss=keras.losses.BinaryCrossentropy(
@@ -355,7 +351,7 @@ def train_multi_label(
     epochs_run = len(history["loss"])
     warm_start = None
     if config.use_feature_cache:
-        rate = config.learning_rate
+        rate = config.resolved_learning_rate
         if recipe is not None:
             rate = recipe.chosen.learning_rate
         write_history(config.summaries_dir, history, rate)

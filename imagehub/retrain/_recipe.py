@@ -15,9 +15,10 @@ milliseconds per epoch, so this recipe searches instead
 
 The validation numbers a run reports are those of the chosen setting's
 model trained on the training images only: the final model has seen the
-validation images. Flags given a value other than their default keep their
-meaning: ``--learning_rate`` and ``--l2_regularizer`` fix that axis of the
-grid, ``--train_epochs`` fixes the epochs (no early stopping) and
+validation images. Flags given keep their meaning, whatever their value
+(those the recipe chooses default to None, `RetrainConfig.given`):
+``--learning_rate`` and ``--l2_regularizer`` fix that axis of the grid,
+``--train_epochs`` fixes the epochs (no early stopping) and
 ``--early_stopping_patience`` sets the patience.
 
 The head (Dropout -> Dense, cross-entropy with label smoothing, L1/L2 on
@@ -48,7 +49,6 @@ LEARNING_RATES = (0.003, 0.01, 0.03)
 L2_STRENGTHS = (1e-4, 1e-3, 1e-2)
 MAX_EPOCHS = 300
 PATIENCE = 30
-_DEFAULTS = RetrainConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,22 +131,18 @@ class RecipeResult:
         }
 
 
-def _changed(config: RetrainConfig, name: str) -> bool:
-    return getattr(config, name) != getattr(_DEFAULTS, name)
-
-
 def grid(config: RetrainConfig) -> list[tuple[float, float]]:
-    """The (learning rate, L2) settings to try; a flag set to another
-    value than its default fixes its axis."""
+    """The (learning rate, L2) settings to try; a given flag fixes its
+    axis."""
     rates = (
-        (config.learning_rate,)
-        if _changed(config, "learning_rate")
-        else LEARNING_RATES
+        LEARNING_RATES
+        if config.learning_rate is None
+        else (config.learning_rate,)
     )
     l2s = (
-        (config.l2_regularizer,)
-        if _changed(config, "l2_regularizer")
-        else L2_STRENGTHS
+        L2_STRENGTHS
+        if config.l2_regularizer is None
+        else (config.l2_regularizer,)
     )
     return [(lr, l2) for lr in rates for l2 in l2s]
 
@@ -344,11 +340,10 @@ def run_recipe(
     Returns:
         The `RecipeResult`.
     """
-    fixed_epochs = _changed(config, "train_epochs")
-    epochs = config.train_epochs if fixed_epochs else MAX_EPOCHS
-    patience = None
-    if not fixed_epochs:
-        patience = config.early_stopping_patience or PATIENCE
+    epochs = MAX_EPOCHS
+    patience: int | None = config.early_stopping_patience or PATIENCE
+    if config.train_epochs is not None:  # given: exactly that many
+        epochs, patience = config.train_epochs, None
     candidates, runs = [], []
     settings = grid(config)
     report(progress, STAGE_SEARCH, 0, len(settings))

@@ -189,8 +189,10 @@ def _html(
             f"agreement with the SavedModel: {t['agreement']:.1%} of "
             f"{t['count']} images</li>"
         )
+    # The values used (hparams.json's "resolved"), not None for "chosen".
+    used = hparams.get("resolved", {})
     settings = ", ".join(
-        f"{k}={v!r}"
+        f"{k}={used.get(k, v)!r}"
         for k, v in hparams.items()
         if k
         in (

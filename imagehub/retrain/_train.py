@@ -138,23 +138,17 @@ def _warm_start(
     then the learning rate for the whole model lowered tenfold (unless
     --learning_rate was given)."""
     config = prepared.config
-    defaults = RetrainConfig()
     result = _fit_head_by_recipe(
         prepared,
         model,
         data,
         # --train_epochs and --learning_rate are fine-tuning's; the head's
         # are searched.
-        config.replace(
-            train_epochs=defaults.train_epochs,
-            learning_rate=defaults.learning_rate,
-        ),
+        config.replace(train_epochs=None, learning_rate=None),
         refit=False,
         progress=progress,
     )
-    rate = config.learning_rate
-    if rate == defaults.learning_rate:
-        rate = result.chosen.learning_rate / 10
+    rate = config.image_learning_rate(result.chosen.learning_rate)
     model.trained.optimizer.learning_rate = rate
     logger.info(
         "warm start: head trained on cached features (%s); fine-tuning "

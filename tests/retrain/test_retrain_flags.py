@@ -48,9 +48,10 @@ OLD_DEFAULTS = {
 def test_defaults_match_make_image_classifier_when_no_flags():
     config = parse_flags([])
     for name, default in OLD_DEFAULTS.items():
-        assert getattr(config, name) == default, (
-            f"--{name} defaults to {getattr(config, name)!r}, the old tool "
-            f"to {default!r}"
+        # The fields the recipe chooses are None until resolved.
+        assert config.resolved(name) == default, (
+            f"--{name} resolves to {config.resolved(name)!r}, the old "
+            f"tool's default is {default!r}"
         )
     assert config == RetrainConfig(), "flags must take the dataclass defaults"
 

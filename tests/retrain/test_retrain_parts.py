@@ -179,7 +179,9 @@ def test_write_report_writes_every_file_when_called(tmp_path):
     page = (out / "report.html").read_text()
     assert "class_0" in page and "misclassified/000.jpg" in page
     assert (out / "misclassified" / "000.jpg").is_file()
-    assert json.loads((out / "hparams.json").read_text())["train_epochs"] == 5
+    saved = json.loads((out / "hparams.json").read_text())
+    assert saved["train_epochs"] is None, "not given: recorded as None"
+    assert saved["resolved"]["train_epochs"] == "searched", saved["resolved"]
 
 
 # --- input size ----------------------------------------------------------
@@ -449,7 +451,7 @@ def test_recipe_restores_best_epoch_when_validation_worsens():
     assert _loss_and_accuracy(head, *val)[0] == pytest.approx(min(losses))
 
 
-def test_recipe_keeps_flags_given_other_values_than_defaults():
+def test_recipe_keeps_flags_given_whatever_their_values():
     from imagehub.retrain._recipe import grid
     from imagehub.retrain._recipe import run_recipe
 
@@ -485,3 +487,26 @@ def test_hparams_name_the_recipe_that_trained_when_resolved(
 ):
     resolved = RetrainConfig(**changes).to_dict()["resolved"]
     assert (resolved["recipe"], resolved["warm_start"]) == (recipe, warm_start)
+
+
+@pytest.mark.parametrize(
+    ("changes", "used"),
+    [
+        ({}, ("searched", "searched", "searched")),
+        ({"train_epochs": 5}, (5, "searched", "searched")),
+        ({"learning_rate": 0.005}, ("searched", 0.005, "searched")),
+        ({"recipe": "make_image_classifier"}, (5, 0.005, 0.0001)),
+        ({"do_data_augmentation": True}, (5, 0.005, 0.0001)),
+        (
+            {"do_fine_tuning": True},
+            (5, "searched head's / 10", 0.0001),
+        ),
+    ],
+)
+def test_hparams_record_given_and_used_values_when_resolved(changes, used):
+    saved = RetrainConfig(**changes).to_dict()
+    names = ("train_epochs", "learning_rate", "l2_regularizer")
+    assert tuple(saved["resolved"][n] for n in names) == used, saved
+    assert all(saved[n] == changes.get(n) for n in names), (
+        "the top level records what was given (None: not given)"
+    )

@@ -4,11 +4,14 @@ training computes (checked against a NumPy re-computation written here,
 not against the code under test), and early stopping keeps the best
 epoch."""
 
+import json
+
 import numpy as np
 import pytest
 
 from imagehub.retrain import RetrainConfig
 from imagehub.retrain import make_image_classifier
+from imagehub.testing import run_cli
 from imagehub.testing import write_image_folder
 from imagehub.testing import write_tiny_model
 
@@ -97,7 +100,12 @@ def _old_tool_head(workdir, config):
     s = config.label_smoothing
     targets = np.eye(k)[y] * (1 - s) + s / k
     velocity = [np.zeros_like(kernel), np.zeros_like(bias)]
-    for epoch in range(config.train_epochs):
+    # make_image_classifier's defaults where the config leaves them to the
+    # recipe (None): written out here, not taken from the code under test.
+    epochs = 5 if config.train_epochs is None else config.train_epochs
+    rate = 0.005 if config.learning_rate is None else config.learning_rate
+    l2 = 0.0001 if config.l2_regularizer is None else config.l2_regularizer
+    for epoch in range(epochs):
         order = epoch_order(config.seed, epoch, n)
         for start in range(0, n, config.batch_size):
             batch = order[start : start + config.batch_size]
@@ -106,15 +114,13 @@ def _old_tool_head(workdir, config):
             p /= p.sum(axis=1, keepdims=True)
             g = (p - targets[batch]) / len(batch)
             grads = (
-                x[batch].T @ g + 2 * config.l2_regularizer * kernel,
+                x[batch].T @ g + 2 * l2 * kernel,
                 g.sum(axis=0),
             )
             for i, (param, grad) in enumerate(
                 zip((kernel, bias), grads, strict=True)
             ):
-                velocity[i] = (
-                    config.momentum * velocity[i] - config.learning_rate * grad
-                )
+                velocity[i] = config.momentum * velocity[i] - rate * grad
                 param += velocity[i]
     return kernel, bias
 
@@ -142,6 +148,86 @@ def test_old_recipe_trains_as_the_old_tool_when_switched(
     assert np.abs(kernel - start).max() > 0.01, "training moved the kernel"
     np.testing.assert_allclose(got_kernel, kernel, atol=2e-4, rtol=0)
     np.testing.assert_allclose(got_bias, bias, atol=2e-4, rtol=0)
+
+
+def test_old_recipe_trains_the_old_defaults_when_no_flags_are_given(workdir):
+    config = _config(workdir, recipe="make_image_classifier", dropout_rate=0.0)
+    result = make_image_classifier(config)
+    kernel, bias = _old_tool_head(workdir, config)
+    got_kernel, got_bias = _head_weights(result)
+    assert result.epochs_run == 5, "make_image_classifier's 5 epochs"
+    np.testing.assert_allclose(got_kernel, kernel, atol=2e-4, rtol=0)
+    np.testing.assert_allclose(got_bias, bias, atol=2e-4, rtol=0)
+
+
+# --- flags given keep their meaning, whatever their value ------------------
+
+
+def _candidates(result):
+    return result.metrics["recipe"]["candidates"]
+
+
+def test_default_recipe_searches_epochs_and_grid_when_nothing_given(workdir):
+    result = make_image_classifier(_config(workdir))
+    assert len(_candidates(result)) == 9, "3 learning rates x 3 L2"
+    assert len(result.history["loss"]) > 5, (
+        "epochs chosen by early stopping: the run goes on past the best "
+        f"epoch, got {len(result.history['loss'])} epochs"
+    )
+
+
+def test_train_epochs_trains_exactly_that_many_when_given_its_old_default(
+    workdir,
+):
+    # Through the Python API's keyword overrides: 5 is the old default,
+    # and given, it counts.
+    result = make_image_classifier(_config(workdir), train_epochs=5)
+    candidates = _candidates(result)
+    assert len(candidates) == 9, "the learning rate and L2 grid is searched"
+    assert {c["best_epoch"] for c in candidates} == {5}, candidates
+    assert result.epochs_run == 5
+    assert len(result.history["loss"]) == 5, "no early stopping"
+
+
+def test_learning_rate_fixes_its_axis_when_given_its_old_default(workdir):
+    result = make_image_classifier(
+        _config(workdir, learning_rate=0.005, l2_regularizer=0.0001)
+    )
+    candidates = _candidates(result)
+    assert [(c["learning_rate"], c["l2"]) for c in candidates] == [
+        (0.005, 0.0001)
+    ], candidates
+    assert len(result.history["loss"]) > 5, "epochs still searched"
+
+
+def test_cli_flags_given_their_old_defaults_keep_their_meaning(workdir):
+    out = workdir / "cli_given"
+    done = run_cli(
+        "retrain",
+        "--image_dir",
+        str(workdir / "images"),
+        "--tfhub_module",
+        str(workdir / "module"),
+        "--report_dir",
+        str(out),
+        "--seed",
+        "7",
+        "--train_epochs",
+        "5",
+        "--learning_rate",
+        "0.005",
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [
+        (c["learning_rate"], c["best_epoch"])
+        for c in metrics["recipe"]["candidates"]
+    ] == [(0.005, 5)] * 3, "one learning rate, 3 L2 strengths, 5 epochs"
+    hparams = json.loads((out / "hparams.json").read_text())
+    assert (hparams["train_epochs"], hparams["learning_rate"]) == (5, 0.005)
+    assert hparams["l2_regularizer"] is None, "not given"
+    assert hparams["resolved"]["train_epochs"] == 5
+    assert hparams["resolved"]["l2_regularizer"] == "searched"
 
 
 # --- early stopping ----------------------------------------------------------

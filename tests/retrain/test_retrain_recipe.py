@@ -202,20 +202,16 @@ def test_learning_rate_fixes_its_axis_when_given_its_old_default(workdir):
 
 def test_cli_flags_given_their_old_defaults_keep_their_meaning(workdir):
     out = workdir / "cli_given"
+    flags = {
+        "image_dir": workdir / "images",
+        "tfhub_module": workdir / "module",
+        "report_dir": out,
+        "seed": 7,
+        "train_epochs": 5,
+        "learning_rate": 0.005,
+    }
     done = run_cli(
-        "retrain",
-        "--image_dir",
-        str(workdir / "images"),
-        "--tfhub_module",
-        str(workdir / "module"),
-        "--report_dir",
-        str(out),
-        "--seed",
-        "7",
-        "--train_epochs",
-        "5",
-        "--learning_rate",
-        "0.005",
+        "retrain", *(a for k, v in flags.items() for a in (f"--{k}", str(v)))
     )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((out / "metrics.json").read_text())

@@ -11,11 +11,13 @@ mode with 2 workers. Models: the bundled MobileNet V1 0.25 export and
 MobileNetV3Small (weights none). Engines: TensorFlow, and with
 `--engines` the others (their compiled models cached by a warm-up run
 first, so both sizes find them). The vectors of the two runners are
-compared row by row.
+compared row by row. Each (size, runner) runs `--repeats` times,
+interleaved; each size's median CPU seconds are used (one run each swung
+the ratio by a third on the shared machine).
 
 Writes bench/results/beam.md and bench/results/beam.json.
 Usage: python bench/beam.py [--small 300] [--large 1200] [--models ...]
-       [--engines ...] [--merge]
+       [--engines ...] [--repeats 3] [--merge]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,20 +116,33 @@ def read_rows(out: str) -> tuple[list[str], np.ndarray]:
     return table.column("path").to_pylist(), vectors.astype(np.float32)
 
 
-def measure(model_dir, folders, sizes, engine, work, cache) -> dict:
-    """Both runners on both sizes, interleaved; marginal ms per image."""
+def measure(model_dir, folders, sizes, engine, work, cache, repeats) -> dict:
+    """Both runners on both sizes, interleaved, `repeats` rounds; marginal
+    ms per image from the median CPU seconds of each size."""
     runs: dict[str, dict[int, dict]] = {r: {} for r in RUNNERS}
+    rounds: dict[str, dict[int, list[float]]] = {
+        r: {size: [] for size in sizes} for r in RUNNERS
+    }
     rows = {}
-    for size in sizes:
-        for runner in RUNNERS:
-            name = os.path.basename(model_dir)
-            out = os.path.join(work, f"{name}-{engine}-{runner}-{size}.parquet")
-            runs[runner][size] = run_embed(
-                model_dir, folders[size], out, runner, engine, cache
-            )
-            print(f"  {engine} {runner} {size}: {runs[runner][size]}")
-            if size == sizes[-1]:
-                rows[runner] = read_rows(out)
+    for i in range(repeats):
+        for size in sizes:
+            for runner in RUNNERS:
+                name = os.path.basename(model_dir)
+                out = os.path.join(  # a fresh output: a run, not a resume
+                    work, f"{name}-{engine}-{runner}-{size}-{i}.parquet"
+                )
+                run = run_embed(
+                    model_dir, folders[size], out, runner, engine, cache
+                )
+                rounds[runner][size].append(run["cpu_s"])
+                runs[runner][size] = {
+                    **run,
+                    "cpu_s": statistics.median(rounds[runner][size]),
+                    "cpu_s_rounds": list(rounds[runner][size]),
+                }
+                print(f"  {engine} {runner} {size}: {run}")
+                if size == sizes[-1]:
+                    rows[runner] = read_rows(out)
     small, large = sizes
     result = {}
     for runner in RUNNERS:
@@ -168,7 +184,9 @@ def markdown(results: dict) -> str:
         "hard-linked copies). CPU = user + system seconds of the command "
         "and all its child processes (Beam's workers included); marginal "
         f"CPU per image = (CPU at {large} - CPU at {small}) / "
-        f"{large - small}, so start-up cancels out. Beam: DirectRunner, "
+        f"{large - small}, so start-up cancels out; CPU at each size is the "
+        f"median of {results.get('repeats', 1)} interleaved runs. Beam: "
+        "DirectRunner, "
         f"`{' '.join('--beam_option ' + o for o in BEAM_OPTIONS)}`. "
         f"Goal: Beam <= {GOAL}x local, vectors equal within 1e-4.",
         "",
@@ -200,6 +218,12 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1200)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--engines", nargs="+", default=["tensorflow"])
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved rounds; each size's median CPU is used",
+    )
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -234,7 +258,9 @@ def main() -> None:
                         cache,
                     )
                 print(f"{name}, {engine}", flush=True)
-                r = measure(model_dir, folders, sizes, engine, work, cache)
+                r = measure(
+                    model_dir, folders, sizes, engine, work, cache, args.repeats
+                )
                 for runner in RUNNERS:
                     r[runner]["runs"] = {
                         str(k): v for k, v in r[runner]["runs"].items()
@@ -261,6 +287,7 @@ def main() -> None:
         "load_before": load_before,
         "load_after": load_average(),
         "sizes": sizes,
+        "repeats": args.repeats,
         "beam_options": list(BEAM_OPTIONS),
         "results": results,
         "verdict": verdict,

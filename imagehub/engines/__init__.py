@@ -19,6 +19,8 @@ Example:
 """
 
 from imagehub.engines._auto import AUTO_MIN_IMAGES
+from imagehub.engines._auto import SLOW_COMPILE_PAYBACK_S
+from imagehub.engines._auto import SLOW_TO_COMPILE
 from imagehub.engines._auto import EngineChoice
 from imagehub.engines._auto import cached_choice
 from imagehub.engines._auto import choose_engine
@@ -74,6 +76,8 @@ __all__ = [
     "OpenVINOModel",
     "PARITY_TOLERANCE",
     "PRECISIONS",
+    "SLOW_COMPILE_PAYBACK_S",
+    "SLOW_TO_COMPILE",
     "ParityError",
     "TensorFlowModel",
     "available_engines",

@@ -119,6 +119,58 @@ def test_auto_measures_once_and_remembers(tmp_path):
     assert "measured" in remembered[1].reason
 
 
+def test_auto_first_run_skips_a_slow_conversion_when_the_job_is_short(
+    tmp_path,
+):
+    model = testing.write_tiny_model(tmp_path / "m", seed=9)
+    compiled, choice = engines.choose_engine(
+        model,
+        image_size=(16, 16),
+        batch_size=8,
+        num_images=engines.AUTO_MIN_IMAGES,
+    )
+    quick = [e for e in FLOAT_ENGINES if e not in engines.SLOW_TO_COMPILE]
+    assert set(choice.images_per_second) == {"tensorflow", *quick}
+    for engine in engines.SLOW_TO_COMPILE:
+        assert choice.refused[engine].startswith("not compiled"), choice
+        assert engines.load_compiled(model, engine) is None, engine
+        assert engine in choice.reason, choice.reason
+    remembered = engines.cached_choice(model, image_size=(16, 16), batch_size=8)
+    assert remembered is not None and remembered[1].engine == choice.engine
+
+
+def test_auto_first_run_measures_a_slow_engine_when_already_compiled(
+    tmp_path,
+):
+    model = testing.write_tiny_model(tmp_path / "m", seed=10)
+    for engine in engines.SLOW_TO_COMPILE:
+        engines.compile_model(model, engine)
+    _, choice = engines.choose_engine(
+        model,
+        image_size=(16, 16),
+        batch_size=8,
+        num_images=engines.AUTO_MIN_IMAGES,
+    )
+    assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
+
+
+def test_auto_first_run_compiles_a_slow_engine_when_the_job_pays_for_it(
+    tmp_path, monkeypatch
+):
+    from imagehub.engines import _auto
+
+    monkeypatch.setattr(_auto, "SLOW_COMPILE_PAYBACK_S", 0.0)
+    model = testing.write_tiny_model(tmp_path / "m", seed=11)
+    _, choice = engines.choose_engine(
+        model,
+        image_size=(16, 16),
+        batch_size=8,
+        num_images=engines.AUTO_MIN_IMAGES,
+    )
+    assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
+    assert not choice.refused, choice.refused
+
+
 def test_auto_runs_tensorflow_for_a_small_job(tmp_path):
     model = testing.write_tiny_model(tmp_path / "m", seed=8)
     compiled, choice = engines.choose_engine(

@@ -119,16 +119,20 @@ def test_auto_measures_once_and_remembers(tmp_path):
     assert "measured" in remembered[1].reason
 
 
-def test_auto_first_run_skips_a_slow_conversion_when_the_job_is_short(
-    tmp_path,
-):
-    model = testing.write_tiny_model(tmp_path / "m", seed=9)
-    compiled, choice = engines.choose_engine(
+def _first_run_of_a_big_job(model):
+    return engines.choose_engine(
         model,
         image_size=(16, 16),
         batch_size=8,
         num_images=engines.AUTO_MIN_IMAGES,
     )
+
+
+def test_auto_first_run_skips_a_slow_conversion_when_the_job_is_short(
+    tmp_path,
+):
+    model = testing.write_tiny_model(tmp_path / "m", seed=9)
+    compiled, choice = _first_run_of_a_big_job(model)
     quick = [e for e in FLOAT_ENGINES if e not in engines.SLOW_TO_COMPILE]
     assert set(choice.images_per_second) == {"tensorflow", *quick}
     for engine in engines.SLOW_TO_COMPILE:
@@ -145,12 +149,7 @@ def test_auto_first_run_measures_a_slow_engine_when_already_compiled(
     model = testing.write_tiny_model(tmp_path / "m", seed=10)
     for engine in engines.SLOW_TO_COMPILE:
         engines.compile_model(model, engine)
-    _, choice = engines.choose_engine(
-        model,
-        image_size=(16, 16),
-        batch_size=8,
-        num_images=engines.AUTO_MIN_IMAGES,
-    )
+    _, choice = _first_run_of_a_big_job(model)
     assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
 
 
@@ -161,12 +160,7 @@ def test_auto_first_run_compiles_a_slow_engine_when_the_job_pays_for_it(
 
     monkeypatch.setattr(_auto, "SLOW_COMPILE_PAYBACK_S", 0.0)
     model = testing.write_tiny_model(tmp_path / "m", seed=11)
-    _, choice = engines.choose_engine(
-        model,
-        image_size=(16, 16),
-        batch_size=8,
-        num_images=engines.AUTO_MIN_IMAGES,
-    )
+    _, choice = _first_run_of_a_big_job(model)
     assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
     assert not choice.refused, choice.refused
 

@@ -206,6 +206,27 @@ END_TO_END_RUNS = (
 )
 
 
+def compile_into(cache: str, model_dir: str, engine: str) -> None:
+    """Compiles `engine`'s model into `cache`, untimed, so that its row
+    measures a run that reads it from the cache (auto may not have
+    compiled it: it skips LiteRT's conversion on a short first job)."""
+    if engine not in ("litert", "openvino"):
+        return
+    env = dict(os.environ, IMAGEHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = ROOT
+    code = (
+        "import sys; from imagehub import engines; "
+        "engines.compile_model(sys.argv[1], sys.argv[2])"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, model_dir, engine],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+
+
 def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
     import pyarrow.parquet as pq
 
@@ -218,6 +239,7 @@ def end_to_end(model_dir: str, photos: str, count: int, work: str) -> dict:
     for label, engine in END_TO_END_RUNS:
         name = os.path.basename(model_dir)
         out = os.path.join(work, f"{name}-out-{len(rows)}.parquet")
+        compile_into(cache, model_dir, engine)
         seconds, line = run_embed(model_dir, photos, out, engine, cache)
         table = pq.read_table(out).sort_by("path")
         tables[label] = np.stack(table.column("vector").to_numpy(False))
@@ -314,6 +336,7 @@ def retrain_runs(
     features = {}
     for label, engine in END_TO_END_RUNS:
         out = os.path.join(work, f"retrain-{len(rows)}")
+        compile_into(cache, model_dir, engine)
         row = run_retrain(model_dir, images, out, engine, cache, epochs)
         features[label] = np.load(row.pop("features"))
         rows[label] = {
@@ -457,12 +480,13 @@ def markdown(results: dict) -> str:
     lines += [
         "",
         "vs TensorFlow: the median of the two `--engine tensorflow` runs "
-        "over this run's seconds. The first `auto` run pays for both "
-        "conversions and the timing probe (with 1,000 images or more; a "
-        "smaller job stays on TensorFlow); later runs, `litert` and "
-        "`openvino` included, read the compiled model (and `auto` its "
-        "choice) from the cache and do not load the SavedModel into "
-        "TensorFlow.",
+        "over this run's seconds. The first `auto` run (1,000 images or "
+        "more; a smaller job stays on TensorFlow) compiles OpenVINO "
+        "(under a second), and LiteRT (5 to 20 s) only when the job would "
+        "take 60 s or more, and times them; later runs read the compiled "
+        "model and `auto` its choice from the cache and do not load the "
+        "SavedModel into TensorFlow. The `litert` and `openvino` rows "
+        "read a model compiled into the cache beforehand (untimed).",
         "",
         *retrain_markdown(results),
         "## The issue's goals, as measured here",

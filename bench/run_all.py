@@ -41,10 +41,17 @@ def _fmt(value: object) -> str:
 
 def collect() -> str:
     rows = []
+    own_tables = []
     for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
         with open(path, encoding="utf-8") as f:
             entries = json.load(f)
-        for r in entries if isinstance(entries, list) else [entries]:
+        entries = entries if isinstance(entries, list) else [entries]
+        if not any("ratio" in r for r in entries):
+            # Several ratios and goals: the benchmark's own table says them.
+            name = os.path.splitext(os.path.basename(path))[0]
+            own_tables.append(f"[{name}]({name}.md)")
+            continue
+        for r in entries:
             rows.append(
                 "| {} | {} | {} | {} | {} | {} |".format(
                     r.get("name", os.path.basename(path)),
@@ -66,6 +73,10 @@ def collect() -> str:
             "| benchmark | baseline | ratio | goal | goal met | machine |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "With a table of their own (several models, engines or goals): "
+            + ", ".join(own_tables)
+            + ".",
             "",
         ]
     )

@@ -6,9 +6,14 @@ Scripts run as ``python bench/<name>.py``, so this module imports as
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
+import time
 from typing import Any
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -41,3 +46,70 @@ def write_results(name: str, markdown: str, data: Any, indent: int = 2) -> None:
         json.dump(data, f, indent=indent)
         f.write("\n")
     print(markdown)
+
+
+def embed_command(
+    model: str, inputs: str, output: str, *flags: str
+) -> list[str]:
+    """The `imagehub embed` command line a fresh interpreter runs."""
+    return [
+        sys.executable,
+        "-m",
+        "imagehub",
+        "embed",
+        "--model",
+        model,
+        "--input",
+        inputs,
+        "--output",
+        output,
+        *flags,
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessRun:
+    """What one measured process took, and what it printed."""
+
+    seconds: float
+    cpu_s: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def run_measured(
+    cmd: list[str], env: dict[str, str], timeout: float = 3600.0
+) -> ProcessRun:
+    """Runs `cmd` and measures its wall time, its own CPU seconds and peak
+    RSS (`os.wait4`: this process alone, not every child so far). Output
+    goes to files, so a chatty process cannot block on a full pipe; past
+    `timeout` seconds it is killed. Raises RuntimeError when it fails."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise RuntimeError(f"{' '.join(cmd)} took over {timeout} s")
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
+    return ProcessRun(
+        seconds=seconds,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024.0,  # Linux: KB
+        stdout=stdout,
+        stderr=stderr,
+    )

@@ -19,14 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 from _common import describe_machine
+from _common import embed_command
 from _common import load_average
+from _common import run_measured
 from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -160,34 +161,12 @@ def peak_rss_mb(model: str, inputs: str, out: str) -> tuple[float, float]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cmd = [
-        sys.executable,
-        "-m",
-        "imagehub",
-        "embed",
-        "--model",
-        model,
-        "--input",
-        inputs,
-        "--output",
-        out,
-        "--batch_size",
-        str(BATCH),
-        "--no_progress",
-    ]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    cmd = embed_command(
+        model, inputs, out, "--batch_size", str(BATCH), "--no_progress"
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd} failed:\n{stderr.decode()[-3000:]}")
-    print(stdout.decode().strip(), flush=True)
-    return usage.ru_maxrss / 1024.0, seconds  # Linux: KB
+    run = run_measured(cmd, env)
+    print(run.stdout.strip(), flush=True)
+    return run.max_rss_mb, run.seconds
 
 
 def _median(values) -> float:

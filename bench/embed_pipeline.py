@@ -31,11 +31,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from _common import describe_machine
+from _common import embed_command
 from _common import load_average
+from _common import run_measured
 from _common import write_results
 from engines import export
 from engines import make_photo_folder
@@ -69,34 +70,11 @@ def run_embed(
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONPATH=code,
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "imagehub",
-        "embed",
-        "--model",
-        model,
-        "--input",
-        photos,
-        "--output",
-        out,
-        "--engine",
-        engine,
-        "--no_progress",
-        "--overwrite",
-    ]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    cmd = embed_command(
+        model, photos, out, "--engine", engine, "--no_progress", "--overwrite"
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = proc.stderr.read().decode()
-    proc.stdout.close()
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime
+    run = run_measured(cmd, env)
+    return run.seconds, run.cpu_s
 
 
 # Run by a fresh interpreter with the code under test on PYTHONPATH:

@@ -47,7 +47,9 @@ import time
 
 import numpy as np
 from _common import describe_machine
+from _common import embed_command
 from _common import load_average
+from _common import run_measured
 from _common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -167,29 +169,12 @@ def make_photo_folder(folder: str, copies: int) -> int:
 def run_embed(model_dir, photos, out, engine, cache) -> tuple[float, str]:
     env = dict(os.environ, IMAGEHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = ROOT
-    cmd = [
-        sys.executable,
-        "-m",
-        "imagehub",
-        "embed",
-        "--model",
-        model_dir,
-        "--input",
-        photos,
-        "--output",
-        out,
-        "--engine",
-        engine,
-        "--no_progress",
-    ]
-    start = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=1800
+    cmd = embed_command(
+        model_dir, photos, out, "--engine", engine, "--no_progress"
     )
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    line = [x for x in proc.stdout.splitlines() if x.startswith("engine:")]
+    run = run_measured(cmd, env, timeout=1800)
+    seconds = run.seconds
+    line = [x for x in run.stdout.splitlines() if x.startswith("engine:")]
     return seconds, line[0] if line else ""
 
 

@@ -14,9 +14,9 @@ engine is the one its compilation measured (refused above 1e-4).
 Then end to end: the `imagehub embed` command, a fresh process each,
 start-up included, on the 150 bundled flower photos copied (hard links)
 to 1,050: `--engine tensorflow`, `--engine auto` on its first run
-(compiles, measures, remembers), `--engine auto` again (cached) and each
-engine from the cache. The rows of every engine are compared with
-TensorFlow's.
+(compiles, races on the job's batches, remembers), `--engine auto` again
+(cached) and each engine from the cache. The rows of every engine are
+compared with TensorFlow's.
 
 Then retrain (`--only retrain` runs this section alone): `imagehub
 retrain` on the same photos in their 5 class folders (1,050 with the
@@ -25,12 +25,15 @@ start-up included, default recipe, SavedModel exported: the feature pass
 (first to last feature progress event: decoding, the module and, on a
 first run, compiling) and the whole run, per engine in the same order as
 embed's. The cached features of every engine are compared with
-TensorFlow's.
+TensorFlow's. Then, for the whole run's "never slower" on a noisy machine,
+`--first_run_pairs` interleaved pairs of `--engine tensorflow` and a first
+`--engine auto` run (empty cache), judged by the median of their ratios.
 
 Writes bench/results/engines.md and bench/results/engines.json (`--out`
 names others; `--only` keeps the other sections of an earlier json).
 Usage: python bench/engines.py [--copies 7] [--rounds 5] [--models ...]
-    [--only alone|embed|retrain] [--epochs 5] [--out engines]
+    [--only alone|embed|retrain] [--epochs 5] [--first_run_pairs 3]
+    [--out engines]
 """
 
 from __future__ import annotations
@@ -183,7 +186,7 @@ def run_embed(model_dir, photos, out, engine, cache) -> tuple[float, str]:
 # then cached, each engine from the cache.
 END_TO_END_RUNS = (
     ("tensorflow", "tensorflow"),
-    ("auto, first run (compiles, measures)", "auto"),
+    ("auto, first run (compiles, races)", "auto"),
     ("auto, cached", "auto"),
     ("litert", "litert"),
     ("openvino", "openvino"),
@@ -346,6 +349,39 @@ def retrain_runs(
     return rows
 
 
+def first_run_pairs(
+    model_dir: str, images: str, work: str, epochs: int, pairs: int
+) -> dict:
+    """The whole-run goal ("never slower") on a noisy machine: `pairs`
+    interleaved pairs of `--engine tensorflow` and `--engine auto` on its
+    first run (each with a cache of its own: it compiles and races), and
+    the median of the pairs' ratios."""
+    rows = []
+    for i in range(pairs):
+        cache = os.path.join(work, f"first-run-cache-{i}")
+        pair = {}
+        for engine in ("tensorflow", "auto"):
+            out = os.path.join(work, f"first-run-{i}-{engine}")
+            row = run_retrain(model_dir, images, out, engine, cache, epochs)
+            pair[engine] = {
+                "seconds": round(row["seconds"], 2),
+                "features_s": round(row["features_s"], 2),
+            }
+            shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        rows.append(pair)
+    ratios = [p["tensorflow"]["seconds"] / p["auto"]["seconds"] for p in rows]
+    feature_ratios = [
+        p["tensorflow"]["features_s"] / p["auto"]["features_s"] for p in rows
+    ]
+    return {
+        "pairs": rows,
+        "vs_tensorflow": round(statistics.median(ratios), 2),
+        "features_vs_tensorflow": round(statistics.median(feature_ratios), 2),
+        "ratios": [round(r, 2) for r in ratios],
+    }
+
+
 # model -> (end-to-end goal for auto, model-alone goal).
 GOALS = {"EfficientNetB0": (1.5, 1.6), "MobileNetV3Small": (1.3, 1.6)}
 
@@ -368,7 +404,7 @@ def goal_lines(results: dict) -> list[str]:
         runs = results["end_to_end"].get(model)
         if runs:
             cached = runs["auto, cached"]["vs_tensorflow"]
-            first = runs["auto, first run (compiles, measures)"]
+            first = runs["auto, first run (compiles, races)"]
             met = "met" if cached >= e2e_goal else "not met"
             lines.append(
                 f"- {model}, `imagehub embed --engine auto` with its choice "
@@ -384,7 +420,7 @@ def goal_lines(results: dict) -> list[str]:
         )
     for model, runs in results.get("retrain", {}).items():
         cached = runs["auto, cached"]
-        first = runs["auto, first run (compiles, measures)"]
+        first = runs["auto, first run (compiles, races)"]
         best = max(
             (runs[e]["features_vs_tensorflow"], e)
             for e in ("litert", "openvino")
@@ -401,11 +437,28 @@ def goal_lines(results: dict) -> list[str]:
             # the default's runs: TensorFlow's own rows only show the noise
             if row["vs_tensorflow"] < 1.0 and label.startswith("auto")
         ]
+        paired = results.get("retrain_first_runs", {}).get(model)
+        if paired:
+            # The first run judged by the median of its paired rounds.
+            slower = [s for s in slower if not s.startswith("auto, first")]
+            if paired["vs_tensorflow"] < 1.0:
+                slower.append(
+                    f"auto first run, median of {len(paired['pairs'])} "
+                    f"pairs {paired['vs_tensorflow']:.2f}x"
+                )
         lines.append(
             f"- {model}, whole retrain run: auto cached "
             f"{cached['vs_tensorflow']:.2f}x, auto first run "
-            f"{first['vs_tensorflow']:.2f}x `--engine tensorflow` (goal "
-            f"never slower: "
+            f"{first['vs_tensorflow']:.2f}x `--engine tensorflow`"
+            + (
+                f" (median of {len(paired['pairs'])} interleaved pairs "
+                f"{paired['vs_tensorflow']:.2f}x: "
+                f"{', '.join(f'{r:.2f}' for r in paired['ratios'])}; "
+                f"feature pass {paired['features_vs_tensorflow']:.2f}x)"
+                if paired
+                else ""
+            )
+            + " (goal never slower: "
             + (f"not met by {', '.join(slower)}" if slower else "met")
             + ")"
         )
@@ -534,6 +587,29 @@ def retrain_markdown(results: dict) -> list[str]:
         "runs as for embed.",
         "",
     ]
+    pairs = results.get("retrain_first_runs") or {}
+    if pairs:
+        lines += [
+            "First runs against TensorFlow in interleaved pairs (each "
+            "`auto` run with an empty cache: it compiles OpenVINO, checks "
+            "parity and races it against TensorFlow on its own batches); "
+            "whole run seconds, TensorFlow / auto:",
+            "",
+            "| model | pairs (TensorFlow s / auto first run s) | median "
+            "whole run vs TensorFlow | median feature pass vs TensorFlow |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {model} | "
+            + ", ".join(
+                f"{p['tensorflow']['seconds']:.1f} / {p['auto']['seconds']:.1f}"
+                for p in r["pairs"]
+            )
+            + f" | {r['vs_tensorflow']:.2f}x | "
+            f"{r['features_vs_tensorflow']:.2f}x |"
+            for model, r in pairs.items()
+        ]
+        lines.append("")
     return lines
 
 
@@ -545,6 +621,12 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--first_run_pairs",
+        type=int,
+        default=3,
+        help="retrain: interleaved pairs of TensorFlow and auto's first run",
+    )
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument(
         "--only",
@@ -596,6 +678,7 @@ def main() -> int:
         "model_alone": {},
         "end_to_end": {},
         "retrain": {},
+        "retrain_first_runs": {},
     }
     if (args.merge or args.only) and os.path.exists(earlier_path):
         with open(earlier_path, encoding="utf-8") as f:
@@ -608,6 +691,7 @@ def main() -> int:
             ("alone", "model_alone"),
             ("embed", "end_to_end"),
             ("retrain", "retrain"),
+            ("retrain", "retrain_first_runs"),
         ):
             if section in sections and not args.merge:
                 results[key] = {}
@@ -641,6 +725,15 @@ def main() -> int:
                     args.epochs,
                 )
                 print(name, results["retrain"][name], flush=True)
+                if args.first_run_pairs:
+                    results["retrain_first_runs"][name] = first_run_pairs(
+                        model_dir,
+                        classes,
+                        work,
+                        args.epochs,
+                        args.first_run_pairs,
+                    )
+                    print(name, results["retrain_first_runs"][name], flush=True)
             # After each model: a long run interrupted keeps what it has.
             results["load_after"] = load_average()
             write_results(args.out, markdown(results), results)

@@ -262,7 +262,10 @@ def measure_speed(
                 reference=reference,
                 num_images=num_images,
             )
-            name = choice.engine
+            if isinstance(compiled, engines.Race):
+                # No job to race on here: race on the sample.
+                compiled.settle(images[:batch_size])
+            name = engines.current_choice(compiled, choice).engine
         else:
             compiled = engines.compile_model(
                 found.module_dir,

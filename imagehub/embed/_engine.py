@@ -109,9 +109,20 @@ class EngineRunner:
         self.num_images = num_images
         self.reference = reference
         self.compiled = compiled
-        self.used = used
+        self._used = used
         self.int8 = int8
         self.precision = "float32" if int8 is None else "int8"
+
+    @property
+    def used(self) -> EngineUsed | None:
+        """What runs the job and why; for `auto`'s first run, where its
+        race over the job's batches stands."""
+        from imagehub import engines
+
+        if isinstance(self.compiled, engines.Race):
+            choice = engines.current_choice(self.compiled, None)
+            return EngineUsed(choice.engine, choice.reason)
+        return self._used
 
     def start(
         self, probes: np.ndarray | None, paths: Sequence[str] = ()
@@ -129,7 +140,7 @@ class EngineRunner:
                 reference=self.reference,
                 num_images=self.num_images,
             )
-            self.used = EngineUsed(choice.engine, choice.reason)
+            self._used = EngineUsed(choice.engine, choice.reason)
         else:
             minimum = engines.MIN_AGREEMENT
             if self.int8 is not None and self.int8.min_agreement is not None:
@@ -158,8 +169,8 @@ class EngineRunner:
                     f"the minimum {minimum}; use --precision float32, or "
                     "lower --min_agreement"
                 )
-            self.used = _used(self.engine, info, minimum, calibrated_on)
-        logger.debug("Engine %s (%s)", self.used.engine, self.used.reason)
+            self._used = _used(self.engine, info, minimum, calibrated_on)
+        logger.debug("Engine %s (%s)", self._used.engine, self._used.reason)
 
     def _calibration(
         self, probes: np.ndarray | None, paths: Sequence[str]

@@ -8,8 +8,9 @@ above `PARITY_TOLERANCE`), and caches it in imagehub's model cache keyed
 by the SavedModel's content, engine, engine version, precision and input
 size; `load_compiled` reads the cache without loading the SavedModel.
 `choose_engine` is `--engine auto`: the fastest engine that kept parity
-here, measured once and remembered; `select_engine` resolves any
-`--engine` value for a job and says why. `benchmark` times every engine on
+here, raced once on a job's own batches (`Race`) and remembered;
+`select_engine` resolves any `--engine` value for a job and says why
+(`current_choice`, as a race stands). `benchmark` times every engine on
 one model side by side (`imagehub bench`).
 
 Example:
@@ -24,8 +25,9 @@ from imagehub.engines._auto import SLOW_TO_COMPILE
 from imagehub.engines._auto import EngineChoice
 from imagehub.engines._auto import cached_choice
 from imagehub.engines._auto import choose_engine
+from imagehub.engines._auto import current_choice
+from imagehub.engines._auto import race_rounds
 from imagehub.engines._auto import select_engine
-from imagehub.engines._auto import time_engines
 from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import ENGINES
 from imagehub.engines._base import MIN_AGREEMENT
@@ -40,6 +42,7 @@ from imagehub.engines._bench import BenchmarkResult
 from imagehub.engines._bench import BenchmarkRow
 from imagehub.engines._bench import benchmark
 from imagehub.engines._bench import machine_line
+from imagehub.engines._bench import time_engines
 from imagehub.engines._compile import available_engines
 from imagehub.engines._compile import compile_model
 from imagehub.engines._compile import describe_check
@@ -53,6 +56,8 @@ from imagehub.engines._errors import EngineUnavailableError
 from imagehub.engines._errors import ParityError
 from imagehub.engines._litert import LiteRTModel
 from imagehub.engines._openvino import OpenVINOModel
+from imagehub.engines._race import Race
+from imagehub.engines._race import Standings
 from imagehub.engines._store import content_hash
 from imagehub.engines._store import engines_root
 from imagehub.engines._tensorflow import TensorFlowModel
@@ -79,11 +84,14 @@ __all__ = [
     "SLOW_COMPILE_PAYBACK_S",
     "SLOW_TO_COMPILE",
     "ParityError",
+    "Race",
+    "Standings",
     "TensorFlowModel",
     "available_engines",
     "benchmark",
     "cached_choice",
     "choose_engine",
+    "current_choice",
     "compile_model",
     "content_hash",
     "describe_check",
@@ -94,6 +102,7 @@ __all__ = [
     "machine_line",
     "measure_agreement",
     "relative_difference",
+    "race_rounds",
     "select_engine",
     "time_engines",
 ]

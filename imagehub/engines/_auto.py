@@ -1,23 +1,25 @@
 """`auto`: the fastest installed engine that kept parity, by measurement.
 
 For a SavedModel (by content), input size, batch size and precision on
-this machine (architecture and cores), `choose_engine` compiles every
-installed engine (each verified against TensorFlow, see `compile_model`),
-times each on the job's own images in interleaved rounds (the median of
-`ROUNDS` per engine, so a noisy neighbour slows all of them alike), picks
-the fastest and remembers the choice in the cache. Later runs read the
-choice and load only the chosen engine's compiled model: TensorFlow does
-not load the SavedModel.
+this machine (architecture and cores), `choose_engine` compiles the
+installed engines (each verified against TensorFlow, see `compile_model`)
+and returns a `Race`: the engines take turns on the job's own batches
+(interleaved, the median of up to `ROUNDS` timed batches each, so a noisy
+neighbour slows all of them alike, and no image is run twice), the
+fastest runs the rest of the job, and the choice is remembered in the
+cache. Later runs read the choice and load only the chosen engine's
+compiled model: TensorFlow does not load the SavedModel.
 
 A small job whose choice is not known yet runs on TensorFlow: compiling
 costs seconds per engine (about 10 s for LiteRT's converter), which fewer
 than `AUTO_MIN_IMAGES` images do not pay back. A bigger job's first run
-compiles the engines that convert in about a second (OpenVINO) and times
-them; an engine slow to convert (LiteRT: 5 to 20 s here) is compiled too
-only when the job would still take `SLOW_COMPILE_PAYBACK_S` seconds or more
-at the best measured speed (a shorter job cannot win back the conversion,
-and made the first run slower than TensorFlow's: bench/results/engines.md),
-or when its compiled model is already in the cache. `--engine litert`, or
+compiles the engines that convert in about a second (OpenVINO) and races
+them; an engine slow to convert (LiteRT: 5 to 20 s here) joins the race
+only when the rest of the job would still take `SLOW_COMPILE_PAYBACK_S`
+seconds or more at the leader's speed (a shorter job cannot win back the
+conversion, and made the first run slower than TensorFlow's:
+bench/results/engines.md), or when its compiled model is already in the
+cache. `--engine litert`, or
 `choose_engine` with no `num_images` (as `imagehub bench`), compiles it
 whatever the job.
 """
@@ -27,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import statistics
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,8 @@ from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._errors import EngineError
+from imagehub.engines._race import Race
+from imagehub.engines._race import Standings
 
 logger = logging.getLogger(__name__)
 
@@ -132,21 +135,25 @@ def choose_engine(
     num_images: int | None = None,
     precision: str = "float32",
 ) -> tuple[CompiledModel, EngineChoice]:
-    """Picks the engine for a job: remembered, measured, or TensorFlow.
+    """Picks the engine for a job: remembered, raced, or TensorFlow.
 
     Args:
         model: A SavedModel directory or handle.
         image_size: (height, width).
         batch_size: The job's batch size (what is timed).
-        probe_images: The job's first decoded images (parity probes and
-            timing input); default: generated images.
+        probe_images: The job's first decoded images (parity probes);
+            default: generated images.
         reference: The SavedModel loaded by TensorFlow, if it is.
         num_images: Images in the job; below `AUTO_MIN_IMAGES` nothing is
-            compiled unless a choice is remembered. None: measure.
+            compiled unless a choice is remembered. None: compile every
+            installed engine.
         precision: "float32" (auto never picks int8 by itself).
 
     Returns:
-        (compiled model, choice).
+        (compiled model, choice). On a first run the model is a `Race`
+        over the job's own batches: `current_choice` says where it
+        stands, and `Race.settle` races it on given images when there is
+        no job to race on.
     """
     remembered = cached_choice(
         model, image_size=image_size, batch_size=batch_size, precision=precision
@@ -185,57 +192,123 @@ def choose_engine(
     candidates, refused = _compile.compile_engines(
         model_dir, quick, tensorflow, precision=precision, probe_images=probes
     )
-    measured = time_engines(candidates, probes, batch_size)
     slow = [e for e in ("litert", "openvino") if e not in quick]
-    if slow and num_images is not None:
-        seconds = num_images / max(measured.values())
-        if seconds >= SLOW_COMPILE_PAYBACK_S:
-            more, refused_more = _compile.compile_engines(
-                model_dir,
-                slow,
-                tensorflow,
-                precision=precision,
-                probe_images=probes,
-            )
-            candidates.update(more)
-            refused.update(refused_more)
-            measured = time_engines(candidates, probes, batch_size)
-        else:
+
+    def late_entry(speed: float, done: int) -> dict[str, CompiledModel]:
+        """The slow-to-convert engines, compiled when the rest of the
+        job at the leader's `speed` would still pay for them."""
+        if not slow or num_images is None:
+            return {}
+        seconds = max(0, num_images - done) / speed
+        if seconds < SLOW_COMPILE_PAYBACK_S:
             for engine in slow:
                 refused[engine] = (
-                    f"not compiled: this job of {num_images} images takes "
-                    f"about {seconds:.0f} s at the best speed measured, "
-                    f"less than {SLOW_COMPILE_PAYBACK_S:.0f} s, too short to "
-                    f"win back {engine}'s conversion (5 to 20 s); "
-                    f"--engine {engine} compiles it"
+                    f"not compiled: the rest of this job of {num_images} "
+                    f"images takes about {seconds:.0f} s at the best speed "
+                    f"measured, less than {SLOW_COMPILE_PAYBACK_S:.0f} s, "
+                    f"too short to win back {engine}'s conversion (5 to "
+                    f"20 s); --engine {engine} compiles it"
                 )
-    best = max(measured, key=lambda engine: measured[engine])
-    _store.write_json(
-        _store.choice_path(digest, image_size, batch_size, precision),
-        {
-            "engine": best,
-            "images_per_second": measured,
-            "refused": refused,
-            "batch_size": batch_size,
-            "machine": _store.machine_id(),
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
-    )
-    skipped = [e for e in refused if refused[e].startswith("not compiled")]
-    choice = EngineChoice(
-        engine=best,
-        reason=f"auto: fastest of the engines that kept parity, measured "
-        f"now ({_speeds(measured)})"
-        + (
-            f"; {', '.join(skipped)} not compiled, as the job is too short "
-            "to win back the conversion"
-            if skipped
-            else ""
+            return {}
+        more, refused_more = _compile.compile_engines(
+            model_dir,
+            slow,
+            tensorflow,
+            precision=precision,
+            probe_images=probes,
+        )
+        refused.update(refused_more)
+        more.pop("tensorflow", None)
+        return more
+
+    def settled(standings: Standings) -> None:
+        _store.write_json(
+            _store.choice_path(digest, image_size, batch_size, precision),
+            {
+                "engine": standings.winner,
+                "images_per_second": dict(standings.images_per_second),
+                "refused": refused,
+                "batch_size": batch_size,
+                "machine": _store.machine_id(),
+                "measured_at": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+                ),
+            },
+        )
+        logger.debug("auto settled: %s", standings)
+
+    race = Race(
+        candidates,
+        info=dataclasses.replace(
+            tensorflow.info, engine="auto", content_hash=digest
         ),
+        batch_size=batch_size,
+        rounds=race_rounds(num_images, batch_size, len(candidates)),
+        settled=settled,
+        late_entry=late_entry,
+        refused=refused,
+    )
+    return race, current_choice(race, None)
+
+
+def race_rounds(num_images: int | None, batch_size: int, engines: int) -> int:
+    """Timed batches per engine in a first run's race: `ROUNDS`, fewer
+    when the race would otherwise take more than a third of the job."""
+    if num_images is None:
+        return ROUNDS
+    batches = -(-num_images // max(1, batch_size))
+    return max(1, min(ROUNDS, batches // (3 * max(1, engines))))
+
+
+def current_choice(
+    compiled: object, choice: EngineChoice | None
+) -> EngineChoice:
+    """What runs a job and why, as it stands: `choice` as `choose_engine`
+    or `select_engine` returned it, unless `compiled` (what runs the
+    job's batches) is a `Race`, whose standings say it."""
+    if not isinstance(compiled, Race):
+        if choice is None:
+            raise ValueError("choice is needed unless compiled is a Race")
+        return choice
+    standings = compiled.standings
+    measured = dict(standings.images_per_second)
+    refused = dict(compiled.refused)
+    skipped = [e for e in refused if refused[e].startswith("not compiled")]
+    note = (
+        f"; {', '.join(skipped)} not compiled, as the job is too short "
+        "to win back the conversion"
+        if skipped
+        else ""
+    )
+    racers = " and ".join(compiled.racers)
+    if standings.winner is not None:
+        return EngineChoice(
+            engine=standings.winner,
+            reason="auto: fastest of the engines that kept parity, timed on "
+            f"this job's first batches ({_speeds(measured)})" + note,
+            images_per_second=measured,
+            refused=refused,
+        )
+    if standings.images == 0:
+        return EngineChoice(
+            engine="auto",
+            reason=f"auto: {racers} kept parity and will take turns on the "
+            "job's first batches; the fastest runs the rest" + note,
+            refused=refused,
+        )
+    leader = (
+        max(measured, key=lambda e: measured[e])
+        if measured
+        else compiled.racers[0]
+    )
+    timed = f" ({_speeds(measured)})" if measured else ""
+    return EngineChoice(
+        engine=leader,
+        reason=f"auto: the job ended before the race settled; {racers} "
+        f"shared its batches{timed}; nothing remembered" + note,
         images_per_second=measured,
         refused=refused,
     )
-    return candidates[best], choice
 
 
 def _is_compiled(
@@ -315,28 +388,3 @@ def select_engine(
     return compiled, EngineChoice(
         engine=engine, reason=f"--engine {engine}; {how}"
     )
-
-
-def time_engines(
-    models: Mapping[str, CompiledModel],
-    images: np.ndarray,
-    batch_size: int,
-    rounds: int = ROUNDS,
-) -> dict[str, float]:
-    """Images/s of each model on a batch of `batch_size` images made of
-    `images`: one warm-up call, then `rounds` interleaved timed calls,
-    median per model."""
-    reps = -(-batch_size // len(images))
-    batch = np.concatenate([images] * reps)[:batch_size]
-    for model in models.values():
-        model(batch)  # warm-up: first-call allocations
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model(batch)
-            times[name].append(time.perf_counter() - start)
-    return {
-        name: round(batch_size / statistics.median(t), 2)
-        for name, t in times.items()
-    }

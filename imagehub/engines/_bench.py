@@ -16,7 +16,9 @@ import dataclasses
 import logging
 import os
 import platform
+import statistics
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,8 +27,8 @@ import numpy.typing as npt
 
 from imagehub.engines import _compile
 from imagehub.engines._auto import ROUNDS
-from imagehub.engines._auto import time_engines
 from imagehub.engines._base import ENGINES
+from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._base import check_precision
 from imagehub.engines._base import cpu_threads
@@ -246,3 +248,28 @@ def benchmark(
         machine=machine_line(),
         rows=tuple(rows),
     )
+
+
+def time_engines(
+    models: Mapping[str, CompiledModel],
+    images: np.ndarray,
+    batch_size: int,
+    rounds: int = ROUNDS,
+) -> dict[str, float]:
+    """Images/s of each model on a batch of `batch_size` images made of
+    `images`: one warm-up call, then `rounds` interleaved timed calls,
+    median per model."""
+    reps = -(-batch_size // len(images))
+    batch = np.concatenate([images] * reps)[:batch_size]
+    for model in models.values():
+        model(batch)  # warm-up: first-call allocations
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model(batch)
+            times[name].append(time.perf_counter() - start)
+    return {
+        name: round(batch_size / statistics.median(t), 2)
+        for name, t in times.items()
+    }

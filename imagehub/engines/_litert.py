@@ -1,7 +1,8 @@
 """The LiteRT engine: a `.tflite` flatbuffer run with XNNPACK.
 
 Converted with TensorFlow's `TFLiteConverter` from the SavedModel's
-serving function (batch dimension kept dynamic) and run by
+`serving_default` read from its directory (or, for a model without one at
+this size, `__call__` traced at it; batch dimension kept dynamic) and run by
 `ai_edge_litert.interpreter.Interpreter`, whose default op resolver
 applies the XNNPACK delegate, on as many threads as the process has
 cores. The interpreter is resized when the batch size changes (the last
@@ -23,6 +24,7 @@ import numpy as np
 
 from imagehub.engines._base import Runtime
 from imagehub.engines._base import RuntimeModel
+from imagehub.engines._tensorflow import SERVING_KEY
 from imagehub.engines._tensorflow import Conversion
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,17 @@ def convert(job: Conversion) -> None:
     import tensorflow as tf
 
     source, calibration = job.source, job.calibration
-    fn = source.function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [fn], source.obj
-    )
+    if source.serving_signature() is not None:
+        # Straight from the directory: from a concrete function the
+        # converter saves and reloads a SavedModel first (6.9 s against
+        # 5.2 s for MobileNetV3Small, 18 s against 12 s for EfficientNetB0).
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            source.model_dir, signature_keys=[SERVING_KEY]
+        )
+    else:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [source.function()], source.obj
+        )
     if job.precision == "int8":
         if calibration is None or len(calibration) == 0:
             raise ValueError("int8 needs calibration images")

@@ -232,15 +232,26 @@ class FeatureEngine:
         self._model = model
         self._num_images = num_images
         self._run: Callable[[Any], Any] | None = None
-        self.used: EngineChoice | None = None
+        self._used: EngineChoice | None = None
+
+    @property
+    def used(self) -> EngineChoice | None:
+        """What ran the pass and why (for `auto`'s first run, where its
+        race over the pass's batches stands); None before the first
+        batch."""
+        from imagehub import engines
+
+        if self._used is None or self._run is None:
+            return self._used
+        return engines.current_choice(self._run, self._used)
 
     def __call__(self, images: Any) -> Any:
         if self._run is None:
-            self._run, self.used = self._start(images)
+            self._run, self._used = self._start(images)
             logger.debug(  # the CLI prints it; `RetrainResult.engine`
                 "feature pass: engine %s (%s)",
-                self.used.engine,
-                self.used.reason,
+                self._used.engine,
+                self._used.reason,
             )
         return self._run(images)
 

@@ -167,3 +167,36 @@ def test_cli_embed_engine_prints_the_engine_and_no_info_lines(
     # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" are not.
     info = [line for line in result.stderr.splitlines() if "INFO" in line]
     assert not info, f"INFO lines on stderr without -v: {info}"
+
+
+def test_embed_auto_first_run_races_on_the_job_and_remembers(tmp_path):
+    # A model of its own: no other test's remembered choice.
+    model = testing.write_tiny_model(tmp_path / "m", seed=21)
+    folder = tmp_path / "images"
+    testing.write_image_folder(
+        folder,
+        num_classes=1,
+        per_class=engines.AUTO_MIN_IMAGES + 40,
+        size=(16, 16),
+    )
+    want = imagehub.embed(
+        model, str(folder), str(tmp_path / "tf.parquet"), engine="tensorflow"
+    )
+    first = imagehub.embed(
+        model, str(folder), str(tmp_path / "a.parquet"), engine="auto"
+    )
+    assert "timed on this job's first batches" in first.engine_reason, (
+        first.engine_reason
+    )
+    assert first.engine in engines.ENGINES
+    assert first.rows == want.rows == engines.AUTO_MIN_IMAGES + 40
+    want_paths, want_rows = _rows(str(tmp_path / "tf.parquet"))
+    got_paths, got_rows = _rows(str(tmp_path / "a.parquet"))
+    assert got_paths == want_paths, "every image once, none twice"
+    difference = engines.relative_difference(got_rows, want_rows)
+    assert difference <= 1e-4, f"raced rows differ by {difference}"
+    again = imagehub.embed(
+        model, str(folder), str(tmp_path / "b.parquet"), engine="auto"
+    )
+    assert again.engine == first.engine
+    assert "when measured" in again.engine_reason, again.engine_reason

@@ -211,7 +211,9 @@ def test_retrain_auto_on_a_big_job_measures_and_remembers(tmp_path):
         images, num_classes=3, per_class=per_class, size=(16, 16)
     )
     first = _run(model, str(images), tmp_path / "a", engine="auto")
-    assert "measured now" in first.engine_reason, first.engine_reason
+    assert "timed on this job's first batches" in first.engine_reason, (
+        first.engine_reason
+    )
     again = _run(model, str(images), tmp_path / "b", engine="auto")
     assert again.engine == first.engine
     assert "when measured" in again.engine_reason, again.engine_reason

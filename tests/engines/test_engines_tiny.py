@@ -109,23 +109,89 @@ def test_auto_measures_once_and_remembers(tmp_path):
     compiled, choice = engines.choose_engine(
         model, image_size=(16, 16), batch_size=8, num_images=None
     )
+    assert isinstance(compiled, engines.Race), "a first run races"
+    assert choice.engine == "auto" and "take turns" in choice.reason, choice
+    assert (
+        engines.cached_choice(model, image_size=(16, 16), batch_size=8) is None
+    )
+    compiled.settle(_images(8))
+    choice = engines.current_choice(compiled, choice)
     assert choice.engine in engines.ENGINES
     assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
     assert all(v > 0 for v in choice.images_per_second.values())
-    assert compiled.engine == choice.engine
     remembered = engines.cached_choice(model, image_size=(16, 16), batch_size=8)
     assert remembered is not None, "the choice is remembered"
     assert remembered[1].engine == choice.engine
+    assert remembered[1].images_per_second == choice.images_per_second
     assert "measured" in remembered[1].reason
 
 
+def test_auto_races_on_the_job_batches_and_runs_each_image_once(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=12)
+    reference = engines.compile_model(model, "tensorflow")
+    race, _ = engines.choose_engine(
+        model, image_size=(16, 16), batch_size=8, num_images=None
+    )
+    racers = 1 + len(FLOAT_ENGINES)  # tensorflow and the others
+    rounds = engines.race_rounds(None, 8, racers)
+    # A warm-up each, a short batch (run, not timed), then `rounds` timed
+    # batches each; then two batches after the race.
+    sizes = [8] * racers + [3] + [8] * (racers * rounds) + [8, 5]
+    seen = 0
+    for i, size in enumerate(sizes):
+        images = _images(size, seed=100 + i)
+        got = race(images)
+        assert got.shape == (size, 8)
+        difference = engines.relative_difference(got, reference(images))
+        assert difference <= 1e-4, f"batch {i}: {difference}"
+        standings = race.standings
+        if standings.winner is None:
+            seen += size
+            assert standings.images == seen, "each batch runs once"
+    standings = race.standings
+    assert standings.winner is not None, "settled after the timed rounds"
+    assert standings.images == sum(sizes[:-2]), (
+        "after the race, the batches run on the winner alone"
+    )
+    assert set(standings.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
+    choice = engines.current_choice(race, None)
+    assert choice.engine == standings.winner
+    assert "timed on this job's first batches" in choice.reason
+
+
+def test_auto_job_ending_before_the_race_settles_remembers_nothing(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=13)
+    race, _ = engines.choose_engine(
+        model, image_size=(16, 16), batch_size=8, num_images=None
+    )
+    race(_images(8))  # tensorflow's warm-up
+    choice = engines.current_choice(race, None)
+    assert "ended before the race settled" in choice.reason, choice.reason
+    assert choice.engine == "tensorflow", "the one engine that ran"
+    assert (
+        engines.cached_choice(model, image_size=(16, 16), batch_size=8) is None
+    )
+
+
+def test_race_rounds_keep_the_race_to_a_third_of_the_job():
+    assert engines.race_rounds(None, 32, 2) == 5
+    assert engines.race_rounds(1050, 32, 2) == 5  # 33 batches
+    assert engines.race_rounds(1000, 256, 2) == 1  # 4 batches
+    assert engines.race_rounds(640, 32, 2) == 3  # 20 batches
+
+
 def _first_run_of_a_big_job(model):
-    return engines.choose_engine(
+    """`choose_engine` for a job of `AUTO_MIN_IMAGES` images, raced on
+    batches of it until it settles: (race, choice)."""
+    race, _ = engines.choose_engine(
         model,
         image_size=(16, 16),
         batch_size=8,
         num_images=engines.AUTO_MIN_IMAGES,
     )
+    assert isinstance(race, engines.Race)
+    race.settle(_images(8))
+    return race, engines.current_choice(race, None)
 
 
 def test_auto_first_run_skips_a_slow_conversion_when_the_job_is_short(
@@ -160,8 +226,11 @@ def test_auto_first_run_compiles_a_slow_engine_when_the_job_pays_for_it(
 
     monkeypatch.setattr(_auto, "SLOW_COMPILE_PAYBACK_S", 0.0)
     model = testing.write_tiny_model(tmp_path / "m", seed=11)
-    _, choice = _first_run_of_a_big_job(model)
+    race, choice = _first_run_of_a_big_job(model)
     assert set(choice.images_per_second) == {"tensorflow", *FLOAT_ENGINES}
+    assert race.racers[-len(engines.SLOW_TO_COMPILE) :] == tuple(
+        engines.SLOW_TO_COMPILE
+    ), "the slow engines joined the race late"
     assert not choice.refused, choice.refused
 
 

@@ -1,0 +1,171 @@
+"""`auto`'s first run: the engines take turns on the job's own batches.
+
+Timing every engine on extra batches before a job starts cost a 1,050
+image retrain more than the faster engine won back (its first run was
+0.88 to 0.96x TensorFlow's, bench/results/engines.md). A `Race` times
+the work the job does anyway: the candidates (each checked against
+TensorFlow before it races, so the batch outputs differ by no more than
+`PARITY_TOLERANCE` whichever ran them) take turns on the job's batches,
+each one's first batch a warm-up, until each has run `rounds` timed
+batches. The fastest (median seconds per image) then runs the rest of
+the job, and `settled` is told (`choose_engine` remembers the choice).
+An engine slow to convert may join later: when the rest of the job at
+the best measured speed would still take long enough (`late_entry`
+says), it is compiled then and raced against the leader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from imagehub.engines._base import CompiledInfo
+from imagehub.engines._base import CompiledModel
+
+# Batches smaller than this share of the job's batch size (the last one)
+# run but are not timed: fixed per-call costs would bias them.
+TIMED_SHARE = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Standings:
+    """Where a race stands.
+
+    Attributes:
+        images_per_second: Engine -> the median speed of its timed
+            batches (engines without one are left out).
+        winner: The engine running the rest of the job, once settled.
+        images: Images run so far, by any engine.
+    """
+
+    images_per_second: Mapping[str, float]
+    winner: str | None
+    images: int
+
+
+class Race(CompiledModel):
+    """Candidates that take turns on a job's batches, then the fastest.
+
+    Args:
+        candidates: Engine -> compiled model, each already verified
+            against TensorFlow; the first is the fallback when nothing
+            was timed.
+        info: What `Race.info` says (engine "auto").
+        batch_size: The job's batch size.
+        rounds: Timed batches per candidate before the race settles.
+        settled: Called once, with the standings, when the race settles.
+        late_entry: Called once when the leader is known, with the
+            leader's images/s and the images run so far; returns more
+            candidates (already verified) to race, or none.
+        refused: Engine -> why it is not racing; kept (not copied), so
+            what `late_entry` adds to it shows.
+    """
+
+    engine = "auto"
+
+    def __init__(
+        self,
+        candidates: Mapping[str, CompiledModel],
+        *,
+        info: CompiledInfo,
+        batch_size: int,
+        rounds: int,
+        settled: Callable[[Standings], None],
+        late_entry: Callable[[float, int], Mapping[str, CompiledModel]]
+        | None = None,
+        refused: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(info, None, False)
+        self._models = dict(candidates)
+        self._timed: dict[str, list[float]] = {e: [] for e in self._models}
+        self._warm: set[str] = set()
+        self._min_timed = max(1, int(batch_size * TIMED_SHARE))
+        self._rounds = max(1, rounds)
+        self._settled = settled
+        self._late_entry = late_entry
+        self._winner: str | None = None
+        self._images = 0
+        self._lock = threading.Lock()
+        self.refused = refused if refused is not None else {}
+
+    @property
+    def racers(self) -> tuple[str, ...]:
+        """Every engine that raced or is racing, in turn order."""
+        return tuple(self._timed)
+
+    @property
+    def standings(self) -> Standings:
+        return Standings(
+            images_per_second={
+                engine: round(1.0 / statistics.median(times), 2)
+                for engine, times in self._timed.items()
+                if times
+            },
+            winner=self._winner,
+            images=self._images,
+        )
+
+    def __call__(self, images: Any) -> np.ndarray:
+        winner = self._winner
+        if winner is not None:
+            return self._models[winner](images)
+        with self._lock:
+            if self._winner is not None:
+                return self._models[self._winner](images)
+            return self._turn(np.asarray(images, np.float32))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self(batch)
+
+    def settle(self, images: Any) -> Standings:
+        """Races on `images` (repeated to whole batches) until settled: for
+        a caller with no job to race on (`imagehub compare`)."""
+        batch = np.asarray(images, np.float32)
+        reps = -(-self._min_timed // max(1, len(batch)))
+        batch = np.concatenate([batch] * reps)
+        while self._winner is None:
+            self(batch)
+        return self.standings
+
+    def _turn(self, batch: np.ndarray) -> np.ndarray:
+        """Runs `batch` on the candidate whose turn it is (lock held)."""
+        engine = self._next()
+        start = time.perf_counter()
+        out = self._models[engine](batch)
+        elapsed = time.perf_counter() - start
+        self._images += len(batch)
+        if engine not in self._warm:
+            self._warm.add(engine)
+        elif len(batch) >= self._min_timed:
+            self._timed[engine].append(elapsed / len(batch))
+        if all(len(t) >= self._rounds for t in self._timed.values()):
+            self._decide()
+        return out
+
+    def _next(self) -> str:
+        cold = [e for e in self._models if e not in self._warm]
+        if cold:
+            return cold[0]
+        return min(self._models, key=lambda e: len(self._timed[e]))
+
+    def _decide(self) -> None:
+        speeds = self.standings.images_per_second
+        leader = max(speeds, key=lambda engine: speeds[engine])
+        late_entry, self._late_entry = self._late_entry, None
+        if late_entry is not None:
+            more = late_entry(speeds[leader], self._images)
+            if more:
+                self._models.update(more)
+                self._timed.update({e: [] for e in more})
+                return  # they race the leader on the next batches
+        self._winner = leader
+        # The others are no longer needed; the winner runs the rest.
+        self._models = {leader: self._models[leader]}
+        self._settled(self.standings)

@@ -156,10 +156,15 @@ class EngineRunner:
                 precision=self.precision,
                 probe_images=probes,
                 calibration_images=calibration,
+                calibrated_on=calibrated_on,
                 min_agreement=minimum,
                 reference=self.reference,
             )
             info = self.compiled.info
+            if self.compiled.from_cache and info.calibrated_on:
+                calibrated_on = (
+                    f"{info.calibrated_on}, when it was compiled (cached)"
+                )
             if info.agreement is not None and info.agreement < minimum:
                 # A cached int8 model was measured when it was compiled.
                 raise engines.AgreementError(

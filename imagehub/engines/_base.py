@@ -133,6 +133,9 @@ class CompiledInfo:
             similarity (feature vector) with the float model.
         agreement_metric: What `agreement` measures.
         compile_seconds: Conversion time.
+        calibration_digest: int8 only: sha256 of the calibration images
+            (their float32 pixels).
+        calibrated_on: int8 only: what it was calibrated on, in words.
     """
 
     engine: str
@@ -147,6 +150,8 @@ class CompiledInfo:
     agreement: float | None = None
     agreement_metric: str | None = None
     compile_seconds: float = 0.0
+    calibration_digest: str = ""
+    calibrated_on: str = ""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

@@ -12,6 +12,7 @@ compile_model(model, engine)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -192,6 +193,7 @@ def compile_model(
     precision: str = "float32",
     probe_images: npt.ArrayLike | None = None,
     calibration_images: npt.ArrayLike | None = None,
+    calibrated_on: str = "",
     tolerance: float = PARITY_TOLERANCE,
     min_agreement: float = MIN_AGREEMENT,
     task: str | None = None,
@@ -217,7 +219,10 @@ def compile_model(
         precision: "float32", or "int8" (LiteRT only).
         probe_images: float32 (n, height, width, 3) images in [0, 1] for
             the parity check, ideally the job's own; default: generated.
-        calibration_images: int8 only: images to calibrate on.
+        calibration_images: int8 only: images to calibrate on. A cached
+            int8 model calibrated on other images is compiled again.
+        calibrated_on: int8 only: what `calibration_images` are, in words
+            (kept in the cache entry's info).
         tolerance: Largest relative difference a float32 engine may show.
         min_agreement: Smallest agreement an int8 engine may show.
         task: "classification" or "feature_vector" (int8's agreement
@@ -247,6 +252,11 @@ def compile_model(
             raise ValueError("engine 'tensorflow' runs float32 only")
         return tensorflow_model(model_dir, size, reference)
     digest = _store.content_hash(model_dir)
+    calibration = calibration_digest = None
+    if precision == "int8" and calibration_images is not None:
+        calibration = _as_images(calibration_images, size, "calibration_images")
+        calibration_digest = hashlib.sha256(calibration.tobytes()).hexdigest()
+    replace = False
     if use_cache:
         cached = load_compiled(
             model_dir,
@@ -255,14 +265,17 @@ def compile_model(
             precision=precision,
             digest=digest,
         )
-        if cached is not None:
+        if cached is not None and calibration_digest in (
+            None,
+            cached.info.calibration_digest,
+        ):
             return cached
+        replace = cached is not None  # calibrated on other images
     convert, model_class = _BACKENDS[engine]
     version = model_class.runtime.version()
     source = _source(model_dir, size, reference)
     probes, probe_source = _probes(probe_images, size)
-    calibration = None
-    if precision == "int8":
+    if precision == "int8" and calibration is None:
         calibration = _calibration(calibration_images, probes, size)
     entry = _store.entry_dir(digest, engine, version, precision, size)
     entry_staging = _store.new_staging(entry)
@@ -290,6 +303,8 @@ def compile_model(
             probes=len(probes),
             probe_source=probe_source,
             compile_seconds=round(seconds, 3),
+            calibration_digest=calibration_digest or "",
+            calibrated_on=calibrated_on if precision == "int8" else "",
         )
         compiled = model_class(info, entry_staging, from_cache=False)
         info = _verify(
@@ -315,7 +330,9 @@ def compile_model(
             # Loaded already (LiteRT maps the file, OpenVINO reads it).
             compiled.path = None
             return compiled
-        compiled.path = _store.publish(entry_staging, entry, info)
+        compiled.path = _store.publish(
+            entry_staging, entry, info, replace=replace
+        )
         staging = None
         return compiled
     finally:

@@ -109,16 +109,20 @@ def new_staging(entry: str) -> str:
     )
 
 
-def publish(staging: str, entry: str, info: CompiledInfo) -> str:
+def publish(
+    staging: str, entry: str, info: CompiledInfo, replace: bool = False
+) -> str:
     """Writes `info` last and renames `staging` to `entry`.
 
     Returns the entry; when another process published it first, ours is
-    discarded and theirs (the same model, the same engine) is used.
+    discarded and theirs (the same model, the same engine) is used,
+    unless `replace` (an int8 model calibrated on other images): then the
+    entry there is moved aside and ours takes its place.
     """
     with open(os.path.join(staging, INFO_FILE), "w", encoding="utf-8") as f:
         f.write(info.to_json())
-    if os.path.isdir(entry) and read_info(entry) is None:
-        # A damaged entry: move it aside, then take its place.
+    if os.path.isdir(entry) and (replace or read_info(entry) is None):
+        # A damaged or replaced entry: move it aside, take its place.
         trash = f"{entry}.trash-{uuid.uuid4().hex[:8]}"
         os.replace(entry, trash)
         shutil.rmtree(trash, ignore_errors=True)

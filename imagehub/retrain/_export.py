@@ -60,15 +60,18 @@ class TFLiteCheck:
 
     Attributes:
         quantize: The quantization (``none``: float32, no quantization).
-        agreement: Share of validation images with the same top-1 class.
+        agreement: Share of validation images with the same decision.
         count: Number of validation images compared.
         bytes: Size of the .tflite file.
+        compared: What the decision is: ``top-1`` (the top class), or
+            ``label-set`` (every class at its threshold, multi-label).
     """
 
     quantize: str
     agreement: float
     count: int
     bytes: int
+    compared: str = "top-1"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,9 +79,9 @@ class TFLiteCheck:
     def describe(self) -> str:
         """One line: the quantization and the agreement."""
         return (
-            f"TFLite ({quantization_label(self.quantize)}) top-1 agreement "
-            f"with the SavedModel: {self.agreement:.1%} of {self.count} "
-            "validation images"
+            f"TFLite ({quantization_label(self.quantize)}) {self.compared} "
+            f"agreement with the SavedModel: {self.agreement:.1%} of "
+            f"{self.count} validation images"
         )
 
 
@@ -289,6 +292,7 @@ def check_tflite(
     representative_images: Callable[[], Iterable[np.ndarray]],
     validation_images: Callable[[], Iterable[np.ndarray]],
     decide: Callable[[np.ndarray], np.ndarray] | None = None,
+    compared: str = "top-1",
 ) -> tuple[TFLiteCheck, bytes]:
     """Converts a staged SavedModel and checks the TFLite model agrees
     with it on the validation images.
@@ -299,7 +303,9 @@ def check_tflite(
         representative_images: Training images for ``int8`` calibration
             (see `convert`).
         validation_images: Returns an iterable of image batches.
-        decide: Maps logits to the decisions compared (see `agreement`).
+        decide: Maps logits to the decisions compared (see `agreement`);
+            None: the top-1 class.
+        compared: What `decide` decides, in messages.
 
     Returns:
         The check and the .tflite model's bytes.
@@ -322,9 +328,13 @@ def check_tflite(
     rate, count = agreement(
         reference, TFLiteClassifier(content), validation_images(), decide
     )
-    check_agreement(rate, count, quantize)
+    check_agreement(rate, count, quantize, compared)
     check = TFLiteCheck(
-        quantize=quantize, agreement=rate, count=count, bytes=len(content)
+        quantize=quantize,
+        agreement=rate,
+        count=count,
+        bytes=len(content),
+        compared=compared,
     )
     return check, content
 
@@ -439,15 +449,17 @@ def agreement(
     return (same / count if count else 1.0), count
 
 
-def check_agreement(rate: float, count: int, quantize: str) -> None:
+def check_agreement(
+    rate: float, count: int, quantize: str, compared: str = "top-1"
+) -> None:
     """Raises for a float model below `FLOAT_AGREEMENT_MIN`; logs else.
 
     Raises:
         TFLiteMismatchError: float model agreement below the minimum.
     """
     message = (
-        f"TFLite ({quantization_label(quantize)}) top-1 agrees with the "
-        "SavedModel on "
+        f"TFLite ({quantization_label(quantize)}) {compared} agrees with "
+        "the SavedModel on "
         f"{rate:.1%} of {count} validation images"
     )
     if quantize in FLOAT_QUANTIZATIONS and rate < FLOAT_AGREEMENT_MIN:

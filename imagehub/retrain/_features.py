@@ -380,19 +380,12 @@ def _feature_fn(model: Model):
     )
 
 
-def _features_of(
-    prepared: Prepared, model: Model, index, progress: ProgressFn | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(features, positions)`` of `index`'s images that decode, in
-    the order of `index`, from the feature cache when it is current."""
-    features, positions, _ = feature_pass(prepared, model, index, progress)
-    return features, positions
-
-
 def feature_pass(
     prepared: Prepared, model: Model, index, progress: ProgressFn | None
 ) -> tuple[np.ndarray, np.ndarray, EngineChoice]:
-    """`_features_of`, and what computed the features and why.
+    """``(features, positions)`` of `index`'s images that decode, in the
+    order of `index` (from the feature cache when it is current), and
+    what computed the features and why.
 
     The cache key leaves the engine out on purpose: every engine other
     than TensorFlow passed parity (1e-4 relative) on this module before

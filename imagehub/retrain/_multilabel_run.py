@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from imagehub.engines import EngineChoice
 from imagehub.retrain._config import RECIPE_IMAGEHUB
 from imagehub.retrain._config import ProgressFn
 from imagehub.retrain._config import RetrainConfig
@@ -88,6 +89,7 @@ class MultiLabelRun:
         subset_accuracy: Fraction of validation images whose whole set of
             classes is predicted exactly.
         tflite: The TFLite model's check, or None without one.
+        engine: What ran the module's feature pass, and why.
     """
 
     prepared: Prepared
@@ -105,6 +107,7 @@ class MultiLabelRun:
     epochs_run: int
     recipe: str | None
     tflite: Any = None
+    engine: EngineChoice | None = None
 
 
 def prepare_multi_label(config: RetrainConfig) -> Prepared:
@@ -159,14 +162,45 @@ def prepare_multi_label(config: RetrainConfig) -> Prepared:
     )
 
 
-def _part(
-    prepared: Prepared, model, index, progress
-) -> tuple[Part, list[tuple[str, str]]]:
-    """The images of `index` that decode, with targets and features."""
+def _parts(
+    prepared: Prepared, model, progress
+) -> tuple[Part, Part, list[tuple[str, str]], EngineChoice]:
+    """The training and validation images that decode, with targets and
+    features, the images left out, and what computed the features: one
+    feature pass over both, so the engine is chosen once for the whole
+    job (`auto` races on it), as for single-label runs."""
     from imagehub import data
-    from imagehub.retrain._features import _features_of
+    from imagehub.retrain._features import feature_pass
 
-    features, positions = _features_of(prepared, model, index, progress)
+    train, val = prepared.train, prepared.val
+    n = len(train)
+    both = data.ImageIndex(
+        paths=list(train.paths) + list(val.paths),
+        labels=None,
+        class_names=[],
+        max_pixels=train.max_pixels,
+    )
+    features, positions, engine = feature_pass(prepared, model, both, progress)
+    in_train = positions < n
+    train_part, skipped = _part(
+        prepared, train, features[in_train], positions[in_train]
+    )
+    val_part, val_skipped = _part(
+        prepared, val, features[~in_train], positions[~in_train] - n
+    )
+    return train_part, val_part, skipped + val_skipped, engine
+
+
+def _part(
+    prepared: Prepared,
+    index,
+    features: np.ndarray,
+    positions: np.ndarray,
+) -> tuple[Part, list[tuple[str, str]]]:
+    """The images of `index` that decode (at `positions`, with
+    `features`), with their targets."""
+    from imagehub import data
+
     row = {p: i for i, p in enumerate(prepared.images.paths)}
     kept = [index.paths[i] for i in positions]
     skipped = [(p, "does not decode") for p in index.paths if p not in kept]
@@ -345,8 +379,7 @@ def train_multi_label(
 
     prepared = prepare_multi_label(config)
     model = build(prepared)
-    train, skipped = _part(prepared, model, prepared.train, progress)
-    val, val_skipped = _part(prepared, model, prepared.val, progress)
+    train, val, skipped, engine = _parts(prepared, model, progress)
     history, recipe = _fit_head(prepared, model, train, val, progress)
     epochs_run = len(history["loss"])
     warm_start = None
@@ -407,11 +440,12 @@ def train_multi_label(
         history=history,
         metrics=metrics,
         outputs=outputs,
-        skipped=tuple(skipped + val_skipped),
+        skipped=tuple(skipped),
         val_count=len(val.targets),
         epochs_run=epochs_run,
         recipe=described,
         tflite=tflite,
+        engine=engine,
     )
 
 
@@ -446,6 +480,7 @@ def _tflite(
         representative_images=lambda: itertools.islice(representative(), 100),
         validation_images=validation,
         decide=lambda logits: logits >= cut,
+        compared="label-set",
     )
 
 

@@ -215,6 +215,8 @@ def _multi_label(
         recipe=(run.recipe or "recipe make_image_classifier")
         + "; sigmoid head, binary cross-entropy, per-class thresholds "
         "chosen on the validation images (in the model card)",
+        engine=run.engine.engine if run.engine else None,
+        engine_reason=run.engine.reason if run.engine else "",
     )
 
 

@@ -91,6 +91,9 @@ def test_embed_int8_when_job_is_small_calibrates_on_all_but_held_back(
     assert again.agreement is not None
     assert again.agreement.value == first.agreement.value
     assert "cached" in again.agreement.calibration, again.agreement
+    assert again.agreement.calibration.startswith(expected), (
+        "the cached model says what it was calibrated on"
+    )
 
 
 def test_embed_int8_when_calibration_images_given_names_them(

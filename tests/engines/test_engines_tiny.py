@@ -262,3 +262,31 @@ def test_cache_clear_deletes_the_compiled_models(tmp_path, monkeypatch):
     )
     assert engines.load_compiled(model, "litert") is None, "compiled again"
     assert os.listdir(tmp_path / "cache") == [], "nothing left behind"
+
+
+def test_int8_given_other_calibration_images_is_compiled_again(tmp_path):
+    model = testing.write_tiny_model(tmp_path / "m", seed=14)
+
+    def int8(calibration, said):
+        return engines.compile_model(
+            model,
+            "litert",
+            precision="int8",
+            calibration_images=calibration,
+            calibrated_on=said,
+            min_agreement=0.0,
+        )
+
+    first = int8(_images(20, seed=1), "set A")
+    assert not first.from_cache and first.info.calibrated_on == "set A"
+    same = int8(_images(20, seed=1), "set A again")
+    assert same.from_cache, "the same calibration images reuse the cache"
+    assert same.info.calibrated_on == "set A", "it says what it was made on"
+    other = int8(_images(20, seed=2), "set B")
+    assert not other.from_cache, "other calibration images compile anew"
+    assert other.info.calibration_digest != first.info.calibration_digest
+    cached = engines.load_compiled(model, "litert", precision="int8")
+    assert cached is not None and cached.info.calibrated_on == "set B", (
+        "the new calibration replaced the cache entry"
+    )
+    assert np.isfinite(cached(_images(3))).all()

@@ -154,9 +154,23 @@ def test_multi_label_cli_prints_map_and_writes_metrics(run, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mAP" in done.stdout, done.stdout
+    # One feature pass over training and validation images, reported.
+    assert "feature pass: engine tensorflow (auto: " in done.stdout, done.stdout
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["mean_average_precision"] >= 0.9, metrics
     assert set(metrics["thresholds"]) == set(NAMES)
+
+
+def test_multi_label_run_reports_the_engine_of_its_feature_pass(run, tmp_path):
+    root, _ = run
+    result = _retrain(
+        root,
+        saved_model_dir=str(tmp_path / "model"),
+        engine="openvino",
+        recipe="make_image_classifier",
+    )
+    assert result.engine == "openvino", result.engine_reason
+    assert "parity kept" in result.engine_reason, result.engine_reason
 
 
 def test_multi_label_run_is_identical_when_seed_is_repeated(run):
@@ -245,6 +259,8 @@ def test_multi_label_tflite_predicts_the_saved_models_label_sets(tuned):
 
     root, result = tuned
     assert result.tflite is not None and result.tflite.agreement == 1.0
+    assert result.tflite.compared == "label-set"
+    assert "label-set agreement" in result.tflite.describe()
     assert result.tflite.count == result.val_count
     thresholds = np.array(
         read_card(result.outputs["saved_model"]).extra["thresholds"]

@@ -520,8 +520,9 @@ def markdown(results: dict) -> str:
         "vs TensorFlow: the median of the two `--engine tensorflow` runs "
         "over this run's seconds. The first `auto` run (1,000 images or "
         "more; a smaller job stays on TensorFlow) compiles OpenVINO "
-        "(under a second), and LiteRT (5 to 20 s) only when the job would "
-        "take 60 s or more, and times them; later runs read the compiled "
+        "(about a second) and races it against TensorFlow on the job's own "
+        "batches (LiteRT, 5 to 20 s to convert, joins only when the rest "
+        "of the job would take 60 s or more); later runs read the compiled "
         "model and `auto` its choice from the cache and do not load the "
         "SavedModel into TensorFlow. The `litert` and `openvino` rows "
         "read a model compiled into the cache beforehand (untimed).",
@@ -580,8 +581,8 @@ def retrain_markdown(results: dict) -> list[str]:
     lines += [
         "",
         "Feature pass: from the first to the last feature progress event "
-        "(JPEG decoding, the module and, on a first run, compiling and "
-        "checking parity). vs TensorFlow: the median of the two "
+        "(JPEG decoding, the module and, on a first run, compiling, "
+        "checking parity and racing). vs TensorFlow: the median of the two "
         "`--engine tensorflow` runs over this run's. Each run starts "
         "without cached features; the compiled models are cached across "
         "runs as for embed.",

@@ -2,13 +2,14 @@
 
 For a SavedModel (by content), input size, batch size and precision on
 this machine (architecture and cores), `choose_engine` compiles the
-installed engines (each verified against TensorFlow, see `compile_model`)
-and returns a `Race`: the engines take turns on the job's own batches
-(interleaved, the median of up to `ROUNDS` timed batches each, so a noisy
-neighbour slows all of them alike, and no image is run twice), the
-fastest runs the rest of the job, and the choice is remembered in the
-cache. Later runs read the choice and load only the chosen engine's
-compiled model: TensorFlow does not load the SavedModel.
+installed engines in the background (each verified against TensorFlow,
+see `compile_model`) and returns a `Race`, which TensorFlow starts: the
+engines take turns on the job's own batches (interleaved, the median of
+up to `ROUNDS` timed batches each, so a noisy neighbour slows all of them
+alike, and no image is run twice), the fastest runs the rest of the job,
+and the choice is remembered in the cache. Later runs read the choice and
+load only the chosen engine's compiled model: TensorFlow does not load
+the SavedModel.
 
 A small job whose choice is not known yet runs on TensorFlow: compiling
 costs seconds per engine (about 10 s for LiteRT's converter), which fewer
@@ -19,13 +20,13 @@ only when the rest of the job would still take `SLOW_COMPILE_PAYBACK_S`
 seconds or more at the leader's speed (a shorter job cannot win back the
 conversion, and made the first run slower than TensorFlow's:
 bench/results/engines.md), or when its compiled model is already in the
-cache. `--engine litert`, or
-`choose_engine` with no `num_images` (as `imagehub bench`), compiles it
-whatever the job.
+cache. `--engine litert`, or `choose_engine` with no `num_images` (as
+`imagehub bench`), compiles it whatever the job.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -42,6 +43,7 @@ from imagehub.engines._base import ENGINE_CHOICES
 from imagehub.engines._base import CompiledModel
 from imagehub.engines._base import check_engine
 from imagehub.engines._errors import EngineError
+from imagehub.engines._race import Entry
 from imagehub.engines._race import Race
 from imagehub.engines._race import Standings
 
@@ -189,12 +191,34 @@ def choose_engine(
         or num_images is None
         or _is_compiled(model_dir, e, image_size, precision, digest)
     ]
-    candidates, refused = _compile.compile_engines(
-        model_dir, quick, tensorflow, precision=precision, probe_images=probes
-    )
+    refused: dict[str, str] = {}
+
+    def compile_in_background(engines: list[str]) -> dict[str, Entry]:
+        """Futures of `engines` compiled against `tensorflow` on a
+        thread of their own, one after the other, while the job runs."""
+        if not engines:
+            return {}
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="imagehub-compile"
+        )
+        entries = {
+            engine: pool.submit(
+                _compile.compile_model,
+                model_dir,
+                engine,
+                image_size=tensorflow.image_size,
+                reference=tensorflow.source.obj,
+                precision=precision,
+                probe_images=probes,
+            )
+            for engine in engines
+        }
+        pool.shutdown(wait=False)  # the submitted ones still run
+        return entries
+
     slow = [e for e in ("litert", "openvino") if e not in quick]
 
-    def late_entry(speed: float, done: int) -> dict[str, CompiledModel]:
+    def late_entry(speed: float, done: int) -> dict[str, Entry]:
         """The slow-to-convert engines, compiled when the rest of the
         job at the leader's `speed` would still pay for them."""
         if not slow or num_images is None:
@@ -210,16 +234,7 @@ def choose_engine(
                     f"20 s); --engine {engine} compiles it"
                 )
             return {}
-        more, refused_more = _compile.compile_engines(
-            model_dir,
-            slow,
-            tensorflow,
-            precision=precision,
-            probe_images=probes,
-        )
-        refused.update(refused_more)
-        more.pop("tensorflow", None)
-        return more
+        return compile_in_background(slow)
 
     def settled(standings: Standings) -> None:
         _store.write_json(
@@ -238,12 +253,13 @@ def choose_engine(
         logger.debug("auto settled: %s", standings)
 
     race = Race(
-        candidates,
+        {"tensorflow": tensorflow},
+        entries=compile_in_background(quick),
         info=dataclasses.replace(
             tensorflow.info, engine="auto", content_hash=digest
         ),
         batch_size=batch_size,
-        rounds=race_rounds(num_images, batch_size, len(candidates)),
+        rounds=race_rounds(num_images, batch_size, 1 + len(quick)),
         settled=settled,
         late_entry=late_entry,
         refused=refused,
@@ -292,8 +308,9 @@ def current_choice(
     if standings.images == 0:
         return EngineChoice(
             engine="auto",
-            reason=f"auto: {racers} kept parity and will take turns on the "
-            "job's first batches; the fastest runs the rest" + note,
+            reason=f"auto: {racers} will take turns on the job's first "
+            "batches (each engine checked against TensorFlow as it "
+            "compiles, meanwhile); the fastest runs the rest" + note,
             refused=refused,
         )
     leader = (

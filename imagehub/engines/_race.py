@@ -9,14 +9,21 @@ TensorFlow before it races, so the batch outputs differ by no more than
 each one's first batch a warm-up, until each has run `rounds` timed
 batches. The fastest (median seconds per image) then runs the rest of
 the job, and `settled` is told (`choose_engine` remembers the choice).
-An engine slow to convert may join later: when the rest of the job at
-the best measured speed would still take long enough (`late_entry`
-says), it is compiled then and raced against the leader.
+
+Engines compile in the background (`entries`: futures of compiled
+models) while the engines already there run the job's batches, so the
+job does not wait for a conversion. A batch that ran while a compilation
+was going on is not timed: the two shared the cores. An engine slow to
+convert may join late: when the rest of the job at the best measured
+speed would still take long enough, `late_entry` starts its compilation
+and it races the leader once it is there.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import logging
 import statistics
 import threading
 import time
@@ -28,10 +35,18 @@ import numpy as np
 
 from imagehub.engines._base import CompiledInfo
 from imagehub.engines._base import CompiledModel
+from imagehub.engines._errors import EngineError
+
+logger = logging.getLogger(__name__)
 
 # Batches smaller than this share of the job's batch size (the last one)
 # run but are not timed: fixed per-call costs would bias them.
 TIMED_SHARE = 0.5
+# `Race.ready` and `Race.settle` wait at most this long for a compilation.
+COMPILE_TIMEOUT_S = 600.0
+
+# A compiled model on its way (compiling in the background).
+Entry = concurrent.futures.Future[CompiledModel]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,27 +58,31 @@ class Standings:
             batches (engines without one are left out).
         winner: The engine running the rest of the job, once settled.
         images: Images run so far, by any engine.
+        compiling: Engines still compiling.
     """
 
     images_per_second: Mapping[str, float]
     winner: str | None
     images: int
+    compiling: tuple[str, ...] = ()
 
 
 class Race(CompiledModel):
     """Candidates that take turns on a job's batches, then the fastest.
 
     Args:
-        candidates: Engine -> compiled model, each already verified
-            against TensorFlow; the first is the fallback when nothing
-            was timed.
+        candidates: Engine -> compiled model ready now (TensorFlow), the
+            first also the fallback when nothing was timed.
+        entries: Engine -> future of its compiled model (already verified
+            against TensorFlow when it resolves); one that raises is
+            refused with its message.
         info: What `Race.info` says (engine "auto").
         batch_size: The job's batch size.
         rounds: Timed batches per candidate before the race settles.
         settled: Called once, with the standings, when the race settles.
         late_entry: Called once when the leader is known, with the
             leader's images/s and the images run so far; returns more
-            candidates (already verified) to race, or none.
+            entries to race, or none.
         refused: Engine -> why it is not racing; kept (not copied), so
             what `late_entry` adds to it shows.
     """
@@ -74,17 +93,20 @@ class Race(CompiledModel):
         self,
         candidates: Mapping[str, CompiledModel],
         *,
+        entries: Mapping[str, Entry] | None = None,
         info: CompiledInfo,
         batch_size: int,
         rounds: int,
         settled: Callable[[Standings], None],
-        late_entry: Callable[[float, int], Mapping[str, CompiledModel]]
-        | None = None,
+        late_entry: Callable[[float, int], Mapping[str, Entry]] | None = None,
         refused: dict[str, str] | None = None,
     ) -> None:
         super().__init__(info, None, False)
         self._models = dict(candidates)
-        self._timed: dict[str, list[float]] = {e: [] for e in self._models}
+        self._pending = dict(entries or {})
+        self._timed: dict[str, list[float]] = {
+            e: [] for e in [*self._models, *self._pending]
+        }
         self._warm: set[str] = set()
         self._min_timed = max(1, int(batch_size * TIMED_SHARE))
         self._rounds = max(1, rounds)
@@ -97,8 +119,9 @@ class Race(CompiledModel):
 
     @property
     def racers(self) -> tuple[str, ...]:
-        """Every engine that raced or is racing, in turn order."""
-        return tuple(self._timed)
+        """Every engine that raced, is racing or is compiling to race, in
+        the order they entered."""
+        return tuple(e for e in self._timed if e not in self.refused)
 
     @property
     def standings(self) -> Standings:
@@ -110,6 +133,7 @@ class Race(CompiledModel):
             },
             winner=self._winner,
             images=self._images,
+            compiling=tuple(self._pending),
         )
 
     def __call__(self, images: Any) -> np.ndarray:
@@ -124,28 +148,65 @@ class Race(CompiledModel):
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self(batch)
 
+    def ready(self, timeout: float = COMPILE_TIMEOUT_S) -> None:
+        """Waits (at most `timeout` seconds) for the engines compiling."""
+        concurrent.futures.wait(list(self._pending.values()), timeout)
+        with self._lock:
+            self._collect()
+
     def settle(self, images: Any) -> Standings:
         """Races on `images` (repeated to whole batches) until settled: for
         a caller with no job to race on (`imagehub compare`)."""
         batch = np.asarray(images, np.float32)
         reps = -(-self._min_timed // max(1, len(batch)))
         batch = np.concatenate([batch] * reps)
+        deadline = time.monotonic() + COMPILE_TIMEOUT_S
         while self._winner is None:
+            if self._pending:
+                self.ready(max(0.0, deadline - time.monotonic()))
             self(batch)
         return self.standings
 
+    def _collect(self) -> None:
+        """Moves the compilations that finished into the race (lock
+        held)."""
+        for engine, entry in list(self._pending.items()):
+            if not entry.done():
+                continue
+            del self._pending[engine]
+            try:
+                self._models[engine] = entry.result()
+            except (EngineError, ValueError) as e:
+                logger.debug("engine %s refused: %s", engine, e)
+                self.refused[engine] = str(e)
+                self._timed.pop(engine, None)
+            except Exception as e:  # noqa: BLE001  the job goes on
+                logger.warning(
+                    "engine %s failed to compile, left out: %s: %s",
+                    engine,
+                    type(e).__name__,
+                    e,
+                )
+                self.refused[engine] = f"{type(e).__name__}: {e}"
+                self._timed.pop(engine, None)
+
     def _turn(self, batch: np.ndarray) -> np.ndarray:
         """Runs `batch` on the candidate whose turn it is (lock held)."""
+        self._collect()
         engine = self._next()
+        contended = bool(self._pending)
         start = time.perf_counter()
         out = self._models[engine](batch)
         elapsed = time.perf_counter() - start
         self._images += len(batch)
         if engine not in self._warm:
             self._warm.add(engine)
-        elif len(batch) >= self._min_timed:
+        elif len(batch) >= self._min_timed and not (contended or self._pending):
+            # Not while an engine compiled beside it: they shared cores.
             self._timed[engine].append(elapsed / len(batch))
-        if all(len(t) >= self._rounds for t in self._timed.values()):
+        if not self._pending and all(
+            len(self._timed[e]) >= self._rounds for e in self._models
+        ):
             self._decide()
         return out
 
@@ -162,9 +223,9 @@ class Race(CompiledModel):
         if late_entry is not None:
             more = late_entry(speeds[leader], self._images)
             if more:
-                self._models.update(more)
+                self._pending.update(more)
                 self._timed.update({e: [] for e in more})
-                return  # they race the leader on the next batches
+                return  # they race the leader once compiled
         self._winner = leader
         # The others are no longer needed; the winner runs the rest.
         self._models = {leader: self._models[leader]}

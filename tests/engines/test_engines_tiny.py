@@ -132,6 +132,11 @@ def test_auto_races_on_the_job_batches_and_runs_each_image_once(tmp_path):
     race, _ = engines.choose_engine(
         model, image_size=(16, 16), batch_size=8, num_images=None
     )
+    assert race.standings.compiling, (
+        "the engines compile in the background: choose_engine returns first"
+    )
+    race.ready()  # then the turns below are known in advance
+    assert not race.standings.compiling
     racers = 1 + len(FLOAT_ENGINES)  # tensorflow and the others
     rounds = engines.race_rounds(None, 8, racers)
     # A warm-up each, a short batch (run, not timed), then `rounds` timed
@@ -290,3 +295,44 @@ def test_int8_given_other_calibration_images_is_compiled_again(tmp_path):
         "the new calibration replaced the cache entry"
     )
     assert np.isfinite(cached(_images(3))).all()
+
+
+def test_race_runs_the_job_while_engines_compile_and_times_only_after(
+    tiny_model,
+):
+    from concurrent.futures import Future
+
+    tensorflow = engines.compile_model(tiny_model, "tensorflow")
+    openvino = engines.compile_model(tiny_model, "openvino")
+    compiling: Future = Future()
+    failing: Future = Future()
+    told = []
+    race = engines.Race(
+        {"tensorflow": tensorflow},
+        entries={"openvino": compiling, "litert": failing},
+        info=tensorflow.info,
+        batch_size=8,
+        rounds=2,
+        settled=told.append,
+    )
+    for seed in range(4):  # the job goes on while they compile
+        images = _images(8, seed)
+        assert engines.relative_difference(
+            race(images), tensorflow(images)
+        ) <= 1e-4
+    standings = race.standings
+    assert standings.images == 32 and standings.winner is None
+    assert not standings.images_per_second, (
+        "batches beside a compilation share the cores: not timed"
+    )
+    assert set(standings.compiling) == {"openvino", "litert"}
+    compiling.set_result(openvino)
+    failing.set_exception(engines.EngineError("cannot convert this"))
+    for seed in range(4, 10):
+        race(_images(8, seed))
+        if race.standings.winner:
+            break
+    assert race.refused == {"litert": "cannot convert this"}
+    assert race.racers == ("tensorflow", "openvino")
+    assert len(told) == 1 and told[0].winner in ("tensorflow", "openvino")
+    assert set(told[0].images_per_second) == {"tensorflow", "openvino"}

@@ -9,7 +9,9 @@ outputs differ from TensorFlow's by about 1e-1 relative, far beyond
 parity. The frontend is used rather than `openvino.convert_model`, which
 sends usage telemetry over the network.
 
-A batch is split across the plugin's throughput streams and run as
+The CPU plugin's compiled form is kept beside the IR (OpenVINO's model
+cache, `BLOB_DIR`), so a run reading a cached model does not compile the
+IR again. A batch is split across the plugin's throughput streams and run as
 asynchronous requests; a batch smaller than the number of streams runs as
 one request.
 """
@@ -32,6 +34,8 @@ from imagehub.engines._tensorflow import Conversion
 logger = logging.getLogger(__name__)
 
 ARTIFACT = "model.xml"
+# The CPU plugin's compiled model (OpenVINO's model cache) in an entry.
+BLOB_DIR = "blob"
 RUNTIME = Runtime("openvino", "openvino", "OpenVINO", "openvino")
 DEVICE = "CPU"
 
@@ -82,15 +86,24 @@ class OpenVINOModel(RuntimeModel):
     runtime = RUNTIME
 
     def _open(self, module: Any, path: str) -> None:
-        self._compiled = module.Core().compile_model(
-            os.path.join(path, ARTIFACT),
-            DEVICE,
-            {
-                "PERFORMANCE_HINT": "THROUGHPUT",
-                "INFERENCE_PRECISION_HINT": "f32",
-                "INFERENCE_NUM_THREADS": self.threads,
-            },
-        )
+        config = {
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": self.threads,
+        }
+        artifact = os.path.join(path, ARTIFACT)
+        try:
+            # The CPU plugin's compiled blob, kept in the entry: compiling
+            # the IR takes 0.6 s for MobileNetV3Small on every run, reading
+            # the blob 0.1 s (OpenVINO compiles anew if it is unusable).
+            core = module.Core()
+            core.set_property({"CACHE_DIR": os.path.join(path, BLOB_DIR)})
+            self._compiled = core.compile_model(artifact, DEVICE, config)
+        except RuntimeError as e:  # e.g. a read-only cache
+            logger.debug("OpenVINO without its blob cache: %s", e)
+            self._compiled = module.Core().compile_model(
+                artifact, DEVICE, config
+            )
         self._streams = max(
             1,
             int(

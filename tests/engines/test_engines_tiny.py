@@ -336,3 +336,20 @@ def test_race_runs_the_job_while_engines_compile_and_times_only_after(
     assert race.racers == ("tensorflow", "openvino")
     assert len(told) == 1 and told[0].winner in ("tensorflow", "openvino")
     assert set(told[0].images_per_second) == {"tensorflow", "openvino"}
+
+
+def test_openvino_keeps_its_compiled_blob_and_survives_a_damaged_one(
+    tmp_path,
+):
+    model = testing.write_tiny_model(tmp_path / "m", seed=15)
+    compiled = engines.compile_model(model, "openvino")
+    blobs = os.listdir(os.path.join(compiled.path, "blob"))
+    assert blobs, "the CPU plugin's compiled model is kept in the entry"
+    images = _images(5)
+    want = engines.compile_model(model, "tensorflow")(images)
+    with open(os.path.join(compiled.path, "blob", blobs[0]), "wb") as f:
+        f.write(b"not a blob" * 50)
+    again = engines.load_compiled(model, "openvino")
+    assert again is not None
+    difference = engines.relative_difference(again(images), want)
+    assert difference <= 1e-4, f"a damaged blob gave {difference}"

@@ -185,15 +185,25 @@ def run_embed(model_dir, photos, out, engine, cache) -> tuple[float, str]:
 
 # (label, --engine) of the end-to-end runs, in order, one cache for all:
 # TensorFlow first and last (its median is the baseline), `auto` cold
-# then cached, each engine from the cache.
+# then cached, each engine from the cache, `auto` cached again (right
+# after the first run, the cached run was 0.4-0.9 s slower than the same
+# engine run later: the median of the two is its figure).
 END_TO_END_RUNS = (
     ("tensorflow", "tensorflow"),
     ("auto, first run (compiles, races)", "auto"),
     ("auto, cached", "auto"),
     ("litert", "litert"),
     ("openvino", "openvino"),
+    ("auto, cached, again", "auto"),
     ("tensorflow, again", "tensorflow"),
 )
+CACHED_RUNS = ("auto, cached", "auto, cached, again")
+
+
+def cached_ratio(runs: dict, key: str) -> float:
+    """`key` (a ratio to TensorFlow) of `auto` with its choice cached: the
+    median of its runs (one in results from before the second run)."""
+    return statistics.median(runs[r][key] for r in CACHED_RUNS if r in runs)
 
 
 def compile_into(cache: str, model_dir: str, engine: str) -> None:
@@ -409,7 +419,7 @@ def goal_lines(results: dict) -> list[str]:
             )
         runs = results["end_to_end"].get(model)
         if runs:
-            cached = runs["auto, cached"]["vs_tensorflow"]
+            cached = cached_ratio(runs, "vs_tensorflow")
             first = runs["auto, first run (compiles, races)"]
             met = "met" if cached >= e2e_goal else "not met"
             lines.append(
@@ -425,16 +435,17 @@ def goal_lines(results: dict) -> list[str]:
             "--only retrain`)."
         )
     for model, runs in results.get("retrain", {}).items():
-        cached = runs["auto, cached"]
+        cached_features = cached_ratio(runs, "features_vs_tensorflow")
+        cached_whole = cached_ratio(runs, "vs_tensorflow")
         first = runs["auto, first run (compiles, races)"]
         best = max(
             (runs[e]["features_vs_tensorflow"], e)
             for e in ("litert", "openvino")
         )
-        met = "met" if cached["features_vs_tensorflow"] >= 1.4 else "not met"
+        met = "met" if cached_features >= 1.4 else "not met"
         lines.append(
             f"- {model}, retrain's feature pass with `--engine auto` "
-            f"cached: {cached['features_vs_tensorflow']:.2f}x TensorFlow's "
+            f"cached: {cached_features:.2f}x TensorFlow's "
             f"(goal 1.4x: {met}; best engine {best[1]} {best[0]:.2f}x)"
         )
         slower = [
@@ -454,7 +465,7 @@ def goal_lines(results: dict) -> list[str]:
                 )
         lines.append(
             f"- {model}, whole retrain run: auto cached "
-            f"{cached['vs_tensorflow']:.2f}x, auto first run "
+            f"{cached_whole:.2f}x, auto first run "
             f"{first['vs_tensorflow']:.2f}x `--engine tensorflow`"
             + (
                 f" (median of {len(paired['pairs'])} interleaved pairs "

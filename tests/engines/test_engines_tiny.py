@@ -317,9 +317,10 @@ def test_race_runs_the_job_while_engines_compile_and_times_only_after(
     )
     for seed in range(4):  # the job goes on while they compile
         images = _images(8, seed)
-        assert engines.relative_difference(
-            race(images), tensorflow(images)
-        ) <= 1e-4
+        assert (
+            engines.relative_difference(race(images), tensorflow(images))
+            <= 1e-4
+        )
     standings = race.standings
     assert standings.images == 32 and standings.winner is None
     assert not standings.images_per_second, (

@@ -263,6 +263,9 @@ def choose_engine(
         settled=settled,
         late_entry=late_entry,
         refused=refused,
+        num_batches=(
+            None if num_images is None else -(-num_images // max(1, batch_size))
+        ),
     )
     return race, current_choice(race, None)
 

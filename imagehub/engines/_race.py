@@ -85,6 +85,11 @@ class Race(CompiledModel):
             entries to race, or none.
         refused: Engine -> why it is not racing; kept (not copied), so
             what `late_entry` adds to it shows.
+        num_batches: The job's batches, if known. At half of them the
+            race waits (at most `COMPILE_TIMEOUT_S`) for the engines still
+            compiling from the start, so that it can settle before the job
+            ends: a job that runs fast on TensorFlow could otherwise end
+            before they join, and nothing would be remembered.
     """
 
     engine = "auto"
@@ -100,6 +105,7 @@ class Race(CompiledModel):
         settled: Callable[[Standings], None],
         late_entry: Callable[[float, int], Mapping[str, Entry]] | None = None,
         refused: dict[str, str] | None = None,
+        num_batches: int | None = None,
     ) -> None:
         super().__init__(info, None, False)
         self._models = dict(candidates)
@@ -114,6 +120,8 @@ class Race(CompiledModel):
         self._late_entry = late_entry
         self._winner: str | None = None
         self._images = 0
+        self._batches = 0
+        self._wait_at = None if num_batches is None else num_batches // 2
         self._lock = threading.Lock()
         self.refused = refused if refused is not None else {}
 
@@ -192,6 +200,15 @@ class Race(CompiledModel):
 
     def _turn(self, batch: np.ndarray) -> np.ndarray:
         """Runs `batch` on the candidate whose turn it is (lock held)."""
+        if (
+            self._pending
+            and self._wait_at is not None
+            and self._batches >= self._wait_at
+        ):
+            self._wait_at = None  # once
+            concurrent.futures.wait(
+                list(self._pending.values()), COMPILE_TIMEOUT_S
+            )
         self._collect()
         engine = self._next()
         contended = bool(self._pending)
@@ -199,6 +216,7 @@ class Race(CompiledModel):
         out = self._models[engine](batch)
         elapsed = time.perf_counter() - start
         self._images += len(batch)
+        self._batches += 1
         if engine not in self._warm:
             self._warm.add(engine)
         elif len(batch) >= self._min_timed and not (contended or self._pending):
@@ -220,6 +238,7 @@ class Race(CompiledModel):
         speeds = self.standings.images_per_second
         leader = max(speeds, key=lambda engine: speeds[engine])
         late_entry, self._late_entry = self._late_entry, None
+        self._wait_at = None  # late entries are not waited for
         if late_entry is not None:
             more = late_entry(speeds[leader], self._images)
             if more:

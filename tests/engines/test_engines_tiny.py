@@ -354,3 +354,31 @@ def test_openvino_keeps_its_compiled_blob_and_survives_a_damaged_one(
     assert again is not None
     difference = engines.relative_difference(again(images), want)
     assert difference <= 1e-4, f"a damaged blob gave {difference}"
+
+
+def test_race_waits_at_half_the_job_for_engines_still_compiling(tiny_model):
+    import threading
+    from concurrent.futures import Future
+
+    tensorflow = engines.compile_model(tiny_model, "tensorflow")
+    openvino = engines.compile_model(tiny_model, "openvino")
+    compiling: Future = Future()
+    told = []
+    race = engines.Race(
+        {"tensorflow": tensorflow},
+        entries={"openvino": compiling},
+        info=tensorflow.info,
+        batch_size=8,
+        rounds=1,
+        settled=told.append,
+        num_batches=8,
+    )
+    for seed in range(4):  # half the job on TensorFlow, untimed
+        race(_images(8, seed))
+    assert race.standings.compiling == ("openvino",)
+    # Compiles later than the job would take: the race waits for it.
+    threading.Timer(0.3, compiling.set_result, [openvino]).start()
+    for seed in range(4, 8):
+        race(_images(8, seed))
+    assert told, "the race settled before the job ended"
+    assert set(told[0].images_per_second) == {"tensorflow", "openvino"}

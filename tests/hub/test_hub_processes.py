@@ -76,9 +76,17 @@ def _env(cache, **extra):
     return env
 
 
+# A shell without job control starts background commands with SIGINT
+# ignored, and Python then installs no handler for it: the Ctrl-C tests
+# would fail under `make test &`. The child gets Python's handler back.
+_SIGINT_HANDLER = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+)
+
+
 def _start(script, *args, env):
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-c", _SIGINT_HANDLER + script, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -263,9 +263,7 @@ def choose_engine(
         settled=settled,
         late_entry=late_entry,
         refused=refused,
-        num_batches=(
-            None if num_images is None else -(-num_images // max(1, batch_size))
-        ),
+        num_batches=_batches(num_images, batch_size),
     )
     return race, current_choice(race, None)
 
@@ -273,10 +271,17 @@ def choose_engine(
 def race_rounds(num_images: int | None, batch_size: int, engines: int) -> int:
     """Timed batches per engine in a first run's race: `ROUNDS`, fewer
     when the race would otherwise take more than a third of the job."""
-    if num_images is None:
+    batches = _batches(num_images, batch_size)
+    if batches is None:
         return ROUNDS
-    batches = -(-num_images // max(1, batch_size))
     return max(1, min(ROUNDS, batches // (3 * max(1, engines))))
+
+
+def _batches(num_images: int | None, batch_size: int) -> int | None:
+    """The batches of a job of `num_images` images, if known."""
+    if num_images is None:
+        return None
+    return -(-num_images // max(1, batch_size))
 
 
 def current_choice(

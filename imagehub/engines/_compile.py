@@ -271,12 +271,15 @@ def compile_model(
         ):
             return cached
         replace = cached is not None  # calibrated on other images
+    if precision == "int8" and calibration is None:
+        raise ValueError(
+            "precision int8 needs calibration images "
+            "(--calibration_images DIR); they must not be the probe images"
+        )
     convert, model_class = _BACKENDS[engine]
     version = model_class.runtime.version()
     source = _source(model_dir, size, reference)
     probes, probe_source = _probes(probe_images, size)
-    if precision == "int8" and calibration is None:
-        calibration = _calibration(calibration_images, probes, size)
     entry = _store.entry_dir(digest, engine, version, precision, size)
     entry_staging = _store.new_staging(entry)
     staging: str | None = entry_staging  # None once published
@@ -428,17 +431,6 @@ def _probes(images: Any, size: ImageSize) -> tuple[np.ndarray, str]:
     if images is None:
         return generated_probes(size), "generated images"
     return _as_images(images, size, "probe_images")[:PROBES], "job images"
-
-
-def _calibration(
-    images: Any, probes: np.ndarray, size: ImageSize
-) -> np.ndarray:
-    if images is None:
-        raise ValueError(
-            "precision int8 needs calibration images "
-            "(--calibration_images DIR); they must not be the probe images"
-        )
-    return _as_images(images, size, "calibration_images")
 
 
 def _verify(

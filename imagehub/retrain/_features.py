@@ -241,7 +241,7 @@ class FeatureEngine:
         batch."""
         from imagehub import engines
 
-        if self._used is None or self._run is None:
+        if self._run is None:  # set together with `_used`
             return self._used
         return engines.current_choice(self._run, self._used)
 
